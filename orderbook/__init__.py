@@ -1,0 +1,21 @@
+"""orderbook: a batched, exact, faulty order-management simulator.
+
+The core of orderbook-gym. No Gymnasium or torch dependency: numpy, numba, polars.
+"""
+
+from orderbook.codes import Event, LedgerCause, Liquidity, OrderKind, Reason, Side, Status
+from orderbook.config import ExchangeConfig, default_config
+from orderbook.exchange import Exchange
+from orderbook.intents import Order, OrderIntents, empty_intents
+from orderbook.lifecycle import IllegalTransition
+from orderbook.market import DepegSpec, SyntheticMarket
+from orderbook.specs import Asset, BookSpec, FaultSpec, FillSpec, ImpactSpec, Instrument, LatencySpec, Venue
+
+__all__ = [
+    "Asset", "BookSpec", "DepegSpec", "Event", "Exchange", "ExchangeConfig", "FaultSpec", "FillSpec",
+    "IllegalTransition", "ImpactSpec", "Instrument", "LatencySpec", "LedgerCause", "Liquidity", "Order",
+    "OrderIntents", "OrderKind", "Reason", "Side", "Status", "SyntheticMarket", "Venue", "default_config",
+    "empty_intents",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,211 @@
+"""The Exchange: a batch of lanes (accounts) stepped through the order system.
+
+``Exchange(config, n_lanes)`` owns the state arrays, the market source and the
+:class:`~orderbook.history.History`. ``reset`` starts episodes, ``step`` takes
+one transition for every lane; both are a handful of compiled calls over the
+whole batch (no Python loop over lanes or orders).
+
+Invariants kept:
+- bad input (wrong shapes, dtypes, NaN, unknown instruments, negative time to
+  live, off-lot quantities) raises ``ValueError`` before anything changes: state
+  and history stay as they were;
+- a lane's episode depends only on its seeds and its own intents (keyed
+  randomness), so lane ``b`` of any batch equals a batch of one with its seeds.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+from numba import njit
+
+from orderbook import rng
+from orderbook import state as st
+from orderbook.config import ExchangeConfig
+from orderbook.history import History, append_market
+from orderbook.intents import Order, OrderIntents, empty_intents, intents_from_orders, validate_cancels, validate_intents
+from orderbook.lifecycle import IllegalTransition
+from orderbook.portfolio import deposit_initial, value_lane
+from orderbook.sources import make_source
+from orderbook.stats import reset_lane
+from orderbook.step import step_orders
+
+P_MARKET_SEED = 101
+P_FAULT_SEED = 102
+
+
+@njit(cache=True)
+def reset_lanes(cc, orders, lanes, bars, acct, stats, ledger, mask):
+    """Clear the orders, clock, outages and statistics of masked lanes; deposit balances."""
+    for b in range(mask.shape[0]):
+        if not mask[b]:
+            continue
+        orders.status[b, :] = 0
+        orders.order_id[b, :] = 0
+        orders.reserved_atoms[b, :] = 0
+        lanes.step[b] = 0
+        lanes.next_order_id[b] = 1
+        lanes.outage_steps_left[b, :] = 0
+        lanes.sent_this_step[b, :] = 0
+        bars.impact_ticks[b, :] = 0.0
+        reset_lane(stats, b)
+        deposit_initial(cc, acct, ledger, lanes, b, lanes.time_ns[b])
+
+
+@njit(cache=True)
+def finish_reset(cc, lanes, bars, acct, market_log, mask, record_market):
+    for b in range(mask.shape[0]):
+        if not mask[b]:
+            continue
+        acct.value_numeraire[b] = value_lane(cc, bars, acct, b)
+        if record_market:
+            for i in range(bars.open_ticks.shape[1]):
+                append_market(market_log, b, lanes.episode[b], 0, lanes.time_ns[b], bars, i)
+
+
+class Exchange:
+    """A batch of ``n_lanes`` accounts trading on the configured venues.
+
+    Args:
+        config: the frozen :class:`~orderbook.config.ExchangeConfig`.
+        n_lanes: B, the number of independent lanes (accounts, environments).
+        history_capacity: initial rows of each history log (it grows by doubling).
+    """
+
+    def __init__(self, config: ExchangeConfig, n_lanes: int = 1, history_capacity: int = 4096):
+        if not (isinstance(n_lanes, (int, np.integer)) and n_lanes >= 1):
+            raise ValueError(f"n_lanes must be an int >= 1, got {n_lanes!r}")
+        self.config = config
+        self.compiled = config.compile()
+        cc = self.compiled
+        self.n_lanes = int(n_lanes)
+        n_v, n_a, n_i = len(config.venues), len(config.assets), len(config.instruments)
+        self.orders = st.new_orders(self.n_lanes, config.slots)
+        self.lanes = st.new_lanes(self.n_lanes, n_v)
+        self.bars = st.new_bars(self.n_lanes, n_i, cc.depth_fractions.shape[1])
+        self.accounts = st.new_accounts(self.n_lanes, n_v, n_a)
+        self.stats = st.new_stats(self.n_lanes)
+        self.history = History(config, cc, history_capacity)
+        self.source = make_source(config, cc, self.n_lanes)
+        self.lane_seed = np.zeros(self.n_lanes, dtype=np.int64)
+        self._seeded = np.zeros(self.n_lanes, dtype=bool)
+        self._started = np.zeros(self.n_lanes, dtype=bool)
+        self._error = np.zeros(5, dtype=np.int64)
+        self._no_intents = empty_intents(self.n_lanes, config.max_new_orders)
+        self._no_cancels = np.zeros((self.n_lanes, config.slots), dtype=np.bool_)
+
+    # ---------------------------------------------------------------- reset
+    def reset(
+        self,
+        seed: int | Sequence[int] | None = None,
+        mask: np.ndarray | None = None,
+        *,
+        fault_seed: int | Sequence[int] | None = None,
+    ) -> None:
+        """Start a new episode in the masked lanes (all lanes by default).
+
+        ``seed``: an int gives lane ``b`` the seed ``seed + b`` (Gymnasium's vector
+        convention); a sequence gives one seed per lane. With a seed the episode
+        counter restarts at 0; without one the lane's next episode is drawn.
+        ``fault_seed`` sets the broker's seed apart from the market's (common
+        markets, different faults); by default both derive from ``seed``.
+        """
+        mask = self._mask(mask)
+        seeds = self._lane_values("seed", seed, mask)
+        faults = self._lane_values("fault_seed", fault_seed, mask)
+        unseeded = mask & ~self._seeded & (seeds is None)
+        if unseeded.any():
+            entropy = np.random.SeedSequence().generate_state(int(unseeded.sum()), dtype=np.uint64)
+            self.lane_seed[unseeded] = (entropy >> np.uint64(1)).astype(np.int64)
+            self._reseed(unseeded, None)
+        if seeds is not None:
+            self.lane_seed[mask] = seeds[mask]
+            self._reseed(mask, faults)
+        else:
+            again = mask & self._started & ~unseeded
+            self.lanes.episode[again] += 1
+            if faults is not None:
+                self.lanes.fault_seed[mask] = np.array([rng.derive_seed(int(s), P_FAULT_SEED) for s in faults[mask]], dtype=np.uint64)
+        self._seeded |= mask
+        self._started |= mask
+        self.lanes.time_ns[mask] = 0
+        self.history.ledger.reserve(self.n_lanes * self.accounts.free_atoms[0].size)
+        self.history.market.reserve(self.n_lanes * len(self.config.instruments))
+        cc = self.compiled
+        reset_lanes(cc, self.orders, self.lanes, self.bars, self.accounts, self.stats, self.history.ledger.arrays, mask)
+        self.source.reset(self.lanes, self.bars, mask)
+        finish_reset(cc, self.lanes, self.bars, self.accounts, self.history.market.arrays, mask, self.config.record_market)
+
+    def _mask(self, mask: np.ndarray | None) -> np.ndarray:
+        if mask is None:
+            return np.ones(self.n_lanes, dtype=bool)
+        arr = np.asarray(mask)
+        if arr.shape != (self.n_lanes,) or arr.dtype != np.bool_:
+            raise ValueError(f"mask must be a bool array of shape ({self.n_lanes},), got {arr.dtype} {arr.shape}")
+        return arr
+
+    def _lane_values(self, name: str, value, mask: np.ndarray) -> np.ndarray | None:
+        if value is None:
+            return None
+        if isinstance(value, (int, np.integer)):
+            if value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
+            return int(value) + np.arange(self.n_lanes, dtype=np.int64)
+        arr = np.asarray(value)
+        if arr.shape != (self.n_lanes,) or arr.dtype.kind not in "iu" or (arr < 0).any():
+            raise ValueError(f"{name} must be an int >= 0 or {self.n_lanes} ints >= 0, got {value!r}")
+        return arr.astype(np.int64)
+
+    def _reseed(self, mask: np.ndarray, faults: np.ndarray | None) -> None:
+        seeds = self.lane_seed[mask]
+        fault_src = seeds if faults is None else faults[mask]
+        self.lanes.market_seed[mask] = np.array([rng.derive_seed(int(s), P_MARKET_SEED) for s in seeds], dtype=np.uint64)
+        self.lanes.fault_seed[mask] = np.array([rng.derive_seed(int(s), P_FAULT_SEED) for s in fault_src], dtype=np.uint64)
+        self.lanes.episode[mask] = 0
+
+    # ----------------------------------------------------------------- step
+    def step(self, intents: OrderIntents | Iterable[Order] | None = None, cancels: np.ndarray | None = None) -> None:
+        """One transition of every lane: orders, faults, the next bar, fills, expiries."""
+        if not self._started.all():
+            raise RuntimeError(f"call reset() before step(): lanes {np.flatnonzero(~self._started).tolist()} were never reset")
+        cfg = self.config
+        if intents is None:
+            intents = self._no_intents
+        elif not isinstance(intents, OrderIntents):
+            intents = intents_from_orders(cfg, self.n_lanes, intents)
+        intents = validate_intents(intents, self.n_lanes, cfg.max_new_orders, len(cfg.instruments))
+        cancels = self._no_cancels if cancels is None else validate_cancels(cancels, self.n_lanes, cfg.slots)
+        self._step_validated(intents, cancels)
+
+    def _step_validated(self, intents: OrderIntents, cancels: np.ndarray) -> None:
+        """The step after validation (the env front-ends call this directly)."""
+        cfg, h = self.config, self.history
+        k, m = cfg.slots, cfg.max_new_orders
+        h.events.reserve(self.n_lanes * (6 * k + m))
+        h.ledger.reserve(self.n_lanes * (12 * k + 2 * m))
+        h.market.reserve(self.n_lanes * len(cfg.instruments))
+        self.source.advance(self.lanes, self.bars)
+        step_orders(
+            self.compiled, self.orders, self.lanes, self.bars, self.accounts, self.stats,
+            h.events.arrays, h.ledger.arrays, h.market.arrays, intents, cancels, cfg.record_market, self._error,
+        )
+        if self._error[0]:
+            err = self._error.copy()
+            self._error[:] = 0
+            raise IllegalTransition(int(err[1]), int(err[2]), int(err[3]), int(err[4]))
+
+    # ------------------------------------------------------------- queries
+    def balances(self, lane: int = 0) -> dict[tuple[str, str], tuple[int, int]]:
+        """``{(venue, asset): (free_atoms, locked_atoms)}`` of one lane, nonzero entries."""
+        out = {}
+        for v, venue in enumerate(self.config.venues):
+            for a, asset in enumerate(self.config.assets):
+                free, locked = int(self.accounts.free_atoms[lane, v, a]), int(self.accounts.locked_atoms[lane, v, a])
+                if free or locked:
+                    out[(venue.name, asset.name)] = (free, locked)
+        return out
+
+    def portfolio_value(self) -> np.ndarray:
+        """Value of every lane in the numeraire (free plus locked), a fresh array."""
+        return self.accounts.value_numeraire.copy()

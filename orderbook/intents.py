@@ -1,0 +1,169 @@
+"""What an agent asks for in one step: new orders and cancels, validated at the edge.
+
+:class:`OrderIntents` holds up to ``M`` new orders per lane as ``(B, M)`` integer
+arrays (instrument ``-1`` = no order); cancels are a ``(B, K)`` boolean mask over
+slots. :func:`validate_intents` and :func:`validate_cancels` check shapes, dtypes
+and ranges and raise ``ValueError`` saying what was expected and what came,
+before anything changes. :class:`Order` and :func:`intents_from_orders` take
+human units (decimal price and quantity) and refuse prices off the tick and
+quantities off the lot.
+
+What passes validation may still be refused by the broker (funds, rate limit,
+venue down, min notional, price band): that is an event, not an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Iterable, NamedTuple
+
+import numpy as np
+
+from orderbook import codes as c
+from orderbook.specs import to_decimal
+
+
+class OrderIntents(NamedTuple):
+    """New orders of one step, ``(B, M)`` each; ``instrument < 0`` marks an unused row."""
+
+    instrument: np.ndarray  # (B, M) int64
+    side: np.ndarray  # (B, M) int64 Side (+1 buy, -1 sell)
+    kind: np.ndarray  # (B, M) int64 OrderKind
+    price_ticks: np.ndarray  # (B, M) int64 limit price (ignored for market orders)
+    qty_lots: np.ndarray  # (B, M) int64 > 0
+    ttl_ns: np.ndarray  # (B, M) int64 time to live, 0 = the venue's default
+
+
+def empty_intents(n_lanes: int, max_new: int) -> OrderIntents:
+    shape = (n_lanes, max_new)
+    return OrderIntents(
+        np.full(shape, -1, dtype=np.int64),
+        np.ones(shape, dtype=np.int64),
+        np.zeros(shape, dtype=np.int64),
+        np.zeros(shape, dtype=np.int64),
+        np.zeros(shape, dtype=np.int64),
+        np.zeros(shape, dtype=np.int64),
+    )
+
+
+def _as_int_array(name: str, x: Any, shape: tuple[int, int]) -> np.ndarray:
+    arr = np.asarray(x)
+    if arr.shape != shape:
+        raise ValueError(f"intents.{name} must have shape {shape} (lanes, max_new_orders), got {arr.shape}")
+    if arr.dtype.kind == "f":
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            idx = tuple(int(j) for j in np.argwhere(bad)[0])
+            raise ValueError(f"intents.{name} must be finite integers, got {arr[idx]} at {idx}")
+        if (arr != np.round(arr)).any():
+            idx = tuple(int(j) for j in np.argwhere(arr != np.round(arr))[0])
+            raise ValueError(f"intents.{name} must be whole numbers, got {arr[idx]} at {idx}")
+    elif arr.dtype.kind not in "iub":
+        raise ValueError(f"intents.{name} must be an integer array, got dtype {arr.dtype}")
+    return arr.astype(np.int64)
+
+
+def validate_intents(intents: OrderIntents, n_lanes: int, max_new: int, n_instruments: int) -> OrderIntents:
+    """Checked int64 copies of ``intents``; raises ValueError naming the first bad entry."""
+    if not isinstance(intents, OrderIntents):
+        raise ValueError(f"intents must be an OrderIntents, got {type(intents).__name__}")
+    shape = (n_lanes, max_new)
+    arr = OrderIntents(*(_as_int_array(name, x, shape) for name, x in zip(OrderIntents._fields, intents)))
+    used = arr.instrument >= 0
+
+    def first(mask: np.ndarray) -> tuple[int, int]:
+        b, m = np.argwhere(mask)[0]
+        return int(b), int(m)
+
+    checks = (
+        (arr.instrument >= n_instruments, "instrument", f"an index in [0, {n_instruments}) or -1 for no order"),
+        (used & (arr.side != c.BUY) & (arr.side != c.SELL), "side", "+1 (buy) or -1 (sell)"),
+        (used & (arr.kind != c.MARKET) & (arr.kind != c.LIMIT), "kind", "0 (market) or 1 (limit)"),
+        (used & (arr.qty_lots <= 0), "qty_lots", "a quantity > 0 lots"),
+        (used & (arr.kind == c.LIMIT) & (arr.price_ticks <= 0), "price_ticks", "a limit price > 0 ticks"),
+        (used & (arr.ttl_ns < 0), "ttl_ns", "a time to live >= 0 ns (0 = venue default)"),
+        (used & (arr.qty_lots > 2**40), "qty_lots", "a quantity <= 2**40 lots"),
+        (used & (arr.price_ticks > 2**40), "price_ticks", "a price <= 2**40 ticks"),
+    )
+    for bad, name, expected in checks:
+        if bad.any():
+            b, m = first(bad)
+            raise ValueError(f"intents.{name}[{b}, {m}] must be {expected}, got {getattr(arr, name)[b, m]}")
+    return arr
+
+
+def validate_cancels(cancels: Any, n_lanes: int, n_slots: int) -> np.ndarray:
+    """A checked ``(B, K)`` bool copy of a cancel mask."""
+    arr = np.asarray(cancels)
+    if arr.shape != (n_lanes, n_slots):
+        raise ValueError(f"cancels must have shape {(n_lanes, n_slots)} (lanes, slots), got {arr.shape}")
+    if arr.dtype != np.bool_:
+        if arr.dtype.kind not in "iu" or not np.isin(arr, (0, 1)).all():
+            raise ValueError(f"cancels must be a boolean mask (or 0/1), got dtype {arr.dtype}")
+    return arr.astype(np.bool_)
+
+
+@dataclass(frozen=True)
+class Order:
+    """A new order in human units: ``quantity`` in base units, ``price`` in quote units."""
+
+    venue: str
+    symbol: str
+    side: str | int
+    quantity: Decimal | str | float
+    price: Decimal | str | float | None = None
+    lane: int = 0
+    ttl_ms: float = 0.0
+
+    @property
+    def kind(self) -> int:
+        return c.MARKET if self.price is None else c.LIMIT
+
+
+def _side_code(side: str | int) -> int:
+    if isinstance(side, str):
+        names = {"BUY": c.BUY, "SELL": c.SELL}
+        if side.upper() not in names:
+            raise ValueError(f"side must be 'buy' or 'sell', got {side!r}")
+        return names[side.upper()]
+    if side not in (c.BUY, c.SELL):
+        raise ValueError(f"side must be +1 (buy) or -1 (sell), got {side!r}")
+    return int(side)
+
+
+def intents_from_orders(config, n_lanes: int, orders: Iterable[Order]) -> OrderIntents:
+    """OrderIntents from human-unit orders; refuses off-tick prices and off-lot quantities."""
+    intents = empty_intents(n_lanes, config.max_new_orders)
+    used = np.zeros(n_lanes, dtype=np.int64)
+    for n, order in enumerate(orders):
+        where = f"order {n} ({order.venue}:{order.symbol})"
+        if not 0 <= order.lane < n_lanes:
+            raise ValueError(f"{where}: lane must be in [0, {n_lanes}), got {order.lane}")
+        i = config.instrument_index(order.venue, order.symbol)
+        inst = config.instruments[i]
+        qty = to_decimal(order.quantity, f"{where} quantity")
+        lots = qty / inst.lot_size
+        if lots != lots.to_integral_value() or lots <= 0:
+            raise ValueError(f"{where}: quantity must be a positive multiple of lot_size {inst.lot_size}, got {qty}")
+        ticks = 0
+        if order.price is not None:
+            px = to_decimal(order.price, f"{where} price")
+            t = px / inst.tick_size
+            if t != t.to_integral_value() or t <= 0:
+                raise ValueError(f"{where}: price must be a positive multiple of tick_size {inst.tick_size}, got {px}")
+            ticks = int(t)
+        if order.ttl_ms < 0:
+            raise ValueError(f"{where}: ttl_ms must be >= 0 (0 = venue default), got {order.ttl_ms}")
+        m = used[order.lane]
+        if m >= config.max_new_orders:
+            raise ValueError(f"{where}: lane {order.lane} has more than max_new_orders={config.max_new_orders} orders")
+        used[order.lane] += 1
+        b = order.lane
+        intents.instrument[b, m] = i
+        intents.side[b, m] = _side_code(order.side)
+        intents.kind[b, m] = order.kind
+        intents.price_ticks[b, m] = ticks
+        intents.qty_lots[b, m] = int(lots)
+        intents.ttl_ns[b, m] = int(order.ttl_ms * 1_000_000)
+    return intents

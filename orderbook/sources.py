@@ -1,0 +1,57 @@
+"""Market sources behind one small interface: ``reset(lanes, bars, mask)`` and
+``advance(lanes, bars)``.
+
+``advance`` is the clock: it moves every lane one step (``lanes.step += 1``),
+keeps the quotes the agent decided on (``ref_bid/ref_ask``) and writes the new
+bar and the quotes at its close. ``reset`` writes the starting quotes of the
+masked lanes (and, for replayed data, their start time).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from orderbook.market import (
+    SyntheticMarket,
+    compile_synthetic,
+    new_synthetic_state,
+    synthetic_advance,
+    synthetic_reset,
+)
+
+
+class MarketSource(Protocol):
+    def reset(self, lanes, bars, mask: np.ndarray) -> None: ...
+
+    def advance(self, lanes, bars) -> None: ...
+
+
+class SyntheticSource:
+    """The embedded synthetic market (:class:`~orderbook.market.SyntheticMarket`)."""
+
+    def __init__(self, spec: SyntheticMarket, config, compiled, n_lanes: int):
+        names = [a.name for a in config.assets]
+        self.params = compile_synthetic(spec, names, config.instruments, config.numeraire)
+        self.state = new_synthetic_state(n_lanes, len(names), len(config.instruments))
+        self.compiled = compiled
+
+    def reset(self, lanes, bars, mask: np.ndarray) -> None:
+        synthetic_reset(self.compiled, self.params, self.state, lanes, bars, mask)
+
+    def advance(self, lanes, bars) -> None:
+        synthetic_advance(self.compiled, self.params, self.state, lanes, bars)
+
+
+def make_source(config, compiled, n_lanes: int) -> MarketSource:
+    """The source for ``config.market``; refuses anything that is not a known market spec."""
+    market = config.market
+    if isinstance(market, SyntheticMarket):
+        return SyntheticSource(market, config, compiled, n_lanes)
+    make = getattr(market, "make_source", None)
+    if make is None:
+        raise ValueError(
+            f"ExchangeConfig.market must be a SyntheticMarket or a ReplayMarket, got {type(market).__name__}"
+        )
+    return make(config, compiled, n_lanes)
