@@ -35,7 +35,7 @@ def sources() -> list[BarSource]:
         raise SystemExit(
             f"expected the binance_us CSVs (set ORDERBOOK_SHARED to the shared directory), missing: {missing}"
         )
-    return [BarSource("binance_us", f"BTC/{q}", f) for q, f in zip(QUOTES, files)]
+    return [BarSource("binance_us", f"BTC/{q}", f) for q, f in zip(QUOTES, files, strict=True)]
 
 
 def main() -> None:

@@ -50,6 +50,17 @@ Clock and fill policy (invariants of AlignedBars)
   (present True, volume 0).
 - On every row, low <= open, close <= high, all prices finite and > 0, volume >= 0.
 - Arrays are read-only views; ``AlignedBars`` compares equal by value.
+
+Known limits
+------------
+- Without ``step_ns``, a source of a single bar has no interval; if every source
+  has one bar, pass ``step_ns``. With ``step_ns`` given, T = range / step_ns is not
+  bounded: a tiny step over a long range allocates accordingly.
+- Files of a glob must not overlap, even where the overlapping bars are equal.
+- ISO 8601 basic format (``20230301T000000Z``), week dates and ``+hh`` offsets are
+  not accepted; use ``time_format``. A pandas index is read only when its name is
+  one of the mapped columns (it is reset into a column).
+- Everything is loaded into memory: (T, S) float64 arrays, six of them.
 """
 
 from __future__ import annotations
@@ -58,12 +69,15 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
 from orderbook.bars_validate import BarDataError, ColumnMap, SourceBars, fmt_duration, fmt_ns, read_source
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["AlignedBars", "BarDataError", "BarSource", "ColumnMap", "load_bars"]
 
@@ -77,7 +91,7 @@ class BarSource:
 
     venue: str  # e.g. "binance_us"
     symbol: str  # "BASE/QUOTE", e.g. "BTC/USD"
-    data: str | os.PathLike[str] | pl.DataFrame | Any  # CSV/Parquet path or glob, polars or pandas frame
+    data: str | os.PathLike[str] | pl.DataFrame | pd.DataFrame  # CSV/Parquet path, glob of them, or a frame
     columns: ColumnMap = field(default_factory=ColumnMap)
 
     def __post_init__(self) -> None:

@@ -175,9 +175,8 @@ def _time_exprs(dtype: pl.DataType, cm: ColumnMap, name: str, label: str) -> tup
     if isinstance(dtype, pl.Datetime):  # aware: the physical value is already UTC
         return col.dt.epoch("ns"), no
     if dtype != pl.String:
-        hint = "; integer epochs need ColumnMap(time_unit=...)" if dtype.is_integer() else ""
-        raise located_error(name, label, None, cm.time, "expected timestamp strings, datetimes or integer "
-                            f"epochs, found dtype {dtype}{hint}")
+        raise located_error(name, label, None, cm.time, "expected timestamp strings or datetimes (or integer "
+                            f"epochs with ColumnMap(time_unit=...)), found dtype {dtype}")
     if cm.time_format is not None:
         parsed = col.str.strip_chars().str.to_datetime(cm.time_format, strict=False, time_unit="ns")
         out = pl.LazyFrame(schema={cm.time: pl.String}).select(parsed).collect_schema()[cm.time]
