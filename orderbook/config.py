@@ -162,12 +162,12 @@ def _compile_instruments(cfg: ExchangeConfig) -> dict[str, np.ndarray]:
             if getattr(inst, role) not in assets:
                 raise ValueError(f"{name}: unknown {role} asset {getattr(inst, role)!r}; known assets: {list(assets)}")
         base, quote = assets[inst.base], assets[inst.quote]
+        cols["base_atoms_per_lot"].append(
+            _exact_int(inst.lot_size * base.atoms_per_unit, f"{name}: lot_size must be a whole number of {base.name} atoms (1e-{base.decimals})")
+        )
         per_tick_lot = inst.tick_size * inst.lot_size * quote.atoms_per_unit
         cols["quote_atoms_per_tick_lot"].append(
             _exact_int(per_tick_lot, f"{name}: tick_size x lot_size must be a whole number of {quote.name} atoms (1e-{quote.decimals})")
-        )
-        cols["base_atoms_per_lot"].append(
-            _exact_int(inst.lot_size * base.atoms_per_unit, f"{name}: lot_size must be a whole number of {base.name} atoms (1e-{base.decimals})")
         )
         cols["min_notional_atoms"].append(int((inst.min_notional * quote.atoms_per_unit).to_integral_value(rounding="ROUND_CEILING")))
         cols["inst_venue"].append(venues.index(inst.venue))

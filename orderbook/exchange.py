@@ -124,11 +124,12 @@ class Exchange:
             self._reseed(mask, faults)
         else:
             again = mask & self._started & ~unseeded
-            self.lanes.episode[again] += 1
+            self.lanes.rng_episode[again] += 1
             if faults is not None:
                 self.lanes.fault_seed[mask] = np.array([rng.derive_seed(int(s), P_FAULT_SEED) for s in faults[mask]], dtype=np.uint64)
         self._seeded |= mask
         self._started |= mask
+        self.lanes.episode[mask] += 1
         self.lanes.time_ns[mask] = 0
         self.history.ledger.reserve(self.n_lanes * self.accounts.free_atoms[0].size)
         self.history.market.reserve(self.n_lanes * len(self.config.instruments))
@@ -162,7 +163,7 @@ class Exchange:
         fault_src = seeds if faults is None else faults[mask]
         self.lanes.market_seed[mask] = np.array([rng.derive_seed(int(s), P_MARKET_SEED) for s in seeds], dtype=np.uint64)
         self.lanes.fault_seed[mask] = np.array([rng.derive_seed(int(s), P_FAULT_SEED) for s in fault_src], dtype=np.uint64)
-        self.lanes.episode[mask] = 0
+        self.lanes.rng_episode[mask] = 0
 
     # ----------------------------------------------------------------- step
     def step(self, intents: OrderIntents | Iterable[Order] | None = None, cancels: np.ndarray | None = None) -> None:
@@ -172,7 +173,7 @@ class Exchange:
         cfg = self.config
         if intents is None:
             intents = self._no_intents
-        elif not isinstance(intents, OrderIntents):
+        elif isinstance(intents, (list, tuple)) and not isinstance(intents, OrderIntents) and all(isinstance(o, Order) for o in intents):
             intents = intents_from_orders(cfg, self.n_lanes, intents)
         intents = validate_intents(intents, self.n_lanes, cfg.max_new_orders, len(cfg.instruments))
         cancels = self._no_cancels if cancels is None else validate_cancels(cancels, self.n_lanes, cfg.slots)

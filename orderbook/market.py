@@ -267,7 +267,7 @@ def synthetic_reset(cc, p, s, lanes, bars, mask):
     for b in range(mask.shape[0]):
         if not mask[b]:
             continue
-        seed, episode = lanes.market_seed[b], lanes.episode[b]
+        seed, episode = lanes.market_seed[b], lanes.rng_episode[b]
         synthetic_reset_lane(p, s, b, seed, episode)
         for i in range(bars.open_ticks.shape[1]):
             fair = synthetic_fair_price(p, s, b, i, cc.inst_base, cc.inst_quote) / cc.tick_size[i]
@@ -289,7 +289,7 @@ def synthetic_advance(cc, p, s, lanes, bars):
     for b in range(bars.open_ticks.shape[0]):
         step = lanes.step[b] + 1
         lanes.step[b] = step
-        seed, episode = lanes.market_seed[b], lanes.episode[b]
+        seed, episode = lanes.market_seed[b], lanes.rng_episode[b]
         n_inst = bars.open_ticks.shape[1]
         for i in range(n_inst):
             bars.ref_bid_ticks[b, i] = bars.bid_ticks[b, i]

@@ -71,7 +71,7 @@ def _make(cc, orders, lanes, bars, b, k, i, side, price, remaining):
     touch = lo == price if side == c.BUY else hi == price
     if not (through or touch):
         return np.int64(0), np.int64(0)
-    seed, ep, step, oid = lanes.fault_seed[b], lanes.episode[b], lanes.step[b], orders.order_id[b, k]
+    seed, ep, step, oid = lanes.fault_seed[b], lanes.rng_episode[b], lanes.step[b], orders.order_id[b, k]
     if touch and not through and rng.uniform(seed, ep, step, oid, rng.P_TOUCH_FILL) >= cc.touch_fill_prob[v]:
         return np.int64(0), np.int64(0)
     if cc.fill_prob[v] < 1.0 and rng.uniform(seed, ep, step, oid, rng.P_FILL_PROB) >= cc.fill_prob[v]:

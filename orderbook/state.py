@@ -48,7 +48,8 @@ class Lanes(NamedTuple):
 
     market_seed: np.ndarray  # (B,) uint64
     fault_seed: np.ndarray  # (B,) uint64
-    episode: np.ndarray  # (B,) int64
+    episode: np.ndarray  # (B,) int64 episodes started in this lane (history key, never restarts)
+    rng_episode: np.ndarray  # (B,) int64 episodes since the lane was last seeded (randomness key)
     step: np.ndarray  # (B,) int64 steps taken in this episode
     time_ns: np.ndarray  # (B,) int64 market time at the start of the next step
     next_order_id: np.ndarray  # (B,) int64
@@ -136,7 +137,8 @@ def new_lanes(n_lanes: int, n_venues: int) -> Lanes:
     return Lanes(
         market_seed=np.zeros(n_lanes, dtype=np.uint64),
         fault_seed=np.zeros(n_lanes, dtype=np.uint64),
-        episode=np.zeros(n_lanes, dtype=np.int64),
+        episode=np.full(n_lanes, -1, dtype=np.int64),
+        rng_episode=np.zeros(n_lanes, dtype=np.int64),
         step=np.zeros(n_lanes, dtype=np.int64),
         time_ns=np.zeros(n_lanes, dtype=np.int64),
         next_order_id=np.ones(n_lanes, dtype=np.int64),

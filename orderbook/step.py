@@ -39,14 +39,14 @@ from orderbook import state as st
 @njit(cache=True)
 def inject_outages(ctx, b):
     cc, lanes = ctx[0], ctx[2]
-    broker.update_outages(cc, lanes, b, lanes.fault_seed[b], lanes.episode[b], lanes.step[b])
+    broker.update_outages(cc, lanes, b, lanes.fault_seed[b], lanes.rng_episode[b], lanes.step[b])
 
 
 @njit(cache=True)
 def request_cancels(ctx, b, t0, cancels):
     """The agent's cancel requests: sent (PENDING_CANCEL) or refused with a reason."""
     cc, orders, lanes, acct, stats, events, ledger, error = ctx
-    seed, ep, step = lanes.fault_seed[b], lanes.episode[b], lanes.step[b]
+    seed, ep, step = lanes.fault_seed[b], lanes.rng_episode[b], lanes.step[b]
     for k in range(orders.status.shape[1]):
         if not cancels[b, k]:
             continue
@@ -98,7 +98,7 @@ def _refusal(cc, orders, lanes, bars, b, i, side, kind, price, qty):
 def submit(ctx, b, t0, bars, intents):
     """New orders: refused with a reason, or locked and sent with a drawn ack time."""
     cc, orders, lanes, acct, stats, events, ledger, error = ctx
-    seed, ep, step = lanes.fault_seed[b], lanes.episode[b], lanes.step[b]
+    seed, ep, step = lanes.fault_seed[b], lanes.rng_episode[b], lanes.step[b]
     for m in range(intents.instrument.shape[1]):
         i = intents.instrument[b, m]
         if i < 0:
@@ -125,7 +125,7 @@ def submit(ctx, b, t0, bars, intents):
                 reason = c.R_INSUFFICIENT_FUNDS
                 orders.status[b, k] = c.EMPTY
         if reason != c.R_NONE:
-            append_event_fields(events, b, ep, step, t0, oid, i, side, kind, price, qty, c.EV_REJECT, c.REJECTED, reason, 0, 0, 0, 0, 0, ref_bid + ref_ask)
+            append_event_fields(events, b, lanes.episode[b], step, t0, oid, i, side, kind, price, qty, c.EV_REJECT, c.REJECTED, reason, 0, 0, 0, 0, 0, ref_bid + ref_ask)
             count_reject(stats, b, reason)
             continue
         count(stats, b, st.CNT_ORDERED_LOTS, qty)
@@ -169,7 +169,7 @@ def venue_cancels(ctx, b, t0):
         s = orders.status[b, k]
         if (s == c.OPEN or s == c.PARTIAL or s == c.PENDING_CANCEL) and orders.ack_ns[b, k] <= t0:
             v = cc.inst_venue[orders.instrument[b, k]]
-            if broker.venue_cancels(cc, v, lanes.fault_seed[b], lanes.episode[b], lanes.step[b], orders.order_id[b, k]):
+            if broker.venue_cancels(cc, v, lanes.fault_seed[b], lanes.rng_episode[b], lanes.step[b], orders.order_id[b, k]):
                 count(ctx[4], b, st.CNT_VENUE_CANCELS)
                 finish(ctx, b, k, t0, c.EV_VENUE_CANCEL, c.R_UNSOLICITED)
 
@@ -189,7 +189,7 @@ def acknowledge(ctx, b, t1, bars):
             continue
         bid, ask = open_quotes(cc, bars, b, i)
         orders.arrival_mid_x2[b, k] = bid + ask
-        if broker.broker_errs(cc, v, lanes.fault_seed[b], lanes.episode[b], lanes.step[b], orders.order_id[b, k]):
+        if broker.broker_errs(cc, v, lanes.fault_seed[b], lanes.rng_episode[b], lanes.step[b], orders.order_id[b, k]):
             finish(ctx, b, k, ack, c.EV_REJECT, c.R_BROKER_ERROR)
             continue
         observe(stats, b, st.STAT_ACK_LATENCY_MS, (ack - orders.submit_ns[b, k]) * 1e-6)
@@ -209,7 +209,7 @@ def land_cancels(ctx, b, t1, after_fills):
         if orders.status[b, k] != c.PENDING_CANCEL or orders.cancel_ack_ns[b, k] > t1 or orders.arrival_mid_x2[b, k] == 0:
             continue
         v = cc.inst_venue[orders.instrument[b, k]]
-        if not after_fills and broker.cancel_loses_race(cc, v, lanes.fault_seed[b], lanes.episode[b], lanes.step[b], orders.order_id[b, k]):
+        if not after_fills and broker.cancel_loses_race(cc, v, lanes.fault_seed[b], lanes.rng_episode[b], lanes.step[b], orders.order_id[b, k]):
             continue
         finish(ctx, b, k, orders.cancel_ack_ns[b, k], c.EV_CANCEL_ACK, c.R_USER_CANCEL)
 

@@ -1,0 +1,49 @@
+"""Builders shared by the core's tests: small configs and random intents."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import orderbook as ob
+from orderbook.intents import OrderIntents, empty_intents
+
+
+def small_config(faults: ob.FaultSpec | None = None, latency: ob.LatencySpec | None = None, **overrides) -> ob.ExchangeConfig:
+    """Two venues, BTC against USD and USDT, 8 slots: small enough to read a failure."""
+    venues = tuple(
+        ob.Venue(name, faults=faults if faults is not None else ob.FaultSpec(), latency=latency or ob.LatencySpec())
+        for name in ("alpha", "beta")
+    )
+    kwargs = dict(
+        assets=(ob.Asset("BTC", 8), ob.Asset("USD", 6), ob.Asset("USDT", 6)),
+        venues=venues,
+        instruments=tuple(ob.Instrument(v.name, "BTC", q) for v in venues for q in ("USD", "USDT")),
+        initial_balances={(v, a): amt for v in ("alpha", "beta") for a, amt in (("BTC", "2"), ("USD", "100000"), ("USDT", "50000"))},
+        slots=8,
+        max_new_orders=3,
+    )
+    kwargs.update(overrides)
+    return ob.ExchangeConfig(**kwargs)
+
+
+def random_intents(rng: np.random.Generator, ex: ob.Exchange, n_orders: int | None = None) -> OrderIntents:
+    """Random market and limit orders near the touch, sizes up to a large fraction of funds."""
+    cfg = ex.config
+    b_count, m_count = ex.n_lanes, cfg.max_new_orders
+    intents = empty_intents(b_count, m_count)
+    lanes = np.arange(b_count)
+    n = rng.integers(0, m_count + 1) if n_orders is None else n_orders
+    for m in range(n):
+        inst = rng.integers(0, len(cfg.instruments), b_count)
+        mid = (ex.bars.bid_ticks[lanes, inst] + ex.bars.ask_ticks[lanes, inst]) // 2
+        intents.instrument[:, m] = np.where(rng.random(b_count) < 0.9, inst, -1)
+        intents.side[:, m] = rng.choice([1, -1], b_count)
+        intents.kind[:, m] = rng.integers(0, 2, b_count)
+        intents.price_ticks[:, m] = np.maximum(mid + rng.integers(-40, 41, b_count) * (mid // 10_000 + 1), 1)
+        intents.qty_lots[:, m] = rng.integers(1, 3_000, b_count)
+        intents.ttl_ns[:, m] = rng.choice([0, 30_000_000_000, 120_000_000_000, 600_000_000_000], b_count)
+    return intents
+
+
+def random_cancels(rng: np.random.Generator, ex: ob.Exchange, p: float = 0.15) -> np.ndarray:
+    return rng.random((ex.n_lanes, ex.config.slots)) < p

@@ -1,0 +1,108 @@
+"""Bad input gives a clear error and leaves state and history as they were."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import orderbook as ob
+from orderbook.intents import empty_intents
+from orderbook.state import copy_state
+from tests.orderbook.helpers import random_intents, small_config
+
+CONFIG = small_config()
+
+
+def fresh():
+    ex = ob.Exchange(CONFIG, n_lanes=2)
+    ex.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        ex.step(random_intents(rng, ex, 2))
+    return ex
+
+
+def good():
+    it = empty_intents(2, CONFIG.max_new_orders)
+    it.instrument[0, 0], it.side[0, 0], it.kind[0, 0], it.qty_lots[0, 0] = 0, 1, 0, 10
+    return it
+
+
+def with_field(name, value, where=(0, 0), dtype=None):
+    it = good()
+    arr = getattr(it, name).astype(dtype or getattr(it, name).dtype)
+    arr[where] = value
+    return it._replace(**{name: arr})
+
+
+BAD_INTENTS = [
+    ("wrong shape", lambda: good()._replace(qty_lots=np.zeros((2, 9), dtype=np.int64)), r"qty_lots must have shape \(2, 3\).*got \(2, 9\)"),
+    ("NaN price", lambda: with_field("price_ticks", np.nan, dtype=np.float64), r"price_ticks must be finite integers, got nan"),
+    ("fractional lots", lambda: with_field("qty_lots", 1.5, dtype=np.float64), r"qty_lots must be whole numbers, got 1.5"),
+    ("string dtype", lambda: good()._replace(side=np.full((2, 3), "b")), r"side must be an integer array, got dtype <U1"),
+    ("unknown instrument", lambda: with_field("instrument", 99), r"instrument\[0, 0\] must be an index in \[0, 4\).*got 99"),
+    ("zero quantity", lambda: with_field("qty_lots", 0), r"qty_lots\[0, 0\] must be a quantity > 0 lots, got 0"),
+    ("negative ttl", lambda: with_field("ttl_ns", -5), r"ttl_ns\[0, 0\] must be a time to live >= 0 ns.*got -5"),
+    ("bad side", lambda: with_field("side", 0), r"side\[0, 0\] must be \+1 \(buy\) or -1 \(sell\), got 0"),
+    ("bad kind", lambda: with_field("kind", 7), r"kind\[0, 0\] must be 0 \(market\) or 1 \(limit\), got 7"),
+    ("limit without price", lambda: with_field("kind", 1), r"price_ticks\[0, 0\] must be a limit price > 0 ticks, got 0"),
+    ("not intents", lambda: (1, 2, 3), r"intents must be an OrderIntents, got tuple"),
+]
+
+
+def snapshot(ex):
+    return [copy_state(x) for x in (ex.orders, ex.lanes, ex.bars, ex.accounts, ex.stats)], ex.history.sizes()
+
+
+def assert_unchanged(ex, before):
+    states, sizes = before
+    now, now_sizes = snapshot(ex)
+    assert now_sizes == sizes
+    for a, b in zip(states, now):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("name,make,message", BAD_INTENTS, ids=[b[0] for b in BAD_INTENTS])
+def test_bad_intents_raise_and_change_nothing(name, make, message):
+    ex = fresh()
+    before = snapshot(ex)
+    with pytest.raises(ValueError, match=message):
+        ex.step(make())
+    assert_unchanged(ex, before)
+
+
+BAD_ORDERS = [
+    (ob.Order("alpha", "BTC/USD", "buy", "0.00015"), r"quantity must be a positive multiple of lot_size 0.0001, got 0.00015"),
+    (ob.Order("alpha", "BTC/USD", "buy", "0.001", price="30000.005"), r"price must be a positive multiple of tick_size 0.01, got 30000.005"),
+    (ob.Order("alpha", "ETH/USD", "buy", "0.001"), r"unknown instrument alpha:ETH/USD; known: \['alpha:BTC/USD'"),
+    (ob.Order("alpha", "BTC/USD", "hold", "0.001"), r"side must be 'buy' or 'sell', got 'hold'"),
+    (ob.Order("alpha", "BTC/USD", "buy", "0.001", ttl_ms=-1), r"ttl_ms must be >= 0"),
+    (ob.Order("alpha", "BTC/USD", "buy", "nan"), r"quantity must be finite, got 'nan'"),
+    (ob.Order("alpha", "BTC/USD", "buy", "0.001", lane=5), r"lane must be in \[0, 2\), got 5"),
+]
+
+
+@pytest.mark.parametrize("order,message", BAD_ORDERS, ids=[m[:30] for _, m in BAD_ORDERS])
+def test_bad_human_orders_raise_and_change_nothing(order, message):
+    ex = fresh()
+    before = snapshot(ex)
+    with pytest.raises((ValueError, KeyError), match=message):
+        ex.step([order])
+    assert_unchanged(ex, before)
+
+
+def test_bad_cancel_mask_raises_and_changes_nothing():
+    ex = fresh()
+    before = snapshot(ex)
+    with pytest.raises(ValueError, match=r"cancels must have shape \(2, 8\).*got \(2, 3\)"):
+        ex.step(None, np.zeros((2, 3), dtype=bool))
+    with pytest.raises(ValueError, match="cancels must be a boolean mask"):
+        ex.step(None, np.full((2, 8), 0.5))
+    assert_unchanged(ex, before)
+
+
+def test_step_before_reset_raises():
+    ex = ob.Exchange(CONFIG, n_lanes=2)
+    with pytest.raises(RuntimeError, match=r"call reset\(\) before step\(\): lanes \[0, 1\]"):
+        ex.step()

@@ -1,0 +1,82 @@
+"""The transition table: every edge is legal data, terminal statuses absorb, the rest raise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from orderbook import codes as c
+from orderbook.codes import Event, Status
+from orderbook.lifecycle import FILL_FULL, INVALID, TRANSITIONS, IllegalTransition, legal_edges, next_status
+
+
+def test_design_edges_are_in_the_table():
+    expected = {
+        (Status.PENDING, "ACK", Status.OPEN),
+        (Status.PENDING, "REJECT", Status.REJECTED),
+        (Status.OPEN, "FILL", Status.PARTIAL),
+        (Status.PARTIAL, "FILL_FULL", Status.FILLED),
+        (Status.OPEN, "CANCEL_REQUEST", Status.PENDING_CANCEL),
+        (Status.PENDING_CANCEL, "CANCEL_ACK", Status.CANCELLED),
+        (Status.PENDING_CANCEL, "FILL_FULL", Status.FILLED),
+        (Status.OPEN, "EXPIRE", Status.EXPIRED),
+        (Status.PARTIAL, "EXPIRE", Status.EXPIRED),
+        (Status.OPEN, "VENUE_CANCEL", Status.CANCELLED),
+    }
+    assert expected <= set(legal_edges())
+
+
+@pytest.mark.parametrize("status", sorted(c.TERMINAL_STATUSES))
+def test_terminal_statuses_absorb(status):
+    for edge in range(TRANSITIONS.shape[1]):
+        target = next_status(int(status), edge)
+        if edge == Event.CANCEL_REJECT:
+            assert target == status  # a late cancel is recorded, status unchanged
+        else:
+            assert target == INVALID, f"{status.name} has an edge out: {edge}"
+
+
+def test_every_live_status_can_reach_a_terminal_status():
+    for status in c.LIVE_STATUSES:
+        seen, frontier = set(), {int(status)}
+        while frontier:
+            s = frontier.pop()
+            seen.add(s)
+            frontier |= {int(t) for t in TRANSITIONS[s] if t != INVALID and int(t) not in seen}
+        assert seen & {int(t) for t in c.TERMINAL_STATUSES}, status
+
+
+def test_fills_split_by_what_is_left():
+    assert next_status(c.OPEN, c.EV_FILL) == c.PARTIAL
+    assert next_status(c.OPEN, FILL_FULL) == c.FILLED
+    assert next_status(c.PENDING, c.EV_FILL) == INVALID  # no fill before the ack
+
+
+def test_table_is_read_only():
+    with pytest.raises(ValueError):
+        TRANSITIONS[0, 0] = 3
+
+
+def test_illegal_transition_message_names_lane_order_and_edge():
+    err = IllegalTransition(3, 17, c.FILLED, c.EV_ACK)
+    assert "lane 3" in str(err) and "order 17" in str(err) and "FILLED --ACK-->" in str(err)
+
+
+def test_transit_refuses_an_illegal_edge_and_the_step_raises():
+    """``transit`` leaves the status alone and reports lane, order and edge; the step raises."""
+    import orderbook as ob
+    from orderbook.records import transit
+    from tests.orderbook.helpers import small_config
+
+    ex = ob.Exchange(small_config(faults=ob.FaultSpec.none()))
+    ex.reset(seed=0)
+    ex.orders.status[0, 2] = c.FILLED
+    ex.orders.order_id[0, 2] = 41
+    error = np.zeros(5, dtype=np.int64)
+    assert transit(ex.orders, 0, 2, c.EV_ACK, error) == -1
+    assert ex.orders.status[0, 2] == c.FILLED
+    assert error.tolist() == [1, 0, 41, c.FILLED, c.EV_ACK]
+    assert transit(ex.orders, 0, 2, c.EV_CANCEL_REJECT, error) == c.FILLED
+    ex._error[:] = error  # as if the kernel had hit it during the step
+    with pytest.raises(IllegalTransition, match="lane 0, order 41: FILLED --ACK-->"):
+        ex.step()
