@@ -14,17 +14,17 @@ instrument (``volume_used_lots``).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from orderbook import codes as c
+from orderbook.jit import kernel
 
 
-@njit(cache=True, inline="always")
+@kernel(inline=True)
 def spread_ticks(cc, v, price_ticks):
     return max(cc.min_spread_ticks[v], np.int64(np.ceil(price_ticks * cc.spread_bps[v] * 1e-4)))
 
 
-@njit(cache=True, inline="always")
+@kernel(inline=True)
 def quotes_around(cc, v, center_ticks):
     """(bid, ask) in ticks around ``center_ticks`` for venue ``v``."""
     s = spread_ticks(cc, v, center_ticks)
@@ -32,12 +32,12 @@ def quotes_around(cc, v, center_ticks):
     return bid, bid + s
 
 
-@njit(cache=True, inline="always")
+@kernel(inline=True)
 def level_step_ticks(cc, v, price_ticks):
     return max(np.int64(1), np.int64(np.round(price_ticks * cc.level_step_bps[v] * 1e-4)))
 
 
-@njit(cache=True)
+@kernel
 def open_quotes(cc, bars, b, i):
     """(bid, ask) at the bar's open, clamped into the bar's range."""
     v = cc.inst_venue[i]
@@ -46,12 +46,12 @@ def open_quotes(cc, bars, b, i):
     return min(max(bid, lo), hi), min(max(ask, lo), hi)
 
 
-@njit(cache=True, inline="always")
+@kernel(inline=True)
 def level_depth_lots(cc, v, volume_lots, level):
     return np.int64(cc.depth_fractions[v, level] * volume_lots)
 
 
-@njit(cache=True)
+@kernel
 def walk(cc, bars, b, i, side, cap_ticks, want_lots):
     """Take up to ``want_lots`` from the bar's book at prices no worse than ``cap_ticks``.
 
@@ -88,7 +88,7 @@ def walk(cc, bars, b, i, side, cap_ticks, want_lots):
     return taken, px_lots
 
 
-@njit(cache=True)
+@kernel
 def initial_queue_lots(cc, bars, b, i, side, price_ticks, queue_fraction):
     """Volume ahead of a limit order joining the book at ``price_ticks`` at the bar's open.
 
@@ -110,7 +110,7 @@ def initial_queue_lots(cc, bars, b, i, side, price_ticks, queue_fraction):
     return np.int64(queue_fraction * ahead)
 
 
-@njit(cache=True)
+@kernel
 def is_marketable(cc, bars, b, i, side, price_ticks):
     """True if a limit at ``price_ticks`` crosses the book at the bar's open."""
     bid, ask = open_quotes(cc, bars, b, i)

@@ -8,9 +8,9 @@ the same faults. Every probability is a per-venue parameter; zero switches it of
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from orderbook import rng
+from orderbook.jit import kernel
 from orderbook.state import NEVER_NS
 
 LAT_CONSTANT = 0
@@ -18,7 +18,7 @@ LAT_UNIFORM = 1
 LAT_LOGNORMAL = 2
 
 
-@njit(cache=True)
+@kernel
 def draw_latency_ns(cc, v, seed, episode, step, key, purpose):
     """Latency of one message to venue ``v`` in ns, from the venue's distribution."""
     kind = cc.latency_kind[v]
@@ -34,7 +34,7 @@ def draw_latency_ns(cc, v, seed, episode, step, key, purpose):
     return np.int64(min(x, 1e18))
 
 
-@njit(cache=True)
+@kernel
 def ack_time_ns(cc, v, seed, episode, step, order_id, sent_ns):
     """When the ack of an order sent at ``sent_ns`` arrives; NEVER_NS if it is lost."""
     if rng.uniform(seed, episode, step, order_id, rng.P_ACK_LOST) < cc.lost_ack_prob[v]:
@@ -42,13 +42,13 @@ def ack_time_ns(cc, v, seed, episode, step, order_id, sent_ns):
     return sent_ns + draw_latency_ns(cc, v, seed, episode, step, order_id, rng.P_LATENCY)
 
 
-@njit(cache=True)
+@kernel
 def broker_errs(cc, v, seed, episode, step, order_id):
     """True if the broker rejects this order (it learns so when the ack comes)."""
     return rng.uniform(seed, episode, step, order_id, rng.P_BROKER_ERROR) < cc.broker_error_prob[v]
 
 
-@njit(cache=True)
+@kernel
 def update_outages(cc, lanes, b, seed, episode, step):
     """Start or continue each venue's outage for this step (geometric lengths)."""
     for v in range(lanes.outage_steps_left.shape[1]):
@@ -62,18 +62,18 @@ def update_outages(cc, lanes, b, seed, episode, step):
             lanes.outage_steps_left[b, v] = length
 
 
-@njit(cache=True, inline="always")
+@kernel(inline=True)
 def venue_down(lanes, b, v):
     return lanes.outage_steps_left[b, v] > 0
 
 
-@njit(cache=True)
+@kernel
 def venue_cancels(cc, v, seed, episode, step, order_id):
     """True if the venue cancels this resting order on its own this step."""
     return rng.uniform(seed, episode, step, order_id, rng.P_UNSOLICITED) < cc.unsolicited_cancel_prob[v]
 
 
-@njit(cache=True)
+@kernel
 def cancel_loses_race(cc, v, seed, episode, step, order_id):
     """True if a cancel landing this step is processed after this bar's fills."""
     return rng.uniform(seed, episode, step, order_id, rng.P_CANCEL_RACE) < cc.cancel_race_prob[v]

@@ -18,13 +18,20 @@ from __future__ import annotations
 from typing import Iterable, Sequence
 
 import numpy as np
-from numba import njit
 
 from orderbook import rng
 from orderbook import state as st
 from orderbook.config import ExchangeConfig
 from orderbook.history import History, append_market
-from orderbook.intents import Order, OrderIntents, empty_intents, intents_from_orders, validate_cancels, validate_intents
+from orderbook.intents import (
+    Order,
+    OrderIntents,
+    empty_intents,
+    intents_from_orders,
+    validate_cancels,
+    validate_intents,
+)
+from orderbook.jit import kernel
 from orderbook.lifecycle import IllegalTransition
 from orderbook.portfolio import deposit_initial, value_lane
 from orderbook.sources import make_source
@@ -35,7 +42,7 @@ P_MARKET_SEED = 101
 P_FAULT_SEED = 102
 
 
-@njit(cache=True)
+@kernel
 def reset_lanes(cc, orders, lanes, bars, acct, stats, ledger, mask):
     """Clear the orders, clock, outages and statistics of masked lanes; deposit balances."""
     for b in range(mask.shape[0]):
@@ -53,7 +60,7 @@ def reset_lanes(cc, orders, lanes, bars, acct, stats, ledger, mask):
         deposit_initial(cc, acct, ledger, lanes, b, lanes.time_ns[b])
 
 
-@njit(cache=True)
+@kernel
 def finish_reset(cc, lanes, bars, acct, market_log, mask, record_market):
     for b in range(mask.shape[0]):
         if not mask[b]:

@@ -25,9 +25,9 @@ from typing import NamedTuple
 
 import numpy as np
 import polars as pl
-from numba import njit
 
 from orderbook import codes as c
+from orderbook.jit import kernel
 
 HISTORY_SCHEMA_VERSION = 1
 
@@ -129,14 +129,14 @@ class ColumnLog:
         return out
 
 
-@njit(cache=True, inline="always")
+@kernel(inline=True)
 def _next_row(log):
     n = log.size[0]
     log.size[0] = n + 1
     return n
 
 
-@njit(cache=True)
+@kernel
 def append_event_fields(log, lane, episode, step, time_ns, order_id, instrument, side, kind, price_ticks, qty_lots,
                         event, status, reason, fill_lots, fill_notional, fee, liquidity, arrival_mid_x2, decision_mid_x2):
     """One event row from explicit fields (orders refused before they had a slot)."""
@@ -162,7 +162,7 @@ def append_event_fields(log, lane, episode, step, time_ns, order_id, instrument,
     log.u8[E_LIQUIDITY, n] = liquidity
 
 
-@njit(cache=True)
+@kernel
 def append_event(log, lane, episode, step, time_ns, orders, k, event, status, reason, fill_lots, fill_notional, fee, liquidity):
     """One event row for slot ``k`` of ``lane``; order fields are read from the table."""
     append_event_fields(
@@ -172,7 +172,7 @@ def append_event(log, lane, episode, step, time_ns, orders, k, event, status, re
     )
 
 
-@njit(cache=True)
+@kernel
 def append_ledger(log, lane, episode, step, time_ns, venue, asset, delta_free, delta_locked, free_after, locked_after, cause, order_id):
     n = _next_row(log)
     log.i64[G_TIME, n] = time_ns
@@ -189,7 +189,7 @@ def append_ledger(log, lane, episode, step, time_ns, venue, asset, delta_free, d
     log.u8[G_CAUSE, n] = cause
 
 
-@njit(cache=True)
+@kernel
 def append_market(log, lane, episode, step, time_ns, bars, i):
     n = _next_row(log)
     log.i64[0, n] = time_ns

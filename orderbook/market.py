@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 
 from orderbook import rng
+from orderbook.jit import kernel
 
 PROCESSES = ("gbm", "abm")
 
@@ -192,7 +192,7 @@ def new_synthetic_state(n_lanes: int, n_assets: int, n_instruments: int) -> Synt
     )
 
 
-@njit(cache=True)
+@kernel
 def synthetic_reset_lane(p, s, b, seed, episode):
     """Start lane ``b``'s market: prices at their initial values, basis drawn stationary."""
     for a in range(p.base_price0.shape[0]):
@@ -203,13 +203,13 @@ def synthetic_reset_lane(p, s, b, seed, episode):
         s.log_basis[b, i] = p.basis_sd * rng.normal(seed, episode, 0, i, rng.P_BASIS)
 
 
-@njit(cache=True)
+@kernel
 def synthetic_fair_price(p, s, b, i, inst_base, inst_quote):
     """Fair price of instrument ``i`` in its quote units: base value / quote value x basis."""
     return s.base_price[b, inst_base[i]] / s.quote_value[b, inst_quote[i]] * np.exp(s.log_basis[b, i])
 
 
-@njit(cache=True)
+@kernel
 def synthetic_advance_lane(p, s, b, seed, episode, step):
     """Move lane ``b``'s latent prices one step (bases, quote pegs, basis)."""
     n_assets = p.base_price0.shape[0]
@@ -237,7 +237,7 @@ def synthetic_advance_lane(p, s, b, seed, episode, step):
         )
 
 
-@njit(cache=True)
+@kernel
 def synthetic_bar(p, b, i, seed, episode, step, open_price, close_price, tick_size):
     """(high, low, volume_lots) of a synthetic bar from its open and close prices."""
     hi = max(open_price, close_price)
@@ -252,7 +252,7 @@ def synthetic_bar(p, b, i, seed, episode, step, open_price, close_price, tick_si
     return hi, max(lo, tick_size), np.int64(vol)
 
 
-@njit(cache=True)
+@kernel
 def _quote_bar(cc, bars, b, i):
     v = cc.inst_venue[i]
     s = max(cc.min_spread_ticks[v], np.int64(np.ceil(bars.close_ticks[b, i] * cc.spread_bps[v] * 1e-4)))
@@ -261,7 +261,7 @@ def _quote_bar(cc, bars, b, i):
     bars.ask_ticks[b, i] = bid + s
 
 
-@njit(cache=True)
+@kernel
 def synthetic_reset(cc, p, s, lanes, bars, mask):
     """Start the market of every lane in ``mask``: a flat bar at the initial prices."""
     for b in range(mask.shape[0]):
@@ -283,7 +283,7 @@ def synthetic_reset(cc, p, s, lanes, bars, mask):
             bars.ref_ask_ticks[b, i] = bars.ask_ticks[b, i]
 
 
-@njit(cache=True)
+@kernel
 def synthetic_advance(cc, p, s, lanes, bars):
     """Advance every lane's clock one step and draw its bars; keep the decision quotes."""
     for b in range(bars.open_ticks.shape[0]):

@@ -19,11 +19,12 @@ Orders match in slot order. A bar without volume fills nothing.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-from orderbook import codes as c, rng
+from orderbook import codes as c
+from orderbook import rng
 from orderbook import state as st
 from orderbook.book import is_marketable, walk
+from orderbook.jit import kernel
 from orderbook.lifecycle import FILL_FULL
 from orderbook.portfolio import settle_fill
 from orderbook.records import record, transit
@@ -33,7 +34,7 @@ IMPACT_LINEAR = 1
 IMPACT_SQRT = 2
 
 
-@njit(cache=True)
+@kernel
 def _impact_shift_ticks(cc, bars, b, i, lots_this_step):
     v = cc.inst_venue[i]
     model = cc.impact_model[v]
@@ -46,7 +47,7 @@ def _impact_shift_ticks(cc, bars, b, i, lots_this_step):
     return np.int64(np.ceil(x - 1e-9))
 
 
-@njit(cache=True)
+@kernel
 def _take(cc, bars, b, i, side, cap, want):
     """Taker fill: walk the book, add temporary impact; (lots, notional in ticks x lots)."""
     lots, px_lots = walk(cc, bars, b, i, side, cap, want)
@@ -62,7 +63,7 @@ def _take(cc, bars, b, i, side, cap, want):
     return lots, px_lots
 
 
-@njit(cache=True)
+@kernel
 def _make(cc, orders, lanes, bars, b, k, i, side, price, remaining):
     """Maker fill of a resting limit against the bar; (lots, notional in ticks x lots)."""
     v = cc.inst_venue[i]
@@ -87,7 +88,7 @@ def _make(cc, orders, lanes, bars, b, k, i, side, price, remaining):
     return lots, lots * fill_px
 
 
-@njit(cache=True)
+@kernel
 def _apply_fill(ctx, b, k, t_ns, lots, px_lots, liquidity):
     cc, orders, lanes, acct, stats, events, ledger, error = ctx
     i = orders.instrument[b, k]
@@ -114,7 +115,7 @@ def _apply_fill(ctx, b, k, t_ns, lots, px_lots, liquidity):
             record(ctx, b, k, t_ns, c.EV_CANCEL_REJECT, status, c.R_CANCEL_TOO_LATE)
 
 
-@njit(cache=True)
+@kernel
 def match(ctx, b, t0, bars):
     """Fill every live, acknowledged order of lane ``b`` against this step's bar."""
     cc, orders, lanes = ctx[0], ctx[1], ctx[2]

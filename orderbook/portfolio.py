@@ -20,15 +20,15 @@ Fees are paid in the quote asset and round up to the atom over the order's life.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from orderbook import codes as c
 from orderbook.history import append_ledger
+from orderbook.jit import kernel
 
 E8 = 100_000_000
 
 
-@njit(cache=True, inline="always")
+@kernel(inline=True)
 def mul_rate(notional, rate_e8):
     """``notional x rate_e8 / 1e8`` exactly, as (whole atoms, 1e-8 fraction)."""
     hi = notional // E8
@@ -37,23 +37,23 @@ def mul_rate(notional, rate_e8):
     return hi * rate_e8 + x // E8, x % E8
 
 
-@njit(cache=True, inline="always")
+@kernel(inline=True)
 def add_e8(w1, f1, w2, f2):
     f = f1 + f2
     return w1 + w2 + f // E8, f % E8
 
 
-@njit(cache=True, inline="always")
+@kernel(inline=True)
 def ceil_e8(whole, frac):
     return whole + (1 if frac > 0 else 0)
 
 
-@njit(cache=True)
+@kernel
 def max_fee_rate(cc, i):
     return max(cc.maker_fee_e8[i], cc.taker_fee_e8[i])
 
 
-@njit(cache=True)
+@kernel
 def required_reservation(cc, orders, b, k):
     """What slot ``k`` must lock now, from its price, what is left and fees so far."""
     i = orders.instrument[b, k]
@@ -68,14 +68,14 @@ def required_reservation(cc, orders, b, k):
     return notional + ceil_e8(w, f) - orders.fee_atoms[b, k]
 
 
-@njit(cache=True)
+@kernel
 def locked_asset(cc, orders, b, k):
     """Index of the asset slot ``k`` locks: quote for buys, base for sells."""
     i = orders.instrument[b, k]
     return cc.inst_quote[i] if orders.side[b, k] == c.BUY else cc.inst_base[i]
 
 
-@njit(cache=True)
+@kernel
 def move(acct, ledger, lanes, b, t_ns, venue, asset, d_free, d_locked, cause, order_id):
     """Change one balance and write its ledger row; the only way balances change."""
     acct.free_atoms[b, venue, asset] += d_free
@@ -86,7 +86,7 @@ def move(acct, ledger, lanes, b, t_ns, venue, asset, d_free, d_locked, cause, or
     )
 
 
-@njit(cache=True)
+@kernel
 def lock_reservation(cc, orders, acct, ledger, lanes, b, k, t_ns):
     """Lock slot ``k``'s reservation if free funds allow; False when they do not."""
     need = required_reservation(cc, orders, b, k)
@@ -100,7 +100,7 @@ def lock_reservation(cc, orders, acct, ledger, lanes, b, k, t_ns):
     return True
 
 
-@njit(cache=True)
+@kernel
 def release_all(cc, orders, acct, ledger, lanes, b, k, t_ns):
     """Give back everything slot ``k`` still locks (the order reached a terminal status)."""
     r = orders.reserved_atoms[b, k]
@@ -111,7 +111,7 @@ def release_all(cc, orders, acct, ledger, lanes, b, k, t_ns):
     orders.reserved_atoms[b, k] = 0
 
 
-@njit(cache=True)
+@kernel
 def settle_fill(cc, orders, acct, ledger, lanes, b, k, t_ns, lots, notional, fee_rate_e8):
     """Settle a fill of ``lots`` for ``notional`` quote atoms; returns the fee paid.
 
@@ -147,7 +147,7 @@ def settle_fill(cc, orders, acct, ledger, lanes, b, k, t_ns, lots, notional, fee
     return fee
 
 
-@njit(cache=True)
+@kernel
 def deposit_initial(cc, acct, ledger, lanes, b, t_ns):
     """Empty lane ``b``'s balances and deposit the configured initial ones (ledger rows)."""
     for v in range(acct.free_atoms.shape[1]):
@@ -159,7 +159,7 @@ def deposit_initial(cc, acct, ledger, lanes, b, t_ns):
                 move(acct, ledger, lanes, b, t_ns, v, a, amount, 0, c.CAUSE_DEPOSIT, 0)
 
 
-@njit(cache=True)
+@kernel(inline=True)
 def asset_value(cc, bars, b, v, a):
     """Value of one unit of asset ``a`` held on venue ``v`` in the numeraire, from mids."""
     value = 1.0
@@ -175,7 +175,7 @@ def asset_value(cc, bars, b, v, a):
     return value
 
 
-@njit(cache=True)
+@kernel
 def value_lane(cc, bars, acct, b):
     """Portfolio value of lane ``b`` in the numeraire: free plus locked, all venues."""
     total = 0.0

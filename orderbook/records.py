@@ -8,22 +8,21 @@ edge, records lane, order, status and edge in ``error`` (the caller raises).
 
 from __future__ import annotations
 
-from numba import njit
-
 from orderbook import codes as c
 from orderbook import state as st
 from orderbook.history import append_event
+from orderbook.jit import kernel
 from orderbook.lifecycle import FILL_FULL, INVALID, TRANSITIONS
 from orderbook.portfolio import release_all
 from orderbook.stats import count, count_reject
 
 
-@njit(cache=True, inline="always")
+@kernel(inline=True)
 def is_live(status):
     return status >= c.PENDING and status <= c.PENDING_CANCEL
 
 
-@njit(cache=True)
+@kernel
 def transit(orders, b, k, edge, error):
     """Move slot ``k`` along ``edge``; on an illegal edge record it in ``error`` and return -1."""
     s = orders.status[b, k]
@@ -36,13 +35,13 @@ def transit(orders, b, k, edge, error):
     return t
 
 
-@njit(cache=True)
+@kernel
 def record(ctx, b, k, t_ns, event, status, reason, fill_lots=0, notional=0, fee=0, liquidity=0):
-    cc, orders, lanes, events = ctx[0], ctx[1], ctx[2], ctx[5]
+    orders, lanes, events = ctx[1], ctx[2], ctx[5]
     append_event(events, b, lanes.episode[b], lanes.step[b], t_ns, orders, k, event, status, reason, fill_lots, notional, fee, liquidity)
 
 
-@njit(cache=True)
+@kernel
 def finish(ctx, b, k, t_ns, edge, reason):
     """Take slot ``k`` to a terminal status along ``edge``, release its funds, record it."""
     cc, orders, lanes, acct, stats, events, ledger, error = ctx

@@ -15,7 +15,8 @@ its fault seed.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from orderbook.jit import kernel
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -53,7 +54,7 @@ P_WINDOW = 50
 P_LANE_SEED = 60
 
 
-@njit(cache=True, inline="always")
+@kernel(inline=True)
 def mix64(x):
     """SplitMix64 finaliser: a bijection on uint64 with full avalanche."""
     z = x + _GOLDEN
@@ -62,7 +63,7 @@ def mix64(x):
     return z ^ (z >> _S31)
 
 
-@njit(cache=True, inline="always")
+@kernel(inline=True)
 def key64(seed, episode, step, index, purpose):
     """Hash of a draw's key; each field is folded in through the mixer."""
     h = mix64(np.uint64(seed))
@@ -72,13 +73,13 @@ def key64(seed, episode, step, index, purpose):
     return mix64(h ^ np.uint64(purpose))
 
 
-@njit(cache=True, inline="always")
+@kernel(inline=True)
 def uniform(seed, episode, step, index, purpose):
     """A float64 in [0, 1) from the key (53 random bits)."""
     return float(key64(seed, episode, step, index, purpose) >> _S11) * _INV_2_53
 
 
-@njit(cache=True, inline="always")
+@kernel(inline=True)
 def normal(seed, episode, step, index, purpose):
     """A standard normal from the key (Box-Muller over purposes ``purpose`` and ``purpose + 1``)."""
     u1 = uniform(seed, episode, step, index, purpose)

@@ -8,10 +8,11 @@ history frames (:mod:`orderbook.queries`); tests assert they agree.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from orderbook.jit import kernel
 
 
-@njit(cache=True)
+@kernel
 def observe(stats, b, which, x):
     """Add ``x`` to the Welford (count, mean, M2) of statistic ``which`` of lane ``b``."""
     w = stats.welford
@@ -22,17 +23,17 @@ def observe(stats, b, which, x):
     w[b, which, 2] += delta * (x - w[b, which, 1])
 
 
-@njit(cache=True)
+@kernel
 def count(stats, b, which, by=1):
     stats.counters[b, which] += by
 
 
-@njit(cache=True)
+@kernel
 def count_reject(stats, b, reason):
     stats.rejects_by_reason[b, reason] += 1
 
 
-@njit(cache=True)
+@kernel
 def reset_lane(stats, b):
     stats.welford[b, :, :] = 0.0
     stats.counters[b, :] = 0

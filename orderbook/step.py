@@ -23,26 +23,27 @@ history row as it happens. The kernel never allocates.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-from orderbook import broker, codes as c, rng
+from orderbook import broker, rng
+from orderbook import codes as c
+from orderbook import state as st
 from orderbook.book import initial_queue_lots, open_quotes
 from orderbook.history import append_event_fields, append_market
+from orderbook.jit import kernel
 from orderbook.matching import match
 from orderbook.portfolio import lock_reservation, value_lane
 from orderbook.records import finish, is_live, record, transit
 from orderbook.state import NEVER_NS
 from orderbook.stats import count, count_reject, observe
-from orderbook import state as st
 
 
-@njit(cache=True)
+@kernel
 def inject_outages(ctx, b):
     cc, lanes = ctx[0], ctx[2]
     broker.update_outages(cc, lanes, b, lanes.fault_seed[b], lanes.rng_episode[b], lanes.step[b])
 
 
-@njit(cache=True)
+@kernel
 def request_cancels(ctx, b, t0, cancels):
     """The agent's cancel requests: sent (PENDING_CANCEL) or refused with a reason."""
     cc, orders, lanes, acct, stats, events, ledger, error = ctx
@@ -67,7 +68,7 @@ def request_cancels(ctx, b, t0, cancels):
         record(ctx, b, k, t0, c.EV_CANCEL_REQUEST, status, c.R_NONE)
 
 
-@njit(cache=True)
+@kernel
 def _free_slot(orders, b):
     for k in range(orders.status.shape[1]):
         if not is_live(orders.status[b, k]):
@@ -75,7 +76,7 @@ def _free_slot(orders, b):
     return -1
 
 
-@njit(cache=True)
+@kernel
 def _refusal(cc, orders, lanes, bars, b, i, side, kind, price, qty):
     """Reason a new order is refused before sending, or R_NONE (funds checked later)."""
     v = cc.inst_venue[i]
@@ -94,7 +95,7 @@ def _refusal(cc, orders, lanes, bars, b, i, side, kind, price, qty):
     return c.R_NONE
 
 
-@njit(cache=True)
+@kernel
 def submit(ctx, b, t0, bars, intents):
     """New orders: refused with a reason, or locked and sent with a drawn ack time."""
     cc, orders, lanes, acct, stats, events, ledger, error = ctx
@@ -135,7 +136,7 @@ def submit(ctx, b, t0, bars, intents):
         record(ctx, b, k, t0, c.EV_SUBMIT, status, c.R_NONE)
 
 
-@njit(cache=True)
+@kernel
 def _write_order(orders, b, k, oid, i, side, kind, price, qty, t0, expiry, decision_mid_x2):
     orders.order_id[b, k] = oid
     orders.instrument[b, k] = i
@@ -161,7 +162,7 @@ def _write_order(orders, b, k, oid, i, side, kind, price, qty, t0, expiry, decis
     orders.acked_step[b, k] = -1
 
 
-@njit(cache=True)
+@kernel
 def venue_cancels(ctx, b, t0):
     """Resting orders the venue cancels on its own (UNSOLICITED)."""
     cc, orders, lanes = ctx[0], ctx[1], ctx[2]
@@ -174,7 +175,7 @@ def venue_cancels(ctx, b, t0):
                 finish(ctx, b, k, t0, c.EV_VENUE_CANCEL, c.R_UNSOLICITED)
 
 
-@njit(cache=True)
+@kernel
 def acknowledge(ctx, b, t1, bars):
     """Acks that arrive by the end of the bar: live, or the broker's reject."""
     cc, orders, lanes, acct, stats, events, ledger, error = ctx
@@ -201,7 +202,7 @@ def acknowledge(ctx, b, t1, bars):
         record(ctx, b, k, ack, c.EV_ACK, status, c.R_NONE)
 
 
-@njit(cache=True)
+@kernel
 def land_cancels(ctx, b, t1, after_fills):
     """Cancels whose ack lands by the end of the bar; some lose the race to the fills."""
     cc, orders, lanes = ctx[0], ctx[1], ctx[2]
@@ -214,7 +215,7 @@ def land_cancels(ctx, b, t1, after_fills):
         finish(ctx, b, k, orders.cancel_ack_ns[b, k], c.EV_CANCEL_ACK, c.R_USER_CANCEL)
 
 
-@njit(cache=True)
+@kernel
 def expire(ctx, b, t1):
     """Orders whose time to live passed, and pending orders whose ack never came."""
     cc, orders = ctx[0], ctx[1]
@@ -231,7 +232,7 @@ def expire(ctx, b, t1):
             finish(ctx, b, k, orders.expiry_ns[b, k], c.EV_EXPIRE, c.R_TIMEOUT)
 
 
-@njit(cache=True)
+@kernel
 def close_step(ctx, b, t1, bars, market_log, record_market):
     cc, lanes, acct = ctx[0], ctx[2], ctx[3]
     acct.value_numeraire[b] = value_lane(cc, bars, acct, b)
@@ -241,7 +242,7 @@ def close_step(ctx, b, t1, bars, market_log, record_market):
     lanes.time_ns[b] = t1
 
 
-@njit(cache=True)
+@kernel
 def step_orders(cc, orders, lanes, bars, acct, stats, events, ledger, market_log, intents, cancels, record_market, error):
     """One transition of every lane after the market advanced (phases in the module doc)."""
     ctx = (cc, orders, lanes, acct, stats, events, ledger, error)
