@@ -9,13 +9,14 @@ from orderbook.exchange import Exchange
 from orderbook.intents import Order, OrderIntents, empty_intents
 from orderbook.lifecycle import IllegalTransition
 from orderbook.market import DepegSpec, SyntheticMarket
+from orderbook.replay import ReplayMarket, binance_us_config
 from orderbook.specs import Asset, BookSpec, FaultSpec, FillSpec, ImpactSpec, Instrument, LatencySpec, Venue
 
 __all__ = [
     "Asset", "BookSpec", "DepegSpec", "Event", "Exchange", "ExchangeConfig", "FaultSpec", "FillSpec",
     "IllegalTransition", "ImpactSpec", "Instrument", "LatencySpec", "LedgerCause", "Liquidity", "Order",
-    "OrderIntents", "OrderKind", "Reason", "Side", "Status", "SyntheticMarket", "Venue", "default_config",
-    "empty_intents",
+    "OrderIntents", "OrderKind", "Reason", "ReplayMarket", "Side", "Status", "SyntheticMarket", "Venue",
+    "binance_us_config", "default_config", "empty_intents",
 ]
 
 __version__ = "0.1.0"

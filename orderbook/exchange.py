@@ -141,8 +141,8 @@ class Exchange:
         self.history.ledger.reserve(self.n_lanes * self.accounts.free_atoms[0].size)
         self.history.market.reserve(self.n_lanes * len(self.config.instruments))
         cc = self.compiled
+        self.source.reset(self.lanes, self.bars, mask)  # first: it sets the lanes' start time
         reset_lanes(cc, self.orders, self.lanes, self.bars, self.accounts, self.stats, self.history.ledger.arrays, mask)
-        self.source.reset(self.lanes, self.bars, mask)
         finish_reset(cc, self.lanes, self.bars, self.accounts, self.history.market.arrays, mask, self.config.record_market)
 
     def _mask(self, mask: np.ndarray | None) -> np.ndarray:
@@ -173,8 +173,18 @@ class Exchange:
         self.lanes.rng_episode[mask] = 0
 
     # ----------------------------------------------------------------- step
-    def step(self, intents: OrderIntents | Iterable[Order] | None = None, cancels: np.ndarray | None = None) -> None:
-        """One transition of every lane: orders, faults, the next bar, fills, expiries."""
+    def step(
+        self,
+        intents: OrderIntents | Iterable[Order] | None = None,
+        cancels: np.ndarray | None = None,
+        active: np.ndarray | None = None,
+    ) -> None:
+        """One transition of every lane: orders, faults, the next bar, fills, expiries.
+
+        ``active`` (a ``(B,)`` bool mask, all lanes by default) lets some lanes sit
+        this step out entirely: no clock, no orders, no history rows (a vector env
+        resetting them instead). Their intents and cancels are ignored.
+        """
         if not self._started.all():
             raise RuntimeError(f"call reset() before step(): lanes {np.flatnonzero(~self._started).tolist()} were never reset")
         cfg = self.config
@@ -184,11 +194,15 @@ class Exchange:
             intents = intents_from_orders(cfg, self.n_lanes, intents)
         intents = validate_intents(intents, self.n_lanes, cfg.max_new_orders, len(cfg.instruments))
         cancels = self._no_cancels if cancels is None else validate_cancels(cancels, self.n_lanes, cfg.slots)
-        self._step_validated(intents, cancels)
+        self._step_validated(intents, cancels, None if active is None else self._mask(active))
 
-    def _step_validated(self, intents: OrderIntents, cancels: np.ndarray) -> None:
+    def _step_validated(self, intents: OrderIntents, cancels: np.ndarray, active: np.ndarray | None = None) -> None:
         """The step after validation (the env front-ends call this directly)."""
         cfg, h = self.config, self.history
+        if active is None:
+            self.lanes.active[:] = True
+        else:
+            self.lanes.active[:] = active
         k, m = cfg.slots, cfg.max_new_orders
         h.events.reserve(self.n_lanes * (6 * k + m))
         h.ledger.reserve(self.n_lanes * (12 * k + 2 * m))

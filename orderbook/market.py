@@ -13,7 +13,7 @@ A market source fills the bar arrays ``open/high/low/close`` (ticks) and
 
 Every draw is keyed by the lane's market seed (:mod:`orderbook.rng`), so a lane's
 market depends on nothing but its seed and episode. The lane's own permanent
-impact (``impact_ticks``) is added to its prices by the step, not here.
+impact (``impact_ticks``) is added to its prices here, from the next bar on.
 """
 
 from __future__ import annotations
@@ -287,6 +287,8 @@ def synthetic_reset(cc, p, s, lanes, bars, mask):
 def synthetic_advance(cc, p, s, lanes, bars):
     """Advance every lane's clock one step and draw its bars; keep the decision quotes."""
     for b in range(bars.open_ticks.shape[0]):
+        if not lanes.active[b]:
+            continue
         step = lanes.step[b] + 1
         lanes.step[b] = step
         seed, episode = lanes.market_seed[b], lanes.rng_episode[b]

@@ -55,6 +55,7 @@ class Lanes(NamedTuple):
     next_order_id: np.ndarray  # (B,) int64
     outage_steps_left: np.ndarray  # (B, V) int64, 0 = venue up
     sent_this_step: np.ndarray  # (B, V) int64 orders sent this step (rate limit)
+    active: np.ndarray  # (B,) bool lanes that take this step (others wait, e.g. for an autoreset)
 
 
 class Bars(NamedTuple):
@@ -144,6 +145,7 @@ def new_lanes(n_lanes: int, n_venues: int) -> Lanes:
         next_order_id=np.ones(n_lanes, dtype=np.int64),
         outage_steps_left=np.zeros((n_lanes, n_venues), dtype=np.int64),
         sent_this_step=np.zeros((n_lanes, n_venues), dtype=np.int64),
+        active=np.ones(n_lanes, dtype=np.bool_),
     )
 
 

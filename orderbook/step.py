@@ -247,6 +247,8 @@ def step_orders(cc, orders, lanes, bars, acct, stats, events, ledger, market_log
     """One transition of every lane after the market advanced (phases in the module doc)."""
     ctx = (cc, orders, lanes, acct, stats, events, ledger, error)
     for b in range(orders.status.shape[0]):
+        if not lanes.active[b]:
+            continue
         t0 = lanes.time_ns[b]
         t1 = t0 + cc.step_ns
         lanes.sent_this_step[b, :] = 0

@@ -85,3 +85,26 @@ def test_bad_seeds_are_refused(bad):
     ex = ob.Exchange(CONFIG, n_lanes=3)
     with pytest.raises(ValueError, match="seed"):
         ex.reset(seed=bad)
+
+
+def test_an_inactive_lane_sits_the_step_out_and_the_others_do_not_notice():
+    a = ob.Exchange(CONFIG, n_lanes=2)
+    b = ob.Exchange(CONFIG, n_lanes=2)
+    a.reset(seed=9)
+    b.reset(seed=9)
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        intents, cancels = random_intents(rng, a, 2), random_cancels(rng, a)
+        a.step(intents, cancels)
+        b.step(intents, cancels)
+    frozen = [np.array(x, copy=True) for x in (b.orders.status, b.accounts.free_atoms, b.lanes.step, b.lanes.time_ns, b.bars.close_ticks)]
+    events_before = b.history.events_frame().filter(pl.col("lane") == 1).height
+    intents, cancels = random_intents(rng, a, 2), random_cancels(rng, a)
+    a.step(intents, cancels)
+    b.step(intents, cancels, active=np.array([True, False]))
+    for before, now in zip(frozen, (b.orders.status, b.accounts.free_atoms, b.lanes.step, b.lanes.time_ns, b.bars.close_ticks)):
+        np.testing.assert_array_equal(before[1], now[1])
+    assert b.history.events_frame().filter(pl.col("lane") == 1).height == events_before
+    np.testing.assert_array_equal(a.accounts.free_atoms[0], b.accounts.free_atoms[0])
+    np.testing.assert_array_equal(a.orders.status[0], b.orders.status[0])
+    assert a.lanes.step[1] == b.lanes.step[1] + 1
