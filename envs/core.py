@@ -1,0 +1,216 @@
+"""The batched core shared by every front-end: one :class:`BatchTask` per env.
+
+A task owns an :class:`orderbook.Exchange` of ``B`` lanes and does, over ``(B, ...)``
+arrays and for all lanes at once: reset (with validated options), action decoding
+into :class:`~orderbook.OrderIntents` and a cancel mask, the core's step,
+reward and termination, the observation, the info figures and the action masks.
+The single env is a task with ``B = 1``; the native vector env is the same task
+with ``B = num_envs``. Subclasses (:mod:`envs.execution`, :mod:`envs.trading`)
+fill in the task-specific hooks.
+
+Invariants kept:
+- nothing changes before the input is validated: a bad action or unknown option
+  raises and leaves the exchange's state and history as they were;
+- a lane's observations, rewards and terminations depend only on its own seed and
+  actions, bit for bit, whatever ``B`` is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+import orderbook as ob
+from envs import features as ft
+from envs import spaces as sp
+from envs.kernels import common_features
+from orderbook import state as st
+from orderbook.intents import OrderIntents, empty_intents
+
+INFO_COUNTERS = (("orders", st.CNT_ORDERS), ("fills", st.CNT_FILLS), ("filled_lots", st.CNT_FILLED_LOTS),
+                 ("expiries", st.CNT_EXPIRED), ("cancels", st.CNT_CANCELLED))
+
+
+class BatchTask:
+    """Base of the batched tasks; see the module docstring. ``n_orders`` child orders per step."""
+
+    name = "task"
+    option_keys: tuple[str, ...] = ()
+
+    def __init__(self, config: ob.ExchangeConfig, n_lanes: int, *, n_orders: int, passive_bps, ttl_ms: float, record_trace: bool):
+        if not (isinstance(n_orders, int) and 1 <= n_orders <= config.max_new_orders):
+            raise ValueError(f"orders_per_step must be an int in [1, {config.max_new_orders}] (the config's max_new_orders), got {n_orders!r}")
+        passive = np.asarray(tuple(passive_bps), dtype=np.float64)
+        if passive.ndim != 1 or not (np.isfinite(passive).all() and (passive > 0).all()):
+            raise ValueError(f"passive_bps must be a tuple of finite numbers > 0, got {passive_bps!r}")
+        if not (isinstance(ttl_ms, (int, float)) and np.isfinite(ttl_ms) and ttl_ms >= 0):
+            raise ValueError(f"ttl_ms must be a number >= 0 (0 = the venue's default), got {ttl_ms!r}")
+        self.config = config
+        self.exchange = ob.Exchange(config, n_lanes)
+        self.cc = self.exchange.compiled
+        self.n_lanes = n_lanes
+        self.n_orders = n_orders
+        self.passive_bps = passive
+        self.ttl_ns = int(ttl_ms * 1_000_000)
+        self.n_levels = sp.LEVEL_PASSIVE0 + len(passive)
+        # A replayed market has windows of episode_steps bars: episodes truncate at the window's end.
+        window = getattr(config.market, "episode_steps", None)
+        self.window_steps = None if window is None else int(window)
+        n_inst = len(config.instruments)
+        self.prev_mid = np.ones((n_lanes, n_inst))
+        self.start_mid = np.ones((n_lanes, n_inst))
+        # the statistics counters when the step began (per-step deltas for info and observation)
+        self.prev_counters = self.exchange.stats.counters.copy()  # (B, C) int64
+        self.prev_rejects = np.zeros(n_lanes, dtype=np.int64)  # (B,) int64
+        self.record_trace = record_trace
+        self.trace: list[np.ndarray] = []  # one (B,) array per step, when rendering
+        self.trace_start = np.zeros(n_lanes, dtype=np.int64)
+        self.layout = self._action_layout()
+        self.obs_layout = self._obs_layout()
+
+    # ------------------------------------------------------------ hooks
+    def _action_layout(self) -> sp.ActionLayout:
+        raise NotImplementedError
+
+    def _obs_layout(self) -> ft.ObsLayout:
+        raise NotImplementedError
+
+    def parse_options(self, options: dict[str, Any] | None) -> dict[str, Any]:
+        """Checked reset options; unknown keys raise ValueError naming the known ones."""
+        if options is None:
+            return {}
+        if not isinstance(options, dict):
+            raise ValueError(f"options must be a dict or None, got {type(options).__name__}")
+        unknown = sorted(set(options) - set(self.option_keys))
+        if unknown:
+            raise ValueError(f"unknown reset options {unknown}; known options: {list(self.option_keys)}")
+        return self._check_options(options)
+
+    def _check_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        return dict(options)
+
+    def _reset_task(self, mask: np.ndarray, options: dict[str, Any] | None) -> None:
+        """Task state of the masked lanes after the exchange reset them (``options=None``: keep the lane's)."""
+        raise NotImplementedError
+
+    def _decode(self, actions: np.ndarray, active: np.ndarray) -> tuple[OrderIntents, np.ndarray]:
+        raise NotImplementedError
+
+    def _evaluate(self) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """(reward, terminated, task info) of every lane after a step."""
+        raise NotImplementedError
+
+    def _task_features(self) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def _task_info(self) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def _trace_value(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def action_masks(self) -> np.ndarray:
+        raise NotImplementedError
+
+    # ---------------------------------------------------------- reset/step
+    def reset(self, seed: int | None, mask: np.ndarray | None, options: dict[str, Any] | None) -> None:
+        """Start new episodes in the masked lanes (all by default); ``options`` come from parse_options."""
+        full = mask is None
+        mask = np.ones(self.n_lanes, dtype=bool) if full else mask
+        self.exchange.reset(seed=seed, mask=None if full else mask)
+        mid = ft.mids(self.cc, self.exchange.bars)
+        self.prev_mid[mask] = mid[mask]
+        self.start_mid[mask] = mid[mask]
+        self.prev_counters[mask] = self.exchange.stats.counters[mask]
+        self.prev_rejects[mask] = self.exchange.stats.rejects_by_reason.sum(axis=1)[mask]
+        self._reset_task(mask, options)
+        if self.record_trace:
+            if full:
+                self.trace.clear()
+            self.trace_start[mask] = len(self.trace)
+            self.trace.append(self._trace_value())
+
+    def step(self, actions: np.ndarray, active: np.ndarray | None = None):
+        """One transition of every lane for validated ``(B, n)`` actions; inactive lanes send nothing.
+
+        Returns ``(reward, terminated, truncated, info)``, ``(B,)`` arrays and a dict of them;
+        ``truncated`` is the end of a replayed market's window (``max_episode_steps`` is the
+        front-end's). When no lane is active (every lane is about to be reset) the core is not stepped.
+        """
+        active = np.ones(self.n_lanes, dtype=bool) if active is None else active
+        stats = self.exchange.stats
+        self.prev_mid = ft.mids(self.cc, self.exchange.bars)
+        self.prev_counters = stats.counters.copy()
+        self.prev_rejects = stats.rejects_by_reason.sum(axis=1)
+        if active.any():
+            intents, cancels = self._decode(actions, active)
+            self.exchange._step_validated(intents, cancels, active)
+        reward, terminated, extra = self._evaluate()
+        info = self.info()
+        info.update(extra)
+        if self.record_trace:
+            self.trace.append(self._trace_value())
+        if self.window_steps is None:
+            truncated = np.zeros(self.n_lanes, dtype=bool)
+        else:
+            truncated = self.exchange.lanes.step >= self.window_steps
+        return reward, terminated, truncated, info
+
+    # ------------------------------------------------------------- outputs
+    def info(self) -> dict[str, np.ndarray]:
+        """Execution-quality figures of the last step per lane (``(B,)`` arrays)."""
+        stats = self.exchange.stats
+        delta = stats.counters - self.prev_counters
+        out = {name: delta[:, col] for name, col in INFO_COUNTERS}
+        out["rejects"] = stats.rejects_by_reason.sum(axis=1) - self.prev_rejects
+        mean = np.where(stats.welford[:, :, 0] > 0, stats.welford[:, :, 1], 0.0)
+        out["slippage_mean_bps"] = mean[:, st.STAT_SLIPPAGE_ARRIVAL_BPS]
+        out["ack_latency_mean_ms"] = mean[:, st.STAT_ACK_LATENCY_MS]
+        out["step"] = self.exchange.lanes.step.copy()
+        out["portfolio_value"] = self.exchange.accounts.value_numeraire.copy()
+        out.update(self._task_info())
+        return out
+
+    def observe(self) -> np.ndarray:
+        """A fresh ``(B, D)`` float32 observation inside the Box (see the env docstrings)."""
+        return self.obs_layout.assemble(self._common_features() + self._task_features())
+
+    def _common_features(self) -> list[np.ndarray]:
+        ex = self.exchange
+        out = np.empty((self.n_lanes, self.n_common))
+        common_features(out, self.cc, ex.bars, ex.lanes, ex.accounts, ex.orders, ex.stats, self.prev_counters, self.prev_rejects,
+                        self.obs_instruments, self.obs_venues, self.obs_assets, self.prev_mid, self.start_mid)
+        return [out]
+
+    def _common_obs_layout(self) -> ft.ObsLayout:
+        cfg = self.config
+        layout = ft.ObsLayout()
+        inst_names = [f"{cfg.instruments[i].venue}:{cfg.instruments[i].symbol}" for i in self.obs_instruments]
+        venue_names = [cfg.venues[v].name for v in self.obs_venues]
+        layout.add("market", ft.market_labels(inst_names), -10.0, 10.0)
+        layout.add("outage", [f"{v}:steps_left_10" for v in venue_names], 0.0, 1.0)
+        layout.add("balance", ft.balance_labels(venue_names, [cfg.assets[a].name for a in self.obs_assets]), 0.0, 1.0)
+        layout.add("orders", ft.ORDER_LABELS, 0.0, 1.0)
+        layout.add("stats", ft.STAT_LABELS[:-1], 0.0, 1.0)
+        layout.add("slippage", ft.STAT_LABELS[-1:], -10.0, 10.0)
+        self.n_common = len(layout.labels)
+        return layout
+
+    # ------------------------------------------------------------- helpers
+    def _new_intents(self) -> OrderIntents:
+        return empty_intents(self.n_lanes, self.config.max_new_orders)
+
+    def _fill_intent(self, intents: OrderIntents, m: int, inst, side, level, price, lots, send) -> None:
+        """Write order column ``m``: instrument ``-1`` where ``send`` is False or ``lots`` is 0."""
+        send = send & (lots > 0) & (level != sp.LEVEL_NONE)
+        intents.instrument[:, m] = np.where(send, inst, -1)
+        intents.side[:, m] = side
+        intents.kind[:, m] = np.where(level == sp.LEVEL_MARKET, ob.OrderKind.MARKET, ob.OrderKind.LIMIT)
+        intents.price_ticks[:, m] = np.where(level == sp.LEVEL_MARKET, 0, price)
+        intents.qty_lots[:, m] = np.where(send, lots, 0)
+        intents.ttl_ns[:, m] = self.ttl_ns
+
+    def _cancels(self, actions: np.ndarray, active: np.ndarray, down: np.ndarray) -> np.ndarray:
+        can = sp.cancellable(self.exchange.orders, self.cc, down)
+        return sp.cancel_mask_from_choice(self.layout.cancel(actions), self.exchange.orders, can) & active[:, None]

@@ -1,0 +1,383 @@
+"""Execution: work a parent order with child orders, rewarded by implementation shortfall.
+
+:class:`ExecutionTask` is the batched task (any number of lanes);
+:class:`ExecutionEnv` and :class:`ExecutionVectorEnv` are its single and vector
+front-ends (``orderbook/Execution-v0``).
+
+Accounting. Only the parent's pair trades, so over the venues that list it the
+base balance moves by exactly the filled quantity and the quote balance by the
+notional and the fees. The step's shortfall against the arrival price ``P0`` is
+``-(d_quote + P0 x d_base)`` in quote units (both sides), exact up to the final
+float conversion.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+import orderbook as ob
+from envs import features as ft
+from envs import spaces as sp
+from envs.config import build_config
+from envs.core import BatchTask
+from envs.single import OrderbookEnv
+from envs.vector import OrderbookVectorEnv
+from orderbook.specs import to_decimal
+
+P_ENV_SIDE = 70  # purpose of the keyed draw of a random parent side (beyond the core's purposes)
+_GOLDEN, _M1, _M2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64 over uint64 arrays (the core's :func:`orderbook.rng.mix64`, vectorised)."""
+    z = x + _GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    return z ^ (z >> np.uint64(31))
+
+
+def keyed_coin(seed: np.ndarray, episode: np.ndarray, purpose: int) -> np.ndarray:
+    """A fair coin per lane keyed by (seed, episode, purpose): batch-size invariant, replayable."""
+    h = _mix64(seed.astype(np.uint64))
+    h = _mix64(h ^ episode.astype(np.uint64))
+    h = _mix64(h ^ np.uint64(purpose))
+    return (h >> np.uint64(63)) == 1
+
+
+class ExecutionTask(BatchTask):
+    """Batched parent-order execution (see :class:`ExecutionEnv` for the full description)."""
+
+    name = "Execution-v0"
+    trace_label = "filled fraction"
+    option_keys = ("side", "quantity", "horizon")
+
+    def __init__(self, n_lanes: int = 1, *, config: ob.ExchangeConfig | None = None, venues=None, quotes=None, faults=None,
+                 fills=None, latency=None, market=None, exchange: dict | None = None, base: str = "BTC", quote: str = "USD",
+                 side: str | int = "buy", quantity: Any = "1", horizon: int = 60, penalty_bps: float = 50.0,
+                 size_multiples=(0.5, 1.0, 2.0, 4.0), passive_bps=(2.0, 5.0), orders_per_step: int = 1,
+                 ttl_ms: float = 0.0, record_trace: bool = False):
+        cfg = build_config(config, venues=venues, quotes=quotes, faults=faults, fills=fills, latency=latency, market=market,
+                           exchange=exchange, default_quotes=("USD",))
+        self.listing = np.asarray([i for i, x in enumerate(cfg.instruments) if x.base == base and x.quote == quote], dtype=np.int64)
+        if len(self.listing) == 0:
+            raise ValueError(f"no venue lists {base}/{quote}; instruments: {[f'{x.venue}:{x.symbol}' for x in cfg.instruments]}")
+        if not (isinstance(penalty_bps, (int, float)) and np.isfinite(penalty_bps) and penalty_bps >= 0):
+            raise ValueError(f"penalty_bps must be a finite number >= 0, got {penalty_bps!r}")
+        mult = np.asarray(tuple(size_multiples), dtype=np.float64)
+        if mult.ndim != 1 or len(mult) == 0 or not (np.isfinite(mult).all() and (mult > 0).all()):
+            raise ValueError(f"size_multiples must be a non-empty tuple of numbers > 0, got {size_multiples!r}")
+        self.size_multiples, self.penalty_bps = mult, float(penalty_bps)
+        self.base_a, self.quote_a = cfg.asset_index(base), cfg.asset_index(quote)
+        self.obs_instruments = self.listing
+        self.obs_venues = np.asarray([cfg.venue_index(cfg.instruments[i].venue) for i in self.listing], dtype=np.int64)
+        self.obs_assets = np.asarray([self.base_a, self.quote_a], dtype=np.int64)
+        self.apu_base = float(cfg.assets[self.base_a].atoms_per_unit)
+        self.apu_quote = float(cfg.assets[self.quote_a].atoms_per_unit)
+        super().__init__(cfg, n_lanes, n_orders=orders_per_step, passive_bps=passive_bps, ttl_ms=ttl_ms, record_trace=record_trace)
+        self.defaults = self._check_options({"side": side, "quantity": quantity, "horizon": horizon})
+        z = lambda dtype: np.zeros(n_lanes, dtype=dtype)  # noqa: E731
+        self.side_choice, self.side, self.parent_atoms, self.horizon = z(np.int64), z(np.int64), z(np.int64), z(np.int64)
+        self.arrival, self.notional, self.shortfall_bps, self.penalty_step_bps = z(float), z(float), z(float), z(float)
+        self.base_start, self.prev_base, self.prev_quote, self.step_filled = z(np.int64), z(np.int64), z(np.int64), z(np.int64)
+        self.filled = z(np.int64)  # base atoms of the parent filled so far
+
+    # ----------------------------------------------------------- layout
+    def _action_layout(self) -> sp.ActionLayout:
+        return sp.ActionLayout((("venue", len(self.listing)), ("level", self.n_levels), ("size", len(self.size_multiples) + 1)), self.n_orders)
+
+    def _obs_layout(self) -> ft.ObsLayout:
+        layout = self._common_obs_layout()
+        layout.add("working", [f"{self.config.venues[v].name}:working_fraction" for v in self.obs_venues], 0.0, 1.0)
+        layout.add("side", ["side"], -1.0, 1.0)
+        layout.add("parent", ["remaining_fraction", "working_fraction", "time_left_fraction"], 0.0, 1.0)
+        layout.add("shortfall", ["shortfall_100bps"], -10.0, 10.0)
+        return layout
+
+    # ---------------------------------------------------------- options
+    def _check_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if "side" in options:
+            side = options["side"]
+            codes = {"buy": ob.Side.BUY, "sell": ob.Side.SELL, "random": 0, 1: 1, -1: -1}
+            key = side.lower() if isinstance(side, str) else side
+            if isinstance(key, bool) or key not in codes:
+                raise ValueError(f"side must be 'buy', 'sell', 'random', +1 or -1, got {side!r}")
+            out["side"] = int(codes[key])
+        if "quantity" in options:
+            qty = to_decimal(options["quantity"], "quantity") * int(self.apu_base)
+            lots = self.cc.base_atoms_per_lot[self.listing]
+            if qty <= 0 or qty != qty.to_integral_value() or any(int(qty) % int(x) for x in lots):
+                sizes = [str(self.config.instruments[i].lot_size) for i in self.listing]
+                raise ValueError(f"quantity must be > 0 and a multiple of the lot sizes {sizes}, got {options['quantity']!r}")
+            out["parent_atoms"] = int(qty)
+        if "horizon" in options:
+            h = options["horizon"]
+            if isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1:
+                raise ValueError(f"horizon must be an int >= 1 (steps), got {h!r}")
+            out["horizon"] = int(h)
+        return out
+
+    # ------------------------------------------------------------ state
+    def _totals(self) -> tuple[np.ndarray, np.ndarray]:
+        """Base and quote atoms (free + locked) over the venues that list the pair."""
+        acct = self.exchange.accounts
+        held = (acct.free_atoms + acct.locked_atoms)[:, self.obs_venues]
+        return held[:, :, self.base_a].sum(axis=1), held[:, :, self.quote_a].sum(axis=1)
+
+    def _mid(self) -> np.ndarray:
+        return ft.mids(self.cc, self.exchange.bars)[:, self.listing].mean(axis=1)
+
+    def _working_atoms(self) -> np.ndarray:
+        """``(B, K)`` base atoms still working in live child orders."""
+        o = self.exchange.orders
+        live = (o.status >= ob.Status.PENDING) & (o.status <= ob.Status.PENDING_CANCEL)
+        return np.where(live, (o.qty_lots - o.filled_lots) * self.cc.base_atoms_per_lot[o.instrument], 0)
+
+    def _filled_atoms(self) -> np.ndarray:
+        """``(B,)`` base atoms of the parent filled so far (kept by reset and _evaluate)."""
+        return self.filled
+
+    def _open_atoms(self) -> np.ndarray:
+        return self.parent_atoms - self.filled - self._working_atoms().sum(axis=1)
+
+    def _reset_task(self, mask: np.ndarray, options: dict[str, Any] | None) -> None:
+        if options is not None:
+            params = {**self.defaults, **options}
+            self.side_choice[mask], self.parent_atoms[mask], self.horizon[mask] = params["side"], params["parent_atoms"], params["horizon"]
+        lanes = self.exchange.lanes
+        coin = keyed_coin(lanes.market_seed, getattr(lanes, "rng_episode", lanes.episode), P_ENV_SIDE)
+        drawn = np.where(coin, ob.Side.BUY, ob.Side.SELL)
+        self.side[mask] = np.where(self.side_choice == 0, drawn, self.side_choice)[mask]
+        base, quote = self._totals()
+        self.arrival[mask] = self._mid()[mask]
+        self.notional[mask] = (self.parent_atoms / self.apu_base * self.arrival)[mask]
+        self.base_start[mask], self.prev_base[mask], self.prev_quote[mask] = base[mask], base[mask], quote[mask]
+        self.filled[mask] = 0
+        self.shortfall_bps[mask], self.penalty_step_bps[mask], self.step_filled[mask] = 0.0, 0.0, 0
+        self._check_funds(mask)
+
+    def _check_funds(self, mask: np.ndarray) -> None:
+        """The account must hold the parent: its base (sell) or its notional at the collar plus fees (buy)."""
+        acct, cc = self.exchange.accounts, self.cc
+        free = acct.free_atoms[:, self.obs_venues]
+        worst = 1.0 + cc.collar_bps[self.obs_venues].max() * 1e-4
+        fee = 1.0 + np.maximum(cc.maker_fee_e8, cc.taker_fee_e8)[self.listing].max() / sp.E8
+        need_quote = np.ceil(self.notional * worst * fee * self.apu_quote)
+        short = np.where(self.side == ob.Side.BUY, free[:, :, self.quote_a].sum(axis=1) < need_quote,
+                         free[:, :, self.base_a].sum(axis=1) < self.parent_atoms) & mask
+        if short.any():
+            b = int(np.flatnonzero(short)[0])
+            asset = self.quote_a if self.side[b] == ob.Side.BUY else self.base_a
+            need = need_quote[b] if asset == self.quote_a else self.parent_atoms[b]
+            have = free[b, :, asset].sum()
+            name = self.config.assets[asset].name
+            units = self.apu_quote if asset == self.quote_a else self.apu_base
+            raise ValueError(f"lane {b}: the account must hold enough {name} for the parent order: needs {need / units:.8g}, "
+                             f"holds {have / units:.8g} on the venues that list the pair; lower quantity or raise initial_balances")
+
+    # ------------------------------------------------------------- step
+    def _size_lots(self, size: np.ndarray, inst: np.ndarray, open_atoms: np.ndarray) -> np.ndarray:
+        lane = (-1,) + (1,) * (inst.ndim - 1)  # lane arrays broadcast against (B,) or (B, n) choices
+        bapl = self.cc.base_atoms_per_lot[inst]
+        mult = self.size_multiples[np.minimum(size, len(self.size_multiples) - 1)]
+        parent, horizon = self.parent_atoms.reshape(lane), self.horizon.reshape(lane)
+        slice_lots = np.maximum(np.floor(parent * mult / horizon / bapl + 1e-9).astype(np.int64), 1)
+        cap = np.maximum(open_atoms, 0) // bapl
+        lots = np.where(size == len(self.size_multiples), cap, np.minimum(slice_lots, cap))
+        return np.minimum(lots, self.cc.max_qty_lots[inst])
+
+    def _decode(self, actions: np.ndarray, active: np.ndarray):
+        intents, bars = self._new_intents(), self.exchange.bars
+        open_atoms = self._open_atoms()
+        for g in range(self.n_orders):
+            ch = self.layout.group(actions, g)
+            inst = self.listing[ch["venue"]]
+            price = sp.limit_price_ticks(ch["level"], self.side, sp.at(bars.bid_ticks, inst), sp.at(bars.ask_ticks, inst), self.passive_bps)
+            lots = self._size_lots(ch["size"], inst, open_atoms)
+            self._fill_intent(intents, g, inst, self.side, ch["level"], price, lots, active)
+            open_atoms = open_atoms - np.where(intents.instrument[:, g] >= 0, lots * self.cc.base_atoms_per_lot[inst], 0)
+        return intents, self._cancels(actions, active, sp.venue_down_next(self.exchange.lanes))
+
+    def _evaluate(self):
+        base, quote = self._totals()
+        d_base, d_quote = base - self.prev_base, quote - self.prev_quote
+        self.prev_base, self.prev_quote, self.step_filled = base, quote, self.side * d_base
+        self.filled = self.side * (base - self.base_start)
+        reward = (d_quote / self.apu_quote + self.arrival * d_base / self.apu_base) / self.notional * 1e4
+        remaining = self.parent_atoms - self.filled
+        at_horizon = self.exchange.lanes.step >= self.horizon
+        move = self.side * (self._mid() - self.arrival)
+        cost = remaining / self.apu_base * (self.arrival * self.penalty_bps * 1e-4 + move)
+        self.penalty_step_bps = np.where(at_horizon & (remaining > 0), cost / self.notional * 1e4, 0.0)
+        reward = reward - self.penalty_step_bps
+        self.shortfall_bps = self.shortfall_bps - reward
+        return reward, (remaining <= 0) | at_horizon, {}
+
+    # ---------------------------------------------------------- outputs
+    def _task_features(self) -> list[np.ndarray]:
+        parent = self.parent_atoms.astype(np.float64)
+        working = self._working_atoms()
+        venue = self.cc.inst_venue[self.exchange.orders.instrument]
+        per_venue = np.stack([np.where(venue == v, working, 0).sum(axis=1) for v in self.obs_venues], axis=1)
+        left = np.maximum(self.horizon - self.exchange.lanes.step, 0) / self.horizon
+        fractions = np.stack([(self.parent_atoms - self._filled_atoms()) / parent, working.sum(axis=1) / parent, left], axis=1)
+        return [per_venue / parent[:, None], self.side[:, None].astype(np.float64), fractions, self.shortfall_bps[:, None] / 100.0]
+
+    def _task_info(self) -> dict[str, np.ndarray]:
+        filled = self._filled_atoms()
+        return {
+            "filled_qty": self.step_filled / self.apu_base,
+            "parent_side": self.side.copy(),
+            "parent_filled_qty": filled / self.apu_base,
+            "parent_remaining_qty": (self.parent_atoms - filled) / self.apu_base,
+            "arrival_price": self.arrival.copy(),
+            "shortfall_bps": self.shortfall_bps.copy(),
+            "horizon_penalty_bps": self.penalty_step_bps.copy(),
+        }
+
+    def _trace_value(self) -> np.ndarray:
+        return self._filled_atoms() / self.parent_atoms
+
+    def action_masks(self) -> np.ndarray:
+        ex, cc = self.exchange, self.cc
+        down = sp.venue_down_next(ex.lanes)
+        up = ~down[:, self.obs_venues]  # (B, n) one venue per listed instrument
+        free_slot = ~((ex.orders.status >= ob.Status.PENDING) & (ex.orders.status <= ob.Status.PENDING_CANCEL)).all(axis=1)
+        open_atoms = self._open_atoms()
+        n_b, n_l, n_s = self.n_lanes, len(self.listing), len(self.size_multiples) + 1
+        inst = np.broadcast_to(self.listing, (n_b, n_l))
+        side = np.broadcast_to(self.side[:, None], (n_b, n_l))
+        worst = sp.collar_ticks(cc, inst, side, ex.bars.bid_ticks[:, self.listing], ex.bars.ask_ticks[:, self.listing])
+        asset = np.where(side == ob.Side.BUY, self.quote_a, self.base_a)
+        free = np.take_along_axis(ex.accounts.free_atoms[:, self.obs_venues], asset[:, :, None], axis=2)[:, :, 0]
+        # choices broadcast as (B, venue, size)
+        lots = self._size_lots(np.arange(n_s)[None, None, :], inst[:, :, None], open_atoms[:, None, None])
+        i3, s3, w3 = inst[:, :, None], side[:, :, None], worst[:, :, None]
+        ok = sp.order_ok(cc, i3, w3, lots) & (sp.reservation_atoms(cc, i3, s3, w3, lots) <= free[:, :, None])
+        size_ok = (ok & up[:, :, None]).any(axis=1)
+        venue_ok = up & ok.any(axis=2)
+        can = free_slot & size_ok.any(axis=1) & venue_ok.any(axis=1)
+        level = np.concatenate([np.ones((n_b, 1), dtype=bool), np.repeat(can[:, None], self.n_levels - 1, axis=1)], axis=1)
+        cancel = sp.cancel_choice_mask(sp.cancellable(ex.orders, cc, down))
+        return self.layout.flat_mask({"venue": sp.ensure_choice(venue_ok), "level": level, "size": sp.ensure_choice(size_ok)}, cancel)
+
+
+class ExecutionEnv(OrderbookEnv):
+    """Work a parent order across venues with child orders, under latency and broker faults.
+
+    ## Description
+
+    The agent must buy (or sell) a parent quantity of one base asset (default 1 BTC
+    against USD) within a horizon (default 60 steps of one minute) on every venue
+    that lists the pair (default ``alpha`` and ``beta`` of
+    ``orderbook.default_config(quotes=("USD",))``). Each step it may send child
+    orders (market, or limit at a price level) and cancel working ones. Child
+    orders wait for an acknowledgement, fill in pieces, slip, get rejected (broker
+    errors, rate limits, venues down), time out, and race their own cancels: all
+    the core's faults are on by default (``orderbook.FaultSpec()``).
+
+    ## Action Space
+
+    ``MultiDiscrete`` of ``orders_per_step`` groups ``[venue, level, size]`` and
+    one ``cancel`` choice; the default is ``MultiDiscrete([2, 6, 5, 3])``.
+    Discrete because every choice maps to exact integer ticks and lots (no rounding
+    ambiguity between a float action and the venue's grid), because MaskablePPO
+    needs a discrete space to mask what the account cannot do, and because PPO and
+    A2C accept it as is.
+
+    - ``venue``: index among the venues that list the pair (config order).
+    - ``level``: 0 no order, 1 market, 2 limit at the far touch, 3 limit at the
+      near touch, 4.. limit ``passive_bps[j]`` behind the near touch (default 2 and
+      5 bps), in whole ticks rounded away from the touch (:mod:`envs.spaces`).
+    - ``size``: ``size_multiples[j]`` times the TWAP slice ``quantity / horizon``
+      (default 0.5, 1, 2, 4), or (last choice) everything still open; at least one
+      lot, capped at what is neither filled nor working, so the children never
+      exceed the parent.
+    - ``cancel``: 0 none, 1 the oldest cancellable child, 2 every cancellable child.
+
+    ``action_masks()`` gives the flat mask of length ``sum(nvec)`` (MaskablePPO):
+    venues known to be down next step (``outage_steps_left > 1``), sizes that are
+    zero, below the minimum notional or beyond the free funds at the market
+    collar, every order level when no slot is free, cancels with nothing to cancel.
+    Each dimension is masked on its own (as MaskablePPO does), so a combination of
+    allowed choices can still be refused by the core; that is an event (a reject
+    with a reason), visible in ``info`` and the observation.
+
+    ## Observation Space
+
+    ``Box(float32)`` of 37 features in the default config, each clipped to its bounds:
+
+    | index  | block     | features (per listed instrument / venue)                                    | bounds    |
+    |--------|-----------|------------------------------------------------------------------------------|-----------|
+    | 0-7    | market    | last-step mid return /10 bps, return since start /100 bps, spread /10 bps, log(1+volume) | [-10, 10] |
+    | 8-9    | outage    | outage steps left /10, per venue                                             | [0, 1]    |
+    | 10-17  | balance   | free and locked value of base and quote per venue, fraction of the portfolio | [0, 1]    |
+    | 18-22  | orders    | share of slots pending, open, partial, pending cancel, free                  | [0, 1]    |
+    | 23-28  | stats     | fills, rejects, expiries of the last step /10; reject, expiry, fill rates    | [0, 1]    |
+    | 29     | slippage  | episode mean slippage against arrival /10 bps                               | [-10, 10] |
+    | 30-31  | working   | child quantity working per venue, fraction of the parent                     | [0, 1]    |
+    | 32     | side      | +1 buy, -1 sell                                                              | [-1, 1]   |
+    | 33-35  | parent    | remaining (unfilled) fraction, working fraction, time left fraction          | [0, 1]    |
+    | 36     | shortfall | implementation shortfall so far /100 bps                                     | [-10, 10] |
+
+    ``env.unwrapped.task.obs_layout.labels`` names every feature for any config.
+
+    ## Rewards
+
+    Per step, minus the implementation-shortfall increment in bps of the parent
+    notional ``quantity x P0`` (``P0``: the arrival price, the mean mid of the
+    listed instruments at reset): fills below ``P0`` (buy) earn, fills above and
+    fees cost. When the horizon passes with a remainder ``R`` unfilled, the reward
+    also takes ``-R x (P0 x penalty_bps / 1e4 + side x (mid - P0))`` in bps of the
+    notional: the remainder valued at the current mid plus a penalty (default 50
+    bps, above the cost of a market sweep at the default book). The sum of
+    rewards is minus the episode's shortfall (``info["shortfall_bps"]``).
+
+    ## Starting State
+
+    The core's reset: the configured balances, no orders, the market at its
+    initial prices (seeded: ``reset(seed=s)`` replays the same market and faults).
+
+    ## Episode End
+
+    - Termination: the parent is filled, or the horizon passed (the remainder is
+      charged as above).
+    - Truncation: ``max_episode_steps`` (registered 60, the default horizon; a
+      default episode that reaches its horizon reports both flags).
+      With a replayed market (``market=orderbook.ReplayMarket(...)``, or
+      ``config=orderbook.binance_us_config()``) also at the end of its window,
+      after ``episode_steps`` steps.
+
+    ## Arguments
+
+    ``gym.make("orderbook/Execution-v0", **kwargs)``: ``config``, ``venues``,
+    ``quotes``, ``faults``, ``fills``, ``latency``, ``market``, ``exchange`` (see
+    :mod:`envs.config`); ``base`` ("BTC"), ``quote`` ("USD"), ``side`` ("buy",
+    "sell" or "random", drawn per episode from the lane's seed), ``quantity``
+    (base units, "1"), ``horizon`` (steps, 60), ``penalty_bps`` (50),
+    ``size_multiples``, ``passive_bps``, ``orders_per_step`` (1), ``ttl_ms``
+    (child time to live, 0 = the venue's default), ``render_mode`` ("rgb_array").
+    ``reset(options={"side": ..., "quantity": ..., "horizon": ...})`` changes the
+    parent for that episode; other keys raise ValueError.
+
+    ``info``: ``orders, fills, filled_lots, rejects, expiries, cancels`` of the
+    step; ``slippage_mean_bps``, ``ack_latency_mean_ms`` of the episode; ``step``,
+    ``portfolio_value`` (numeraire), ``filled_qty`` (step), ``parent_side``,
+    ``parent_filled_qty``, ``parent_remaining_qty``, ``arrival_price``,
+    ``shortfall_bps``, ``horizon_penalty_bps``.
+
+    ## Version History
+
+    - v0: initial version.
+    """
+
+    task_cls = ExecutionTask
+
+
+class ExecutionVectorEnv(OrderbookVectorEnv):
+    """The native vector version of :class:`ExecutionEnv` (``gym.make_vec``, autoreset NEXT_STEP);
+    the same arguments plus ``num_envs`` and ``max_episode_steps``."""
+
+    task_cls = ExecutionTask

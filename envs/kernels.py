@@ -1,0 +1,91 @@
+"""The one compiled kernel of the front-ends: the observation features every env shares.
+
+Computing ~40 small features with numpy costs dozens of calls per step, which a
+single env (one lane) pays in full; this kernel writes them all in one call, for
+any number of lanes, with the same scalar code per lane (so lane ``b`` gives the
+same bits whatever the batch size). It values balances with the core's own
+:func:`orderbook.portfolio.asset_value`, so the balance fractions agree with
+``Exchange.accounts.value_numeraire``. Compiled like the core's kernels
+(:func:`orderbook.jit.kernel`: cached, no reference counting, never allocates).
+Feature definitions and bounds: :mod:`envs.features`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from orderbook import codes as c
+from orderbook.jit import kernel
+from orderbook.portfolio import asset_value
+from orderbook.state import (
+    CNT_EXPIRED,
+    CNT_FILLED_LOTS,
+    CNT_FILLS,
+    CNT_ORDERED_LOTS,
+    CNT_ORDERS,
+    STAT_SLIPPAGE_ARRIVAL_BPS,
+)
+
+
+@kernel(inline=True)
+def _ratio(x, y):
+    return x / y if y != 0 else 0.0
+
+
+@kernel
+def common_features(out, cc, bars, lanes, acct, orders, stats, prev_counters, prev_rejects, inst, venues, assets, prev_mid, start_mid):
+    """Fill ``out`` (B, D) with the market, outage, balance, order and statistics features (unclipped)."""
+    n_v, n_a = acct.free_atoms.shape[1], acct.free_atoms.shape[2]
+    n_k = orders.status.shape[1]
+    for b in range(out.shape[0]):
+        j = 0
+        for n in range(inst.shape[0]):  # market: 4 per instrument
+            i = inst[n]
+            bid, ask = bars.bid_ticks[b, i], bars.ask_ticks[b, i]
+            mid = (bid + ask) * 0.5 * cc.tick_size[i]
+            out[b, j] = (_ratio(mid, prev_mid[b, i]) - 1.0) * 1e3 if prev_mid[b, i] > 0 else 0.0
+            out[b, j + 1] = (_ratio(mid, start_mid[b, i]) - 1.0) * 1e2 if start_mid[b, i] > 0 else 0.0
+            out[b, j + 2] = _ratio(float(ask - bid), 0.5 * (ask + bid)) * 1e3
+            out[b, j + 3] = np.log1p(bars.volume_lots[b, i] * cc.lot_size[i])
+            j += 4
+        for n in range(venues.shape[0]):  # outages
+            out[b, j] = min(lanes.outage_steps_left[b, venues[n]], 10) / 10.0
+            j += 1
+        total = 0.0  # balances, valued like the core values the portfolio
+        for v in range(n_v):
+            for a in range(n_a):
+                atoms = acct.free_atoms[b, v, a] + acct.locked_atoms[b, v, a]
+                if atoms != 0:
+                    total += atoms / cc.atoms_per_unit[a] * asset_value(cc, bars, b, v, a)
+        for n in range(venues.shape[0]):
+            v = venues[n]
+            for m in range(assets.shape[0]):
+                a = assets[m]
+                unit = asset_value(cc, bars, b, v, a) / cc.atoms_per_unit[a]
+                out[b, j] = _ratio(acct.free_atoms[b, v, a] * unit, total)
+                out[b, j + 1] = _ratio(acct.locked_atoms[b, v, a] * unit, total)
+                j += 2
+        live = 0  # orders: share of slots per live status, then free
+        for s in (c.PENDING, c.OPEN, c.PARTIAL, c.PENDING_CANCEL):
+            k_s = 0
+            for k in range(n_k):
+                if orders.status[b, k] == s:
+                    k_s += 1
+            out[b, j] = k_s / n_k
+            live += k_s
+            j += 1
+        out[b, j] = (n_k - live) / n_k
+        j += 1
+        cnt = stats.counters
+        rejects = 0
+        for r in range(stats.rejects_by_reason.shape[1]):
+            rejects += stats.rejects_by_reason[b, r]
+        out[b, j] = min(cnt[b, CNT_FILLS] - prev_counters[b, CNT_FILLS], 10) / 10.0
+        out[b, j + 1] = min(rejects - prev_rejects[b], 10) / 10.0
+        out[b, j + 2] = min(cnt[b, CNT_EXPIRED] - prev_counters[b, CNT_EXPIRED], 10) / 10.0
+        orders_sent = max(cnt[b, CNT_ORDERS], 1)
+        out[b, j + 3] = rejects / orders_sent
+        out[b, j + 4] = cnt[b, CNT_EXPIRED] / orders_sent
+        out[b, j + 5] = cnt[b, CNT_FILLED_LOTS] / max(cnt[b, CNT_ORDERED_LOTS], 1)
+        w = stats.welford[b, STAT_SLIPPAGE_ARRIVAL_BPS]
+        out[b, j + 6] = w[1] / 10.0 if w[0] > 0 else 0.0
