@@ -253,12 +253,26 @@ def synthetic_bar(p, b, i, seed, episode, step, open_price, close_price, tick_si
 
 
 @kernel
-def _quote_bar(cc, bars, b, i):
+def close_quotes(cc, bars, b, i):
     v = cc.inst_venue[i]
     s = max(cc.min_spread_ticks[v], np.int64(np.ceil(bars.close_ticks[b, i] * cc.spread_bps[v] * 1e-4)))
     bid = max(bars.close_ticks[b, i] - s // 2, 1)
     bars.bid_ticks[b, i] = bid
     bars.ask_ticks[b, i] = bid + s
+
+
+@kernel
+def start_bar(cc, bars, b, i, price_ticks):
+    """The bar an episode starts on: flat at ``price_ticks``, no volume, no impact yet."""
+    bars.open_ticks[b, i] = price_ticks
+    bars.high_ticks[b, i] = price_ticks
+    bars.low_ticks[b, i] = price_ticks
+    bars.close_ticks[b, i] = price_ticks
+    bars.volume_lots[b, i] = 0
+    bars.impact_ticks[b, i] = 0.0
+    close_quotes(cc, bars, b, i)
+    bars.ref_bid_ticks[b, i] = bars.bid_ticks[b, i]
+    bars.ref_ask_ticks[b, i] = bars.ask_ticks[b, i]
 
 
 @kernel
@@ -271,16 +285,7 @@ def synthetic_reset(cc, p, s, lanes, bars, mask):
         synthetic_reset_lane(p, s, b, seed, episode)
         for i in range(bars.open_ticks.shape[1]):
             fair = synthetic_fair_price(p, s, b, i, cc.inst_base, cc.inst_quote) / cc.tick_size[i]
-            px = max(np.int64(np.round(fair)), 1)
-            bars.open_ticks[b, i] = px
-            bars.high_ticks[b, i] = px
-            bars.low_ticks[b, i] = px
-            bars.close_ticks[b, i] = px
-            bars.volume_lots[b, i] = 0
-            bars.impact_ticks[b, i] = 0.0
-            _quote_bar(cc, bars, b, i)
-            bars.ref_bid_ticks[b, i] = bars.bid_ticks[b, i]
-            bars.ref_ask_ticks[b, i] = bars.ask_ticks[b, i]
+            start_bar(cc, bars, b, i, max(np.int64(np.round(fair)), 1))
 
 
 @kernel
@@ -310,4 +315,4 @@ def synthetic_advance(cc, p, s, lanes, bars):
             bars.high_ticks[b, i] = max(np.int64(np.ceil(hi)), bars.open_ticks[b, i], close)
             bars.low_ticks[b, i] = max(min(np.int64(np.floor(lo)), bars.open_ticks[b, i], close), 1)
             bars.volume_lots[b, i] = volume
-            _quote_bar(cc, bars, b, i)
+            close_quotes(cc, bars, b, i)

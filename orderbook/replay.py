@@ -58,11 +58,11 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from orderbook import rng
-from orderbook.jit import kernel
 from orderbook.bars import AlignedBars, BarSource, load_bars
 from orderbook.bars_validate import fmt_duration, fmt_ns
 from orderbook.config import ExchangeConfig
-from orderbook.market import _quote_bar
+from orderbook.jit import kernel
+from orderbook.market import close_quotes, start_bar
 from orderbook.specs import Asset, FaultSpec, Instrument, LatencySpec, Venue
 
 _MAX_VOLUME_LOTS = 2**53  # volumes stay exact as float64 in depth and participation arithmetic
@@ -315,16 +315,7 @@ def replay_reset(cc, data, n_starts, fixed_start, start_row, lanes, bars, mask):
         start_row[b] = row
         lanes.time_ns[b] = data.time_ns[row] + cc.step_ns
         for i in range(bars.open_ticks.shape[1]):
-            px = data.close_ticks[row, i]
-            bars.open_ticks[b, i] = px
-            bars.high_ticks[b, i] = px
-            bars.low_ticks[b, i] = px
-            bars.close_ticks[b, i] = px
-            bars.volume_lots[b, i] = 0
-            bars.impact_ticks[b, i] = 0.0
-            _quote_bar(cc, bars, b, i)
-            bars.ref_bid_ticks[b, i] = bars.bid_ticks[b, i]
-            bars.ref_ask_ticks[b, i] = bars.ask_ticks[b, i]
+            start_bar(cc, bars, b, i, data.close_ticks[row, i])
 
 
 @kernel
@@ -352,7 +343,7 @@ def replay_advance(cc, data, episode_steps, start_row, lanes, bars):
             bars.low_ticks[b, i] = max(data.low_ticks[row, i] + shift, 1)
             bars.close_ticks[b, i] = max(data.close_ticks[row, i] + shift, 1)
             bars.volume_lots[b, i] = data.volume_lots[row, i]
-            _quote_bar(cc, bars, b, i)
+            close_quotes(cc, bars, b, i)
     return -1
 
 
