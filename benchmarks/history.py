@@ -1,0 +1,225 @@
+"""Latest-state queries over a large history: Polars against pandas, and the live table.
+
+    python benchmarks/history.py [--events 10000000] [--rounds 5]
+
+A synthetic event log is generated with numpy straight into the core's event
+columns (:class:`orderbook.history.History`), then derived by ``events_frame()``,
+so the frame has exactly the schema the queries see in a run: lanes of orders
+with 2-6 events each (submit, ack, partial fills, a terminal event; about 5% of
+orders stay live), interleaved in time as a real log is. Timed, interleaved in
+each round, medians over rounds:
+
+- open orders and latest order state with :mod:`orderbook.queries` (Polars);
+- the same answers in pandas (``sort_values`` + ``drop_duplicates(keep="last")``
+  for the latest row, ``groupby().sum()`` for the cumulative fills);
+- ``orderbook.live.open_orders`` (and its numpy mask alone) on a 4,096 x 64
+  Exchange whose table is full of orders in every status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+import pandas as pd
+import polars as pl
+
+import orderbook as ob
+from orderbook import codes as c
+from orderbook import history as h
+from orderbook import live, queries
+
+ORDERS_PER_EPISODE = 200
+
+
+def _paths(n_events: np.ndarray, stays_open: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(event, status, reason) codes of every event, orders concatenated."""
+    total = int(n_events.sum())
+    start = np.cumsum(n_events) - n_events
+    pos = np.arange(total) - np.repeat(start, n_events)
+    last = pos == np.repeat(n_events - 1, n_events)
+    event = np.where(pos == 0, c.EV_SUBMIT, np.where(pos == 1, c.EV_ACK, c.EV_FILL)).astype(np.uint8)
+    status = np.where(pos == 0, c.PENDING, np.where(pos == 1, c.OPEN, c.PARTIAL)).astype(np.uint8)
+    reason = np.zeros(total, dtype=np.uint8)
+    # the last event of a finished order: filled, cancelled, expired (or rejected / expired unacked)
+    end = rng.choice(4, len(n_events), p=[0.55, 0.25, 0.15, 0.05])
+    end_ev = np.array([c.EV_FILL, c.EV_CANCEL_ACK, c.EV_EXPIRE, c.EV_REJECT], dtype=np.uint8)[end]
+    end_st = np.array([c.FILLED, c.CANCELLED, c.EXPIRED, c.REJECTED], dtype=np.uint8)[end]
+    end_rs = np.array([c.R_NONE, c.R_USER_CANCEL, c.R_TIMEOUT, c.R_BROKER_ERROR], dtype=np.uint8)[end]
+    closing = last & ~np.repeat(stays_open, n_events)
+    order_of = np.repeat(np.arange(len(n_events)), n_events)
+    event[closing] = end_ev[order_of[closing]]
+    status[closing] = end_st[order_of[closing]]
+    reason[closing] = end_rs[order_of[closing]]
+    return event, status, reason
+
+
+def synthetic_history(n_events: int, n_lanes: int = 4096, seed: int = 0) -> tuple[pl.DataFrame, ob.ExchangeConfig]:
+    """An events frame of about ``n_events`` rows, interleaved in time like a real log."""
+    rng = np.random.default_rng(seed)
+    cfg = ob.default_config()
+    n_orders = n_events // 4
+    n_ev = rng.integers(2, 7, n_orders)
+    stays_open = rng.random(n_orders) < 0.05
+    o = np.arange(n_orders)
+    per_lane = o // n_lanes
+    total = int(n_ev.sum())
+    event, status, reason = _paths(n_ev, stays_open, rng)
+    start = np.cumsum(n_ev) - n_ev
+    gaps = rng.integers(1, 20_000_000_000, total)
+    gaps[start] = 0
+    cum = np.cumsum(gaps)
+    t_submit = (per_lane % ORDERS_PER_EPISODE) * 60_000_000_000 + rng.integers(0, 60_000_000_000, n_orders)
+    time_ns = np.repeat(t_submit, n_ev) + cum - np.repeat(cum[start], n_ev)
+    row = np.argsort(time_ns + np.repeat(per_lane // ORDERS_PER_EPISODE, n_ev) * 10**15, kind="stable")
+    who = np.repeat(o, n_ev)[row]
+    qty = rng.integers(1, 3_000, n_orders)
+    inst = rng.integers(0, len(cfg.instruments), n_orders)
+    price = rng.integers(2_900_000, 3_100_000, n_orders)
+    fill = np.where(event[row] == c.EV_FILL, np.maximum(qty[who] // 4, 1), 0)
+    hist = h.History(cfg, cfg.compile(), capacity=total)
+    a = hist.events.arrays
+    a.i64[h.E_TIME] = time_ns[row]
+    a.i64[h.E_ORDER] = per_lane[who] % ORDERS_PER_EPISODE + 1
+    a.i64[h.E_PRICE] = price[who]
+    a.i64[h.E_QTY] = qty[who]
+    a.i64[h.E_FILL_LOTS] = fill
+    a.i64[h.E_FILL_NOTIONAL] = fill * price[who]
+    a.i64[h.E_FEE] = fill * price[who] // 1000
+    a.i64[h.E_ARRIVAL_MID] = np.where(status[row] != c.PENDING, 2 * price[who], 0)
+    a.i64[h.E_DECISION_MID] = 2 * price[who]
+    a.i32[h.E_LANE] = (o % n_lanes)[who]
+    a.i32[h.E_EPISODE] = (per_lane // ORDERS_PER_EPISODE)[who]
+    a.i32[h.E_STEP] = time_ns[row] // 60_000_000_000
+    a.i32[h.E_INSTRUMENT] = inst[who]
+    a.i32[h.E_SIDE] = np.where(o % 2 == 0, c.BUY, c.SELL)[who]
+    a.u8[h.E_KIND] = (o % 3 == 0)[who]
+    a.u8[h.E_EVENT] = event[row]
+    a.u8[h.E_STATUS] = status[row]
+    a.u8[h.E_REASON] = reason[row]
+    a.u8[h.E_LIQUIDITY] = np.where(fill > 0, c.LIQ_TAKER, c.LIQ_NONE)
+    a.size[0] = total
+    return hist.events_frame(), cfg
+
+
+# ------------------------------------------------------------------- pandas
+KEY = ["lane", "episode", "order_id"]
+
+
+def pandas_latest_events(df: pd.DataFrame) -> pd.DataFrame:
+    return df.sort_values("seq", kind="stable").drop_duplicates(KEY, keep="last")
+
+
+def pandas_latest_order_state(df: pd.DataFrame) -> pd.DataFrame:
+    """What ``queries.latest_order_state`` answers, in pandas."""
+    df = df.sort_values("seq", kind="stable")
+    groups = df.groupby(KEY, sort=False)
+    sums = groups[["fill_lots", "fill_notional_atoms", "fee_atoms"]].sum()
+    sums.columns = ["filled_lots", "filled_notional_atoms", "fee_atoms"]
+    submit = groups["time_ns"].min().rename("submit_ns")
+    ended = df["status"].isin(queries.TERMINAL) & (df["event"] != "CANCEL_REJECT")
+    reason = df[ended].groupby(KEY, sort=False)["reason"].first()
+    latest = df.drop_duplicates(KEY, keep="last").set_index(KEY).drop(columns=["fee_atoms", "reason"])
+    state = latest.join(sums).join(submit).join(reason)
+    state["reason"] = state["reason"].fillna("NONE")
+    return state
+
+
+def pandas_open_orders(df: pd.DataFrame) -> pd.DataFrame:
+    state = pandas_latest_order_state(df)
+    return state[state["status"].isin(queries.LIVE)]
+
+
+# --------------------------------------------------------------------- live
+def full_exchange(n_lanes: int, slots: int, steps: int = 24) -> ob.Exchange:
+    """Every lane quotes 4 passive limits a step, 20 bps off the touch with an hour to
+    live, and cancels 5% of its slots: about half the table ends live, the rest
+    filled, cancelled, expired or rejected (default faults)."""
+    cfg = ob.default_config(slots=slots)
+    ex = ob.Exchange(cfg, n_lanes=n_lanes, history_capacity=1 << 20)
+    ex.reset(seed=0)
+    rng = np.random.default_rng(0)
+    n_i = len(cfg.instruments)
+    for _ in range(steps):
+        intents = ob.empty_intents(n_lanes, cfg.max_new_orders)
+        for m in range(cfg.max_new_orders):
+            inst = rng.integers(0, n_i, n_lanes)
+            side = rng.choice([1, -1], n_lanes)
+            bid, ask = ex.bars.bid_ticks[np.arange(n_lanes), inst], ex.bars.ask_ticks[np.arange(n_lanes), inst]
+            intents.instrument[:, m] = inst
+            intents.side[:, m] = side
+            intents.kind[:, m] = c.LIMIT
+            intents.price_ticks[:, m] = np.where(side > 0, bid - bid // 500, ask + ask // 500)  # 20 bps off the touch
+            intents.qty_lots[:, m] = rng.integers(10, 100, n_lanes)
+            intents.ttl_ns[:, m] = 3_600 * 10**9
+        ex.step(intents, rng.random((n_lanes, slots)) < 0.05)
+        ex.history.clear()
+    return ex
+
+
+# -------------------------------------------------------------------- timing
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--lanes", type=int, default=4096)
+    parser.add_argument("--slots", type=int, default=64)
+    args = parser.parse_args()
+    print(f"machine: {platform.machine()} cores={os.cpu_count()} load={os.getloadavg()[0]:.1f} python {platform.python_version()} "
+          f"polars {pl.__version__} pandas {pd.__version__} numpy {np.__version__} "
+          f"(POLARS_MAX_THREADS={pl.thread_pool_size()})")
+    start = time.perf_counter()
+    events, _ = synthetic_history(args.events)
+    frame = events.to_pandas()
+    print(f"events: {events.height:,} rows x {events.width} columns, {events.select(pl.struct(KEY).n_unique()).item():,} orders "
+          f"({events.estimated_size() / 2**30:.1f} GiB in Polars); generated in {time.perf_counter() - start:.0f} s")
+    ex = full_exchange(args.lanes, args.slots)
+    n_live = len(live.open_order_slots(ex))
+    print(f"live: {args.lanes} lanes x {args.slots} slots, {n_live:,} live orders ({n_live / (args.lanes * args.slots):.0%} of slots)")
+
+    # the answers agree before anything is timed
+    pl_open, pd_open = queries.open_orders(events), pandas_open_orders(frame)
+    assert pl_open.height == len(pd_open), (pl_open.height, len(pd_open))
+    assert int(pl_open["filled_lots"].sum()) == int(pd_open["filled_lots"].sum())
+
+    cases = {
+        "latest event per order": (lambda: queries.latest_events(events), lambda: pandas_latest_events(frame)),
+        "latest order state": (lambda: queries.latest_order_state(events), lambda: pandas_latest_order_state(frame)),
+        "open orders": (lambda: queries.open_orders(events), lambda: pandas_open_orders(frame)),
+    }
+    live_cases = {
+        "live open orders (frame)": lambda: live.open_orders(ex),
+        "live open orders (4 columns)": lambda: live.open_orders(ex, columns=["lane", "episode", "order_id", "status"]),
+        "live open slots (numpy mask)": lambda: live.open_order_slots(ex),
+    }
+    for fn in live_cases.values():
+        fn()
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
+    live_results: dict[str, list[float]] = {name: [] for name in live_cases}
+    for _ in range(args.rounds):
+        for name, (with_polars, with_pandas) in cases.items():
+            results[name].append((timed(with_polars), timed(with_pandas)))
+        for name, fn in live_cases.items():
+            live_results[name].append(statistics.median(timed(fn) for _ in range(20)))
+    print(f"\n{args.rounds} interleaved rounds, medians; {events.height / 1e6:.0f}M events")
+    print(f"{'query':<30} {'polars s':>10} {'pandas s':>10} {'pandas/polars':>14}")
+    for name, rows in results.items():
+        p = statistics.median(r[0] for r in rows)
+        d = statistics.median(r[1] for r in rows)
+        print(f"{name:<30} {p:>10.3f} {d:>10.3f} {d / p:>14.1f}")
+    for name, rows in live_results.items():
+        print(f"{name:<30} {statistics.median(rows) * 1e3:>9.2f}ms")
+
+
+if __name__ == "__main__":
+    main()
