@@ -47,3 +47,23 @@ def random_intents(rng: np.random.Generator, ex: ob.Exchange, n_orders: int | No
 
 def random_cancels(rng: np.random.Generator, ex: ob.Exchange, p: float = 0.15) -> np.ndarray:
     return rng.random((ex.n_lanes, ex.config.slots)) < p
+
+
+def almgren_chriss_config(model: str, *, sigma: float, step_s: float, **impact) -> ob.ExchangeConfig:
+    """Zero spread, a book deep enough that a walk never leaves the touch, no fees, no faults, no
+    latency, an arithmetic Brownian price: the only execution costs are the ``model`` impacts."""
+    venue = ob.Venue(
+        "alpha",
+        latency=ob.LatencySpec.zero(),
+        faults=ob.FaultSpec.none(),
+        fills=ob.FillSpec(impact=ob.ImpactSpec(model=model, **impact)),
+        book=ob.BookSpec(spread_bps=0.0, min_spread_ticks=0, level_step_bps=0.0, depth_fractions=(1.0,)),
+    )
+    return ob.ExchangeConfig(
+        assets=(ob.Asset("BTC", 8), ob.Asset("USD", 6)),
+        venues=(venue,),
+        instruments=(ob.Instrument("alpha", "BTC", "USD", maker_fee_bps=0.0, taker_fee_bps=0.0, min_notional="0"),),
+        initial_balances={("alpha", "USD"): "1000000"},
+        market=ob.SyntheticMarket(process="abm", abm_sigma_per_step=sigma, volume_mean={"BTC": 1e6}, zero_volume_prob=0.0, range_scale=0.0),
+        step_ms=int(step_s * 1000),
+    )

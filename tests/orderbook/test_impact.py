@@ -25,6 +25,7 @@ import polars as pl
 import orderbook as ob
 from orderbook import codes as c
 from orderbook.intents import empty_intents
+from tests.orderbook.helpers import almgren_chriss_config
 
 X_BTC, N_STEPS, TAU_S = 10.0, 10, 60.0
 GAMMA, EPSILON, ETA, SIGMA = 0.5, 1.0, 300.0, 10.0
@@ -32,21 +33,7 @@ GAMMA, EPSILON, ETA, SIGMA = 0.5, 1.0, 300.0, 10.0
 
 def ac_config(model: str = "linear", **impact) -> ob.ExchangeConfig:
     params = dict(gamma=GAMMA, epsilon=EPSILON, eta=ETA) if model == "linear" else impact
-    venue = ob.Venue(
-        "alpha",
-        latency=ob.LatencySpec.zero(),
-        faults=ob.FaultSpec.none(),
-        fills=ob.FillSpec(impact=ob.ImpactSpec(model=model, **params)),
-        book=ob.BookSpec(spread_bps=0.0, min_spread_ticks=0, level_step_bps=0.0, depth_fractions=(1.0,)),
-    )
-    return ob.ExchangeConfig(
-        assets=(ob.Asset("BTC", 8), ob.Asset("USD", 6)),
-        venues=(venue,),
-        instruments=(ob.Instrument("alpha", "BTC", "USD", maker_fee_bps=0.0, taker_fee_bps=0.0, min_notional="0"),),
-        initial_balances={("alpha", "USD"): "1000000"},
-        market=ob.SyntheticMarket(process="abm", abm_sigma_per_step=SIGMA, volume_mean={"BTC": 1e6}, zero_volume_prob=0.0, range_scale=0.0),
-        step_ms=int(TAU_S * 1000),
-    )
+    return almgren_chriss_config(model, sigma=SIGMA, step_s=TAU_S, **params)
 
 
 def twap_shortfall_usd(config: ob.ExchangeConfig, n_lanes: int = 1024, seed: int = 0) -> np.ndarray:

@@ -1,0 +1,82 @@
+"""What training and evaluation share: env arguments from CLI strings, algorithms, threads.
+
+``env_kwargs(faults=..., market=..., horizon=...)`` turns the CLI's plain strings
+into the env's keyword arguments, so ``args.json`` of a run (plain JSON) rebuilds
+the very env the model was trained on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+import orderbook as ob
+from agents.vec_env import OrderbookVecEnv
+
+FAULT_LEVELS = ("none", "default", "high")
+MARKETS = ("synthetic", "binance_us")
+ALGOS = ("PPO", "A2C", "MaskablePPO")
+
+
+def fault_spec(level: str) -> ob.FaultSpec:
+    """``none``: every fault off; ``default``: ``FaultSpec()``; ``high``: ``FaultSpec.high()``."""
+    table = {"none": ob.FaultSpec.none, "default": ob.FaultSpec, "high": ob.FaultSpec.high}
+    if level not in table:
+        raise ValueError(f"fault level must be one of {FAULT_LEVELS}, got {level!r}")
+    return table[level]()
+
+
+def env_kwargs(env_id: str, faults: str = "default", market: str = "synthetic", horizon: int = 0,
+               max_episode_steps: int = 0) -> dict[str, Any]:
+    """Keyword arguments of ``OrderbookVecEnv`` / ``gym.make_vec`` from the CLI's plain values.
+
+    ``market="synthetic"``: the built-in synthetic market; ``"binance_us"``: Binance.US
+    1-minute bars replayed from ``shared/data`` (``orderbook.binance_us_config``).
+    ``horizon`` (Execution only) and ``max_episode_steps``: 0 keeps the registered value.
+    """
+    if market not in MARKETS:
+        raise ValueError(f"market must be one of {MARKETS}, got {market!r}")
+    kwargs: dict[str, Any] = {"faults": fault_spec(faults)}
+    if market == "binance_us":
+        kwargs["config"] = ob.binance_us_config()
+    if horizon:
+        if not env_id.endswith("Execution-v0"):
+            raise ValueError(f"horizon applies to orderbook/Execution-v0 only, got env {env_id}")
+        kwargs["horizon"] = int(horizon)
+    if max_episode_steps:
+        kwargs["max_episode_steps"] = int(max_episode_steps)
+    elif horizon:
+        kwargs["max_episode_steps"] = int(horizon)  # the registered limit is the default horizon
+    return kwargs
+
+
+def make_env(env_id: str, n_envs: int, **kwargs: Any) -> OrderbookVecEnv:
+    return OrderbookVecEnv(env_id, n_envs, **kwargs)
+
+
+def algorithm(name: str):
+    """The SB3 / sb3-contrib class of ``PPO``, ``A2C`` or ``MaskablePPO``."""
+    if name == "PPO":
+        from stable_baselines3 import PPO
+
+        return PPO
+    if name == "A2C":
+        from stable_baselines3 import A2C
+
+        return A2C
+    if name == "MaskablePPO":
+        from sb3_contrib import MaskablePPO
+
+        return MaskablePPO
+    raise ValueError(f"algo must be one of {ALGOS}, got {name!r}")
+
+
+def set_threads(n: int) -> int:
+    """``torch.set_num_threads(n)`` (0: one thread). On the 2-core box one thread is fastest: the
+    policy is a small MLP on batches of tens to hundreds of rows, where a second intra-op thread
+    costs more in synchronisation than it saves, and the env (numba and numpy) runs on the same
+    process between forward passes anyway."""
+    n = max(int(n), 1)
+    torch.set_num_threads(n)
+    return n

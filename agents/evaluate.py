@@ -1,0 +1,226 @@
+"""Evaluate a trained model against the classical baselines: ``python -m agents.evaluate --help``.
+
+    python -m agents.evaluate --run-dir runs/execution-ppo-s0
+
+Every policy (the model, loaded with its ``VecNormalize`` statistics frozen and
+rewards unnormalised, then each baseline of :mod:`agents.baselines`) runs on a
+fresh :class:`~agents.vec_env.OrderbookVecEnv` with the same ``n_envs`` lanes and
+seeds (lane ``b`` seeded ``seed + b``) until every lane has finished ``episodes``
+episodes. The core's randomness is keyed by (seed, episode, step, ...), so episode
+``k`` of lane ``b`` sees the same market for every policy (common random numbers;
+broker faults are keyed by order id too, so they coincide as far as the policies'
+orders do). Extra episodes of fast lanes are ignored.
+
+Writes to ``out_dir``: ``episodes.parquet`` (one row per policy, lane and episode),
+``summary.csv`` (mean, sd, 95% CI per policy and metric), ``paired.csv`` (paired
+differences against the model, or the first policy without one), ``table.md``
+(printed too), ``comparison.png``, and with ``save_history`` each policy's episode
+history in ``history/`` (an :class:`orderbook.store.EpisodeStore`, one run per policy).
+
+Execution-v0 metrics: shortfall (bps of the parent notional, horizon penalty
+included; lower is better), fill ratio of the parent, rejects and expiries per
+episode, time to fill (steps until the parent was filled, the episode's length
+when it never was). Trading-v0: return (bps of the initial value), fills, rejects,
+expiries, steps.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from stable_baselines3.common.vec_env import VecNormalize
+
+from agents.baselines import baselines_for
+from agents.cli import parse
+from agents.common import algorithm, env_kwargs, make_env, set_threads
+from agents.history import HistoryWriter
+from agents.plots import comparison_png
+from agents.stats import markdown_table, paired, summarize
+from agents.vec_env import OrderbookVecEnv
+
+
+@dataclass
+class Args:
+    run_dir: str = ""
+    """training run folder (model.zip, vecnormalize.pkl, args.json); empty: baselines only"""
+    env_id: str = "orderbook/Execution-v0"
+    """env when there is no run (a run's args.json names its own)"""
+    faults: str = ""
+    """broker faults: none, default or high (empty: as trained, else default)"""
+    market: str = ""
+    """market: synthetic or binance_us (empty: as trained, else synthetic)"""
+    horizon: int = 0
+    """Execution-v0 horizon in steps (0: as trained, else the env's default)"""
+    max_episode_steps: int = 0
+    """truncation in steps (0: as trained, else the registered value)"""
+    n_envs: int = 32
+    """lanes evaluated side by side"""
+    episodes: int = 8
+    """episodes per lane and policy (n = n_envs x episodes per policy)"""
+    seed: int = 10_000
+    """lane b is seeded seed + b for every policy (away from the training seeds: held-out markets)"""
+    baselines: str = "all"
+    """comma-separated baseline names, 'all' or 'none'"""
+    out_dir: str = ""
+    """output folder (default: <run_dir>/eval, or runs/eval-<env>)"""
+    deterministic: bool = True
+    """the model acts greedily"""
+    save_history: bool = True
+    """write each policy's episode history to the Parquet episode store in history/ (run = policy)"""
+    threads: int = 1
+    """torch threads"""
+
+
+METRICS = {
+    "execution": (["shortfall_bps", "fill_ratio", "rejects", "expiries", "time_to_fill"], "shortfall_bps", "fill_ratio"),
+    "trading": (["return_bps", "fills", "rejects", "expiries", "steps"], "return_bps", "fills"),
+}
+LABELS = {"shortfall_bps": "shortfall (bps)", "fill_ratio": "fill ratio", "rejects": "rejects / episode",
+          "expiries": "expiries / episode", "time_to_fill": "time to fill (steps)", "return_bps": "return (bps)",
+          "fills": "fills / episode", "steps": "steps"}
+
+
+def task_kind(env_id: str) -> str:
+    return "execution" if env_id.endswith("Execution-v0") else "trading"
+
+
+def rollout(name: str, env: Any, raw: OrderbookVecEnv, act: Callable[[np.ndarray], np.ndarray], episodes: int,
+            seed: int, writer: HistoryWriter | None = None) -> pl.DataFrame:
+    """Run ``act`` until every lane finished ``episodes`` episodes; one row per (lane, episode)."""
+    kind = task_kind(raw.env_id)
+    n = raw.num_envs
+    raw.seed(seed)
+    obs = env.reset()
+    count, steps = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    acc = {k: np.zeros(n, np.int64) for k in ("rejects", "expiries", "fills")}
+    out: dict[str, list[np.ndarray]] = {}
+    limit = episodes * (raw.max_episode_steps or 100_000) + 10
+    for t in range(limit):
+        if not (count < episodes).any():
+            break
+        obs, _, done, _ = env.step(act(obs))
+        info = raw.step_info
+        steps += 1
+        for k in acc:
+            acc[k] += info[k]
+        take = done & (count < episodes)
+        if take.any():
+            cols = {"lane": np.flatnonzero(take), "episode": count[take], "rejects": acc["rejects"][take],
+                    "expiries": acc["expiries"][take]}
+            if kind == "execution":
+                filled, left = info["parent_filled_qty"][take], info["parent_remaining_qty"][take]
+                cols.update(shortfall_bps=info["shortfall_bps"][take], fill_ratio=filled / (filled + left),
+                            time_to_fill=steps[take])
+            else:
+                cols.update(return_bps=info["return_bps"][take], fills=acc["fills"][take], steps=steps[take])
+            for k, v in cols.items():
+                out.setdefault(k, []).append(np.asarray(v))
+        count += done
+        steps[done] = 0
+        for k in acc:
+            acc[k][done] = 0
+        if writer is not None and t % 512 == 511:
+            writer.flush()
+    else:
+        raise RuntimeError(f"{name}: lanes did not finish {episodes} episodes within {limit} steps")
+    if writer is not None:
+        writer.flush()
+    frame = pl.DataFrame({k: np.concatenate(v) for k, v in out.items()})
+    return frame.with_columns(pl.lit(name).alias("policy")).sort("lane", "episode")
+
+
+def load_run(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "args.json"
+    if not path.is_file():
+        raise ValueError(f"{run_dir} is not a training run: no args.json (expected model.zip, vecnormalize.pkl, args.json)")
+    return json.loads(path.read_text())
+
+
+def chosen_baselines(spec: str, env_id: str, kwargs: dict[str, Any]) -> list[str]:
+    """Baseline names from ``all``, ``none`` or a comma-separated list, checked against the env's."""
+    names = list(baselines_for(make_env(env_id, 1, **kwargs)))
+    if spec in ("all", "none"):
+        return names if spec == "all" else []
+    wanted = [b.strip() for b in spec.split(",") if b.strip()]
+    unknown = sorted(set(wanted) - set(names))
+    if unknown:
+        raise ValueError(f"unknown baselines {unknown} for {env_id}; known: {names}")
+    return wanted
+
+
+def model_episodes(args: Args, run_dir: Path, algo: str, env_id: str, kwargs: dict[str, Any], writer_for) -> pl.DataFrame:
+    """The trained model's episodes: VecNormalize statistics frozen, rewards unnormalised."""
+    raw = make_env(env_id, args.n_envs, **kwargs)
+    env = VecNormalize.load(str(run_dir / "vecnormalize.pkl"), raw)
+    env.training, env.norm_reward = False, False
+    model = algorithm(algo).load(str(run_dir / "model.zip"), device="cpu")
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        extra = {"action_masks": raw.action_masks()} if algo == "MaskablePPO" else {}
+        return model.predict(obs, deterministic=args.deterministic, **extra)[0]
+
+    return rollout(f"{algo.lower()} (trained)", env, raw, act, args.episodes, args.seed, writer_for(algo.lower(), raw))
+
+
+def write_results(out: Path, episodes: pl.DataFrame, kind: str, title: str) -> dict[str, Path]:
+    """Summary, paired differences against the first policy, table, plot; printed and written."""
+    metrics, key_metric, bar_metric = METRICS[kind]
+    summary = summarize(episodes, metrics)
+    diffs = paired(episodes, key_metric, episodes["policy"][0])
+    table = markdown_table(summary, diffs, metrics, LABELS, key_metric)
+    paths = {
+        "episodes": out / "episodes.parquet", "summary": out / "summary.csv", "paired": out / "paired.csv",
+        "table": out / "table.md", "plot": out / "comparison.png",
+    }
+    episodes.write_parquet(paths["episodes"])
+    summary.write_csv(paths["summary"])
+    diffs.write_csv(paths["paired"])
+    paths["table"].write_text(f"# {title}\n\n{table}\n")
+    comparison_png(paths["plot"], episodes, summary, diffs, key_metric, LABELS, bar_metric, title)
+    print(f"[evaluate] {title}\n\n{table}\n", flush=True)
+    print(f"[evaluate] table: {paths['table']} (and {paths['summary'].name}, {paths['paired'].name}, {paths['episodes'].name}); "
+          f"plot: {paths['plot']}", flush=True)
+    return paths
+
+
+def evaluate(args: Args) -> dict[str, Path]:
+    """Evaluate the model and the baselines; write the table and the plot; return the paths written."""
+    set_threads(args.threads)
+    run_dir = Path(args.run_dir) if args.run_dir else None
+    trained = load_run(run_dir) if run_dir else {}
+    env_id = trained.get("env_id", args.env_id)
+    faults = args.faults or trained.get("faults", "default")
+    kwargs = env_kwargs(env_id, faults, args.market or trained.get("market", "synthetic"),
+                        args.horizon or trained.get("horizon", 0), args.max_episode_steps or trained.get("max_episode_steps", 0))
+    kind = task_kind(env_id)
+    wanted = chosen_baselines(args.baselines, env_id, kwargs)
+    if run_dir is None and not wanted:
+        raise ValueError("nothing to evaluate: give --run-dir or some --baselines")
+    out = Path(args.out_dir) if args.out_dir else (run_dir / "eval" if run_dir else Path("runs") / f"eval-{kind}")
+    out.mkdir(parents=True, exist_ok=True)
+
+    def writer_for(name: str, raw: OrderbookVecEnv) -> HistoryWriter | None:
+        return HistoryWriter(raw.exchange, out / "history", run=name) if args.save_history else None
+
+    frames = [model_episodes(args, run_dir, trained.get("algo", "PPO"), env_id, kwargs, writer_for)] if run_dir else []
+    for name in wanted:
+        raw = make_env(env_id, args.n_envs, **kwargs)
+        policy = baselines_for(raw, seed=args.seed)[name]
+        frames.append(rollout(name, raw, raw, lambda obs, p=policy: p.predict(obs)[0], args.episodes, args.seed, writer_for(name, raw)))
+    episodes = pl.concat(frames, how="diagonal_relaxed").select("policy", "lane", "episode", *METRICS[kind][0])
+    title = f"{env_id}, faults {faults}, {args.n_envs} lanes x {args.episodes} episodes, seeds {args.seed}..{args.seed + args.n_envs - 1}"
+    return write_results(out, episodes, kind, title)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Path]:
+    return evaluate(parse(Args, argv, description=__doc__))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""Train an SB3 agent on an orderbook env: ``python -m agents.train --help``.
+
+    python -m agents.train --env-id orderbook/Execution-v0 --algo PPO --total-timesteps 100000
+
+One :class:`agents.vec_env.OrderbookVecEnv` of ``n_envs`` lanes (the native
+batched task, same-step reset), under ``VecMonitor`` (raw episode returns: for
+Execution, minus the shortfall in bps) and ``VecNormalize`` (observations and
+rewards). Lane ``b`` is seeded ``seed + b``; the policy's weights and sampling
+with ``seed`` (SB3 ``set_random_seed``). Writes to ``out_dir``:
+
+- ``model.zip`` and ``vecnormalize.pkl`` (load them together; see ``agents.evaluate``),
+  ``args.json`` (these arguments: the env is rebuilt from them), ``summary.json``;
+- ``progress.csv`` (SB3's logger, with ``time/steps_per_s``);
+- ``history/``: the core's episode history as an :class:`orderbook.store.EpisodeStore`
+  (run = the folder's name), flushed every ``history_flush_steps`` vector steps and
+  cleared, so memory stays flat; ``EpisodeStore(out_dir / "history").scan("events")``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import configure
+from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
+
+from agents.cli import as_dict, parse
+from agents.common import algorithm, env_kwargs, make_env, set_threads
+from agents.history import HistoryWriter
+
+
+@dataclass
+class Args:
+    env_id: str = "orderbook/Execution-v0"
+    """registered env id: orderbook/Execution-v0 or orderbook/Trading-v0"""
+    algo: str = "PPO"
+    """algorithm: PPO, A2C (stable-baselines3) or MaskablePPO (sb3-contrib, uses the env's action masks)"""
+    n_envs: int = 16
+    """lanes of the batched env (one SB3 VecEnv over the native task)"""
+    total_timesteps: int = 100_000
+    """env steps to train for (summed over lanes)"""
+    seed: int = 0
+    """seed of the policy and of the lanes (lane b gets seed + b)"""
+    out_dir: str = ""
+    """output folder (default: runs/<env>-<algo>-s<seed>)"""
+    faults: str = "default"
+    """broker faults: none, default (FaultSpec()) or high (FaultSpec.high())"""
+    market: str = "synthetic"
+    """market data: synthetic (built-in) or binance_us (1-minute bars replayed from shared/data)"""
+    horizon: int = 0
+    """Execution-v0 parent horizon in steps (0: the env's default, 60)"""
+    max_episode_steps: int = 0
+    """truncation in steps (0: the registered value, or the horizon when one is given)"""
+    learning_rate: float = 3e-4
+    """optimizer learning rate"""
+    n_steps: int = 0
+    """rollout steps per lane per update (0: 128 for PPO/MaskablePPO, 8 for A2C)"""
+    batch_size: int = 256
+    """PPO minibatch size"""
+    n_epochs: int = 5
+    """PPO epochs per update"""
+    gamma: float = 0.99
+    """discount factor (episodes are at most a few hundred steps)"""
+    gae_lambda: float = 0.95
+    """GAE lambda"""
+    clip_range: float = 0.2
+    """PPO clip range"""
+    ent_coef: float = 0.01
+    """entropy bonus (keeps the MultiDiscrete policy exploring early on)"""
+    net_arch: str = "64,64"
+    """hidden layer sizes of the policy and value MLPs, comma-separated"""
+    threads: int = 1
+    """torch threads (1 is fastest for this small MLP on the 2-core box; see agents.common.set_threads)"""
+    progress_bar: bool = True
+    """show SB3's progress bar (tqdm + rich)"""
+    save_history: bool = True
+    """write the episode history as Parquet (else only clear it periodically)"""
+    history_flush_steps: int = 1024
+    """vector steps between history flushes"""
+    log_every: int = 5
+    """print a line every this many rollouts"""
+
+
+def default_out_dir(args: Args) -> Path:
+    short = args.env_id.split("/")[-1].split("-")[0].lower()
+    return Path("runs") / f"{short}-{args.algo.lower()}-s{args.seed}"
+
+
+def hyperparameters(args: Args) -> dict:
+    arch = [int(x) for x in args.net_arch.split(",") if x.strip()]
+    common = dict(learning_rate=args.learning_rate, gamma=args.gamma, gae_lambda=args.gae_lambda, ent_coef=args.ent_coef,
+                  policy_kwargs=dict(net_arch=arch))
+    if args.algo == "A2C":
+        return dict(common, n_steps=args.n_steps or 8)
+    return dict(common, n_steps=args.n_steps or 128, batch_size=args.batch_size, n_epochs=args.n_epochs, clip_range=args.clip_range)
+
+
+class RunCallback(BaseCallback):
+    """Flushes the history every ``flush_every`` vector steps; logs steps per second and episode returns."""
+
+    def __init__(self, writer: HistoryWriter, flush_every: int, log_every: int):
+        super().__init__()
+        self.writer, self.flush_every, self.log_every = writer, max(flush_every, 1), max(log_every, 1)
+        self.calls = self.rollouts = 0
+        self.t0 = 0.0
+
+    def _on_training_start(self) -> None:
+        self.t0 = time.perf_counter()
+
+    def _on_step(self) -> bool:
+        self.calls += 1
+        if self.calls % self.flush_every == 0:
+            self.writer.flush()
+        return True
+
+    def steps_per_s(self) -> float:
+        return self.num_timesteps / max(time.perf_counter() - self.t0, 1e-9)
+
+    def _on_rollout_end(self) -> None:
+        self.rollouts += 1
+        sps = self.steps_per_s()
+        self.logger.record("time/steps_per_s", sps)
+        if self.rollouts % self.log_every == 0:
+            returns = [ep["r"] for ep in self.model.ep_info_buffer]
+            ret = f"episode return {np.mean(returns):+.2f} over the last {len(returns)}" if returns else "no episode yet"
+            print(f"[train] {self.num_timesteps:,} steps  {sps:,.0f} steps/s  {ret}", flush=True)
+
+    def _on_training_end(self) -> None:
+        self.writer.flush()
+
+
+def progress_bar_available() -> bool:
+    """SB3's progress bar needs tqdm and rich (the ``train`` extra installs both)."""
+    try:
+        import rich  # noqa: F401
+        import tqdm  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def train(args: Args) -> Path:
+    """Train, save model + normalisation + arguments + history into the output folder; return it."""
+    out = Path(args.out_dir) if args.out_dir else default_out_dir(args)
+    out.mkdir(parents=True, exist_ok=True)
+    threads = set_threads(args.threads)
+    algo_cls = algorithm(args.algo)
+    kwargs = env_kwargs(args.env_id, args.faults, args.market, args.horizon, args.max_episode_steps)
+    t_start = time.perf_counter()
+    raw = make_env(args.env_id, args.n_envs, **kwargs)
+    raw.seed(args.seed)
+    venv = VecNormalize(VecMonitor(raw), norm_obs=True, norm_reward=True, gamma=args.gamma)
+    model = algo_cls("MlpPolicy", venv, seed=args.seed, verbose=0, device="cpu", **hyperparameters(args))
+    model.set_logger(configure(str(out), ["csv"]))
+    writer = HistoryWriter(raw.exchange, out / "history", run=out.name, keep=args.save_history)
+    callback = RunCallback(writer, args.history_flush_steps, args.log_every)
+    print(f"[train] {args.algo} on {args.env_id}: {args.n_envs} lanes, {args.total_timesteps:,} steps, seed {args.seed}, "
+          f"faults {args.faults}, market {args.market}, torch threads {threads} -> {out}", flush=True)
+    bar = args.progress_bar and progress_bar_available()
+    if args.progress_bar and not bar:
+        print("[train] tqdm and rich are not installed: no progress bar (pip install tqdm rich); progress lines below", flush=True)
+    model.learn(total_timesteps=args.total_timesteps, callback=callback, progress_bar=bar)
+    seconds = time.perf_counter() - t_start
+    model.save(out / "model.zip")
+    venv.save(str(out / "vecnormalize.pkl"))
+    (out / "args.json").write_text(json.dumps(as_dict(args), indent=2) + "\n")
+    returns = [float(ep["r"]) for ep in model.ep_info_buffer]
+    summary = {"timesteps": int(model.num_timesteps), "seconds": round(seconds, 2), "steps_per_s": round(callback.steps_per_s(), 1),
+               "recent_episode_return_mean": float(np.mean(returns)) if returns else None, "history_rows": writer.rows, "history_files": writer.files}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"[train] done: {model.num_timesteps:,} steps in {seconds:.1f} s ({summary['steps_per_s']:,.0f} steps/s while learning); "
+          f"saved model.zip, vecnormalize.pkl, args.json, history/ in {out}", flush=True)
+    venv.close()
+    return out
+
+
+def main(argv: list[str] | None = None) -> Path:
+    return train(parse(Args, argv, description=__doc__))
+
+
+if __name__ == "__main__":
+    main()
