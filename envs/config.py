@@ -10,6 +10,11 @@ Every env takes the same configuration arguments, so ``gym.make`` and
 - ``faults`` (:class:`~orderbook.FaultSpec`), ``fills`` (:class:`~orderbook.FillSpec`),
   ``latency`` (:class:`~orderbook.LatencySpec`): replace that part of every venue;
 - ``market``: a :class:`~orderbook.SyntheticMarket` or a replay source (the data);
+- ``data``: real bars to trade instead of the synthetic market, without writing a
+  config: ``"binance_us"`` (``../shared/data``), an :class:`~orderbook.bars.AlignedBars`,
+  a list of :class:`~orderbook.bars.BarSource`, or a :class:`~orderbook.ReplayMarket`;
+  the account trades every pair of the data (:func:`orderbook.replay.replay_config`)
+  in windows of ``episode_steps`` bars (the env's horizon by default);
 - ``exchange``: a dict of any other :class:`~orderbook.ExchangeConfig` fields
   (``slots``, ``step_ms``, ``initial_balances``, ``max_new_orders``, ...).
 
@@ -37,9 +42,15 @@ def build_config(
     latency: ob.LatencySpec | None = None,
     market: Any = None,
     exchange: dict[str, Any] | None = None,
+    data: Any = None,
+    episode_steps: int = 240,
     default_quotes: tuple[str, ...] = ("USD", "USDT", "USDC"),
 ) -> ob.ExchangeConfig:
     """The exchange configuration an env runs on (see the module docstring)."""
+    if data is not None:
+        if config is not None or market is not None or venues is not None or quotes is not None:
+            raise ValueError("data=... builds the config from the data; pass it without config, market, venues or quotes")
+        config = _config_from_data(data, episode_steps)
     for name, value, cls in (("faults", faults, ob.FaultSpec), ("fills", fills, ob.FillSpec), ("latency", latency, ob.LatencySpec)):
         if value is not None and not isinstance(value, cls):
             raise ValueError(f"{name} must be an orderbook.{cls.__name__}, got {type(value).__name__}")
@@ -76,3 +87,21 @@ def build_config(
 
 def _replace_venues(cfg: ob.ExchangeConfig, **changes: Any) -> ob.ExchangeConfig:
     return dataclasses.replace(cfg, venues=tuple(v.replace(**changes) for v in cfg.venues))
+
+
+def _config_from_data(data: Any, episode_steps: int) -> ob.ExchangeConfig:
+    from orderbook.bars import AlignedBars, BarSource
+    from orderbook.replay import ReplayMarket, replay_config
+
+    if isinstance(data, str):
+        if data != "binance_us":
+            raise ValueError(f"data as a name must be 'binance_us' (../shared/data/binance_us), got {data!r}")
+        return ob.binance_us_config(episode_steps=episode_steps)
+    if isinstance(data, (AlignedBars, ReplayMarket)) or (
+        isinstance(data, (list, tuple)) and data and all(isinstance(x, BarSource) for x in data)
+    ):
+        return replay_config(data, episode_steps=episode_steps)
+    raise ValueError(
+        "data must be 'binance_us', an AlignedBars, a list of BarSource or a ReplayMarket, "
+        f"got {type(data).__name__}"
+    )

@@ -57,9 +57,9 @@ class ExecutionTask(BatchTask):
                  fills=None, latency=None, market=None, exchange: dict | None = None, base: str = "BTC", quote: str = "USD",
                  side: str | int = "buy", quantity: Any = "1", horizon: int = 60, penalty_bps: float = 50.0,
                  size_multiples=(0.5, 1.0, 2.0, 4.0), passive_bps=(2.0, 5.0), orders_per_step: int = 1,
-                 ttl_ms: float = 0.0, record_trace: bool = False):
+                 ttl_ms: float = 0.0, record_trace: bool = False, data=None):
         cfg = build_config(config, venues=venues, quotes=quotes, faults=faults, fills=fills, latency=latency, market=market,
-                           exchange=exchange, default_quotes=("USD",))
+                           exchange=exchange, data=data, episode_steps=horizon, default_quotes=("USD",))
         self.listing = np.asarray([i for i, x in enumerate(cfg.instruments) if x.base == base and x.quote == quote], dtype=np.int64)
         if len(self.listing) == 0:
             raise ValueError(f"no venue lists {base}/{quote}; instruments: {[f'{x.venue}:{x.symbol}' for x in cfg.instruments]}")
@@ -353,7 +353,7 @@ class ExecutionEnv(OrderbookEnv):
     ## Arguments
 
     ``gym.make("orderbook/Execution-v0", **kwargs)``: ``config``, ``venues``,
-    ``quotes``, ``faults``, ``fills``, ``latency``, ``market``, ``exchange`` (see
+    ``quotes``, ``faults``, ``fills``, ``latency``, ``market``, ``exchange``, ``data`` (see
     :mod:`envs.config`); ``base`` ("BTC"), ``quote`` ("USD"), ``side`` ("buy",
     "sell" or "random", drawn per episode from the lane's seed), ``quantity``
     (base units, "1"), ``horizon`` (steps, 60), ``penalty_bps`` (50),

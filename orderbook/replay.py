@@ -366,6 +366,70 @@ def binance_us_sources(shared: str | os.PathLike[str] | None = None, venue: str 
     return [BarSource(venue, f"BTC/{q}", str(folder / f"BTC{q}_1m_*.csv")) for q in BINANCE_US_QUOTES]
 
 
+def replay_config(
+    data: AlignedBars | Sequence[BarSource] | ReplayMarket,
+    *,
+    episode_steps: int = 240,
+    start: Any = "random",
+    venue_map: dict[str, str | tuple[str, ...]] | None = None,
+    faults: FaultSpec | None = None,
+    latency: dict[str, LatencySpec] | None = None,
+    taker_fee_bps: dict[str, float] | None = None,
+    initial_balances: dict[tuple[str, str], Any] | None = None,
+    tick_size: str = "0.01",
+    lot_size: str = "0.0001",
+    base_decimals: int = 8,
+    quote_decimals: int = 6,
+    **overrides: Any,
+) -> ExchangeConfig:
+    """An account trading every (venue, BASE/QUOTE) pair of ``data`` on replayed bars.
+
+    ``data`` is aligned bars, bar sources (loaded here) or a ready ReplayMarket.
+    Venues are the data's (renamed or fanned out by ``venue_map``), each with the
+    default broker faults (or ``faults``), its ``latency`` and taker fee if given.
+    Every pair gets ``tick_size`` and ``lot_size``; bases have ``base_decimals``,
+    quotes ``quote_decimals``. Balances per venue: 1 of each base and 100,000 of
+    each quote, unless ``initial_balances`` is given. The numeraire is USD when a
+    quote is USD, else the first quote. ``overrides`` go to ExchangeConfig.
+    """
+    if isinstance(data, ReplayMarket):
+        market = data
+    else:
+        market = ReplayMarket(data, episode_steps=episode_steps, start=start, venue_map=venue_map)
+    mapping = market.venue_map or {}
+    pairs: list[tuple[str, str, str]] = []
+    for venue, symbol in market.data.keys:
+        base, _, quote = symbol.partition("/")
+        if not base or not quote:
+            raise ValueError(f"replay_config: symbol {symbol!r} of venue {venue!r} must be BASE/QUOTE")
+        for name in mapping.get(venue, (venue,)):
+            pairs.append((name, base, quote))
+    venue_names = tuple(dict.fromkeys(v for v, _, _ in pairs))
+    bases = tuple(dict.fromkeys(b for _, b, _ in pairs))
+    quotes = tuple(dict.fromkeys(q for _, _, q in pairs))
+    fault_spec = faults if faults is not None else FaultSpec()
+    latency = latency or {}
+    venues = tuple(Venue(v, latency=latency.get(v, LatencySpec(median_ms=50.0)), faults=fault_spec) for v in venue_names)
+    fees = taker_fee_bps or {}
+    instruments = tuple(
+        Instrument(v, b, q, tick_size=tick_size, lot_size=lot_size, min_notional="10", maker_fee_bps=1.0, taker_fee_bps=fees.get(v, 5.0))
+        for v, b, q in pairs
+    )
+    if initial_balances is None:
+        initial_balances = {(v, a): ("1" if a in bases else "100000") for v in venue_names for a in bases + quotes}
+    kwargs: dict[str, Any] = dict(
+        assets=tuple(Asset(b, base_decimals) for b in bases) + tuple(Asset(q, quote_decimals) for q in quotes),
+        venues=venues,
+        instruments=instruments,
+        numeraire="USD" if "USD" in quotes else quotes[0],
+        initial_balances=initial_balances,
+        step_ms=int(market.data.step_ns // 1_000_000),
+        market=market,
+    )
+    kwargs.update(overrides)
+    return ExchangeConfig(**kwargs)
+
+
 def binance_us_config(
     shared_dir: str | os.PathLike[str] | None = None,
     second_venue: bool = False,
@@ -387,35 +451,19 @@ def binance_us_config(
     FaultSpec) applies to every venue; ``overrides`` go to ExchangeConfig.
     """
     names = ("binance_us", "binance_us_2") if second_venue else ("binance_us",)
-    fault_spec = faults if faults is not None else FaultSpec()
-    venues = (Venue("binance_us", latency=LatencySpec(median_ms=50.0), faults=fault_spec),)
-    taker = {"binance_us": 5.0, "binance_us_2": 10.0}
-    if second_venue:
-        venues += (Venue("binance_us_2", latency=LatencySpec(median_ms=150.0), faults=fault_spec),)
-    instruments = tuple(
-        Instrument(v, "BTC", q, tick_size="0.01", lot_size="0.0001", min_notional="10", maker_fee_bps=1.0, taker_fee_bps=taker[v])
-        for v in names
-        for q in BINANCE_US_QUOTES
-    )
     if initial_balances is None:
         initial_balances = {(v, a): amt for v in names for a, amt in (("BTC", "1"), ("USD", "100000"), ("USDT", "50000"), ("USDC", "50000"))}
-    market = ReplayMarket(
+    return replay_config(
         load_bars(binance_us_sources(shared_dir)),
         episode_steps=episode_steps,
         start=start,
         venue_map={"binance_us": names},
-    )
-    kwargs: dict[str, Any] = dict(
-        assets=(Asset("BTC", 8),) + tuple(Asset(q, 6) for q in BINANCE_US_QUOTES),
-        venues=venues,
-        instruments=instruments,
-        numeraire="USD",
+        faults=faults,
+        latency={"binance_us": LatencySpec(median_ms=50.0), "binance_us_2": LatencySpec(median_ms=150.0)},
+        taker_fee_bps={"binance_us": 5.0, "binance_us_2": 10.0},
         initial_balances=initial_balances,
-        step_ms=60_000,
-        market=market,
+        **overrides,
     )
-    kwargs.update(overrides)
-    return ExchangeConfig(**kwargs)
 
 
-__all__ = ["ReplayData", "ReplayMarket", "ReplaySource", "binance_us_config", "binance_us_sources", "compile_replay", "default_shared_dir"]
+__all__ = ["ReplayData", "ReplayMarket", "ReplaySource", "binance_us_config", "replay_config", "binance_us_sources", "compile_replay", "default_shared_dir"]
