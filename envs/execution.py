@@ -24,26 +24,17 @@ from envs.config import build_config
 from envs.core import BatchTask
 from envs.single import OrderbookEnv
 from envs.vector import OrderbookVectorEnv
+from orderbook.rng import uniform_per_lane
 from orderbook.specs import to_decimal
 
 P_ENV_SIDE = 70  # purpose of the keyed draw of a random parent side (beyond the core's purposes)
-_GOLDEN, _M1, _M2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
-
-
-def _mix64(x: np.ndarray) -> np.ndarray:
-    """SplitMix64 over uint64 arrays (the core's :func:`orderbook.rng.mix64`, vectorised)."""
-    z = x + _GOLDEN
-    z = (z ^ (z >> np.uint64(30))) * _M1
-    z = (z ^ (z >> np.uint64(27))) * _M2
-    return z ^ (z >> np.uint64(31))
 
 
 def keyed_coin(seed: np.ndarray, episode: np.ndarray, purpose: int) -> np.ndarray:
     """A fair coin per lane keyed by (seed, episode, purpose): batch-size invariant, replayable."""
-    h = _mix64(seed.astype(np.uint64))
-    h = _mix64(h ^ episode.astype(np.uint64))
-    h = _mix64(h ^ np.uint64(purpose))
-    return (h >> np.uint64(63)) == 1
+    u = np.empty(seed.shape[0])
+    uniform_per_lane(seed, episode, 0, 0, purpose, u)
+    return u < 0.5
 
 
 class ExecutionTask(BatchTask):
@@ -147,7 +138,7 @@ class ExecutionTask(BatchTask):
             params = {**self.defaults, **options}
             self.side_choice[mask], self.parent_atoms[mask], self.horizon[mask] = params["side"], params["parent_atoms"], params["horizon"]
         lanes = self.exchange.lanes
-        coin = keyed_coin(lanes.market_seed, getattr(lanes, "rng_episode", lanes.episode), P_ENV_SIDE)
+        coin = keyed_coin(lanes.market_seed, lanes.rng_episode, P_ENV_SIDE)
         drawn = np.where(coin, ob.Side.BUY, ob.Side.SELL)
         self.side[mask] = np.where(self.side_choice == 0, drawn, self.side_choice)[mask]
         base, quote = self._totals()

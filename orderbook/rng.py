@@ -88,6 +88,13 @@ def normal(seed, episode, step, index, purpose):
     return r * np.cos(2.0 * np.pi * u2)
 
 
+@kernel
+def uniform_per_lane(seeds, episodes, step, index, purpose, out):
+    """``out[b]`` = :func:`uniform` keyed by lane ``b``'s seed and episode (for front-ends)."""
+    for b in range(seeds.shape[0]):
+        out[b] = uniform(seeds[b], episodes[b], step, index, purpose)
+
+
 def derive_seed(seed: int, purpose: int) -> int:
     """A 63-bit seed derived from ``seed`` for ``purpose`` (market vs fault seeds)."""
     return int(key64(np.uint64(seed & 0xFFFFFFFFFFFFFFFF), 0, 0, 0, purpose) >> np.uint64(1))
