@@ -33,6 +33,7 @@ from orderbook.intents import (
 )
 from orderbook.jit import kernel
 from orderbook.lifecycle import IllegalTransition
+from orderbook.packed import Call, PackedCall
 from orderbook.portfolio import deposit_initial, value_lane
 from orderbook.sources import make_source
 from orderbook.stats import reset_lane
@@ -101,6 +102,11 @@ class Exchange:
         self._error = np.zeros(5, dtype=np.int64)
         self._no_intents = empty_intents(self.n_lanes, config.max_new_orders)
         self._no_cancels = np.zeros((self.n_lanes, config.slots), dtype=np.bool_)
+        self.intent_buffer = empty_intents(self.n_lanes, config.max_new_orders)  # what the next step submits
+        self.cancel_buffer = np.zeros((self.n_lanes, config.slots), dtype=np.bool_)  # what it cancels
+        self._packed: PackedCall | None = None
+        self._calls: tuple[Call, Call] | None = None
+        self._calls_logs: tuple = ()
 
     # ---------------------------------------------------------------- reset
     def reset(
@@ -197,25 +203,52 @@ class Exchange:
         self._step_validated(intents, cancels, None if active is None else self._mask(active))
 
     def _step_validated(self, intents: OrderIntents, cancels: np.ndarray, active: np.ndarray | None = None) -> None:
-        """The step after validation (the env front-ends call this directly)."""
+        """The step after validation (the env front-ends call this directly).
+
+        The market advance and the order step run as one packed compiled call
+        (:mod:`orderbook.packed`): the intents and cancels are copied into the
+        exchange's own buffers (:attr:`intent_buffer`, :attr:`cancel_buffer`;
+        writing there directly skips the copy).
+        """
         cfg, h = self.config, self.history
         if active is None:
             self.lanes.active[:] = True
         else:
             self.lanes.active[:] = active
+        self.source.check_advance(self.lanes)
+        if intents is not self.intent_buffer:
+            for dst, src in zip(self.intent_buffer, intents):
+                np.copyto(dst, src)
+        if cancels is not self.cancel_buffer:
+            np.copyto(self.cancel_buffer, cancels)
         k, m = cfg.slots, cfg.max_new_orders
         h.events.reserve(self.n_lanes * (6 * k + m))
         h.ledger.reserve(self.n_lanes * (12 * k + 2 * m))
         h.market.reserve(self.n_lanes * len(cfg.instruments))
-        self.source.advance(self.lanes, self.bars)
-        step_orders(
-            self.compiled, self.orders, self.lanes, self.bars, self.accounts, self.stats,
-            h.events.arrays, h.ledger.arrays, h.market.arrays, intents, cancels, cfg.record_market, self._error,
-        )
+        self._packed_step(self._step_calls())
         if self._error[0]:
             err = self._error.copy()
             self._error[:] = 0
             raise IllegalTransition(int(err[1]), int(err[2]), int(err[3]), int(err[4]))
+
+    def _step_calls(self) -> tuple[Call, Call]:
+        """The market advance and the order step over the current arrays (the logs may have grown)."""
+        h = self.history
+        logs = (h.events.arrays, h.ledger.arrays, h.market.arrays)
+        if self._calls is None or any(a is not b for a, b in zip(logs, self._calls_logs)):
+            self._calls_logs = logs
+            self._calls = (
+                self.source.advance_call(self.lanes, self.bars),
+                Call(step_orders, (self.compiled, self.orders, self.lanes, self.bars, self.accounts, self.stats, *logs,
+                                   self.intent_buffer, self.cancel_buffer, self.config.record_market, self._error)),
+            )
+        return self._calls
+
+    @property
+    def _packed_step(self) -> PackedCall:
+        if self._packed is None:
+            self._packed = PackedCall(self._step_calls())
+        return self._packed
 
     # ------------------------------------------------------------- queries
     def balances(self, lane: int = 0) -> dict[tuple[str, str], tuple[int, int]]:

@@ -62,6 +62,7 @@ from orderbook.bars import AlignedBars, BarSource, load_bars
 from orderbook.bars_validate import fmt_duration, fmt_ns
 from orderbook.config import ExchangeConfig
 from orderbook.jit import kernel
+from orderbook.packed import Call
 from orderbook.market import close_quotes, start_bar
 from orderbook.specs import Asset, FaultSpec, Instrument, LatencySpec, Venue
 
@@ -287,12 +288,19 @@ class ReplaySource:
         replay_reset(self.compiled, self.data, spec.n_starts, spec.start_index, self.start_row, lanes, bars, mask)
 
     def advance(self, lanes, bars) -> None:
-        late = replay_advance(self.compiled, self.data, self.spec.episode_steps, self.start_row, lanes, bars)
-        if late >= 0:
-            steps = self.spec.episode_steps
-            over = np.flatnonzero(lanes.active & (lanes.step >= steps)).tolist()
+        self.check_advance(lanes)
+        replay_advance(self.compiled, self.data, self.spec.episode_steps, self.start_row, lanes, bars)
+
+    def advance_call(self, lanes, bars) -> Call:
+        return Call(replay_advance, (self.compiled, self.data, self.spec.episode_steps, self.start_row, lanes, bars))
+
+    def check_advance(self, lanes) -> None:
+        """Refuse (before anything moves) active lanes already at the last bar of their window."""
+        steps = self.spec.episode_steps
+        over = lanes.active & (lanes.step >= steps)
+        if over.any():
             raise ValueError(
-                f"ReplayMarket: lane(s) {over} are at step {steps} = episode_steps, the last bar of their "
+                f"ReplayMarket: lane(s) {np.flatnonzero(over).tolist()} are at step {steps} = episode_steps, the last bar of their "
                 f"{steps + 1}-bar window; expected them reset before stepping (truncate episodes at episode_steps)"
             )
 

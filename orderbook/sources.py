@@ -13,6 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
+from orderbook.packed import Call
 from orderbook.market import (
     SyntheticMarket,
     compile_synthetic,
@@ -26,6 +27,14 @@ class MarketSource(Protocol):
     def reset(self, lanes, bars, mask: np.ndarray) -> None: ...
 
     def advance(self, lanes, bars) -> None: ...
+
+    def advance_call(self, lanes, bars) -> Call:
+        """The kernel call ``advance`` makes, for a :class:`~orderbook.packed.PackedCall` (no checks)."""
+        ...
+
+    def check_advance(self, lanes) -> None:
+        """Raise before anything changes if ``advance`` would refuse these lanes."""
+        ...
 
 
 class SyntheticSource:
@@ -42,6 +51,12 @@ class SyntheticSource:
 
     def advance(self, lanes, bars) -> None:
         synthetic_advance(self.compiled, self.params, self.state, lanes, bars)
+
+    def advance_call(self, lanes, bars) -> Call:
+        return Call(synthetic_advance, (self.compiled, self.params, self.state, lanes, bars))
+
+    def check_advance(self, lanes) -> None:
+        pass  # a synthetic market never runs out of bars
 
 
 def make_source(config, compiled, n_lanes: int) -> MarketSource:
