@@ -24,9 +24,10 @@ import numpy as np
 import orderbook as ob
 from envs import features as ft
 from envs import spaces as sp
-from envs.kernels import common_features
+from envs.kernels import COMMON_INFO, begin_step, common_features, common_info, finish_observation
 from orderbook import state as st
 from orderbook.intents import OrderIntents, empty_intents
+from orderbook.packed import Call, PackedCall
 
 INFO_COUNTERS = (("orders", st.CNT_ORDERS), ("fills", st.CNT_FILLS), ("filled_lots", st.CNT_FILLED_LOTS),
                  ("expiries", st.CNT_EXPIRED), ("cancels", st.CNT_CANCELLED))
@@ -38,7 +39,8 @@ class BatchTask:
     name = "task"
     option_keys: tuple[str, ...] = ()
 
-    def __init__(self, config: ob.ExchangeConfig, n_lanes: int, *, n_orders: int, passive_bps, ttl_ms: float, record_trace: bool):
+    def __init__(self, config: ob.ExchangeConfig, n_lanes: int, *, n_orders: int, passive_bps, ttl_ms: float, record_trace: bool,
+                 compiled_step: bool = False):
         if not (isinstance(n_orders, int) and 1 <= n_orders <= config.max_new_orders):
             raise ValueError(f"orders_per_step must be an int in [1, {config.max_new_orders}] (the config's max_new_orders), got {n_orders!r}")
         passive = np.asarray(tuple(passive_bps), dtype=np.float64)
@@ -68,6 +70,13 @@ class BatchTask:
         self.trace_start = np.zeros(n_lanes, dtype=np.int64)
         self.layout = self._action_layout()
         self.obs_layout = self._obs_layout()
+        # The compiled step (tasks with kernels): one packed call for decode, core step and evaluate,
+        # one for the observation, over buffers owned here. Built at the first step (subclasses add arrays).
+        self.compiled_step = bool(compiled_step)
+        self._step_packed: PackedCall | None = None
+        self._obs_packed: PackedCall | None = None
+        self._core_calls: tuple | None = None
+        self._step_calls: tuple = ()
 
     # ------------------------------------------------------------ hooks
     def _action_layout(self) -> sp.ActionLayout:
@@ -131,24 +140,30 @@ class BatchTask:
             self.trace_start[mask] = len(self.trace)
             self.trace.append(self._trace_value())
 
-    def step(self, actions: np.ndarray, active: np.ndarray | None = None):
+    def step(self, actions: np.ndarray, active: np.ndarray | None = None, with_info: bool = True):
         """One transition of every lane for validated ``(B, n)`` actions; inactive lanes send nothing.
 
-        Returns ``(reward, terminated, truncated, info)``, ``(B,)`` arrays and a dict of them;
+        Returns ``(reward, terminated, truncated, info)``, ``(B,)`` arrays and a dict of them
+        (``None`` with ``with_info=False``: the single env asks :meth:`info_of_lane` instead);
         ``truncated`` is the end of a replayed market's window (``max_episode_steps`` is the
         front-end's). When no lane is active (every lane is about to be reset) the core is not stepped.
         """
         active = np.ones(self.n_lanes, dtype=bool) if active is None else active
-        stats = self.exchange.stats
-        self.prev_mid = ft.mids(self.cc, self.exchange.bars)
-        self.prev_counters = stats.counters.copy()
-        self.prev_rejects = stats.rejects_by_reason.sum(axis=1)
-        if active.any():
-            intents, cancels = self._decode(actions, active)
-            self.exchange._step_validated(intents, cancels, active)
-        reward, terminated, extra = self._evaluate()
-        info = self.info()
-        info.update(extra)
+        if self.compiled_step:
+            reward, terminated, extra = self._step_compiled(actions, active)
+        else:
+            stats = self.exchange.stats
+            self.prev_mid[:] = ft.mids(self.cc, self.exchange.bars)
+            self.prev_counters[:] = stats.counters
+            self.prev_rejects[:] = stats.rejects_by_reason.sum(axis=1)
+            if active.any():
+                intents, cancels = self._decode(actions, active)
+                self.exchange._step_validated(intents, cancels, active)
+            reward, terminated, extra = self._evaluate()
+        info = None
+        if with_info:
+            info = self.info()
+            info.update(extra)
         if self.record_trace:
             self.trace.append(self._trace_value())
         if self.window_steps is None:
@@ -157,9 +172,102 @@ class BatchTask:
             truncated = self.exchange.lanes.step >= self.window_steps
         return reward, terminated, truncated, info
 
+    # ------------------------------------------------------- compiled step
+    def _decode_call(self) -> Call:
+        """The kernel call writing ``exchange.intent_buffer`` and ``cancel_buffer`` from ``self._actions``."""
+        raise NotImplementedError
+
+    def _evaluate_call(self) -> Call:
+        """The kernel call writing ``self._reward`` and ``self._terminated``."""
+        raise NotImplementedError
+
+    def _features_call(self, raw: np.ndarray, start: int) -> Call:
+        """The kernel call writing the task's features into ``raw[:, start:]``."""
+        raise NotImplementedError
+
+    task_info_keys: tuple[tuple[str, bool], ...] = ()  # (name, is_int) of the compiled task info
+
+    def _info_call(self, ints: np.ndarray, floats: np.ndarray, int_start: int, float_start: int) -> Call:
+        """The kernel call writing the task's info figures (``task_info_keys``) from those columns on."""
+        raise NotImplementedError
+
+    def _info_compiled(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(ints, floats)``: the ``(B, n)`` blocks of the info figures (views of buffers, refreshed)."""
+        if getattr(self, "_info_packed", None) is None:
+            ex = self.exchange
+            keys = COMMON_INFO + self.task_info_keys
+            n_int = sum(is_int for _, is_int in keys)
+            self._info_ints = np.zeros((self.n_lanes, n_int), dtype=np.int64)
+            self._info_floats = np.zeros((self.n_lanes, len(keys) - n_int))
+            columns, counts = [], [0, 0]
+            for name, is_int in keys:
+                columns.append((name, is_int, counts[is_int]))
+                counts[is_int] += 1
+            self._info_columns = columns
+            c_int = sum(is_int for _, is_int in COMMON_INFO)
+            self._info_packed = PackedCall([
+                Call(common_info, (ex.stats, ex.lanes, ex.accounts, self.prev_counters, self.prev_rejects, self._info_ints, self._info_floats)),
+                self._info_call(self._info_ints, self._info_floats, c_int, len(COMMON_INFO) - c_int),
+            ])
+        self._info_packed()
+        return self._info_ints, self._info_floats
+
+    def info_of_lane(self, lane: int) -> dict[str, Any]:
+        """The info figures of one lane as Python scalars (what the single env returns)."""
+        if not self.compiled_step:
+            return {k: v[lane].item() for k, v in self.info().items()}
+        ints, floats = self._info_compiled()
+        values = (floats[lane].tolist(), ints[lane].tolist())
+        return {name: values[is_int][col] for name, is_int, col in self._info_columns}
+
+    def _step_compiled(self, actions: np.ndarray, active: np.ndarray):
+        ex = self.exchange
+        if self._step_packed is None:
+            self._actions = np.zeros((self.n_lanes, len(self.layout.nvec)), dtype=np.int64)
+            self._active = np.ones(self.n_lanes, dtype=bool)
+            self._reward = np.zeros(self.n_lanes)
+            self._terminated = np.zeros(self.n_lanes, dtype=bool)
+        np.copyto(self._actions, actions)
+        np.copyto(self._active, active)
+        ex._prepare_step(self._active)  # may refuse (replay window): nothing changed yet
+        core = ex._step_calls()
+        if core is not self._core_calls:  # first step, or a history log grew (new arrays)
+            self._core_calls = core
+            self._step_calls = (
+                Call(begin_step, (self.cc, ex.bars, ex.stats, self.prev_mid, self.prev_counters, self.prev_rejects)),
+                self._decode_call(),
+                *core,
+                self._evaluate_call(),
+            )
+        if self._step_packed is None:
+            self._step_packed = PackedCall(self._step_calls)
+        self._step_packed(self._step_calls)
+        ex._raise_if_error()
+        return self._reward.copy(), self._terminated.copy(), {}
+
+    def _observe_compiled(self) -> np.ndarray:
+        if self._obs_packed is None:
+            ex = self.exchange
+            width = len(self.obs_layout.labels)
+            self._raw_obs = np.zeros((self.n_lanes, width))
+            self._obs = np.zeros((self.n_lanes, width), dtype=np.float32)
+            self._obs_low, self._obs_high = self.obs_layout.bounds()
+            self._obs_packed = PackedCall([
+                Call(common_features, (self._raw_obs, self.cc, ex.bars, ex.lanes, ex.accounts, ex.orders, ex.stats, self.prev_counters,
+                                       self.prev_rejects, self.obs_instruments, self.obs_venues, self.obs_assets, self.prev_mid, self.start_mid)),
+                self._features_call(self._raw_obs, self.n_common),
+                Call(finish_observation, (self._raw_obs, self._obs_low, self._obs_high, self._obs)),
+            ])
+        self._obs_packed()
+        return self._obs.copy()
+
     # ------------------------------------------------------------- outputs
     def info(self) -> dict[str, np.ndarray]:
         """Execution-quality figures of the last step per lane (``(B,)`` arrays)."""
+        if self.compiled_step:
+            ints, floats = self._info_compiled()
+            blocks = (floats, ints)
+            return {name: blocks[is_int][:, col].copy() for name, is_int, col in self._info_columns}
         stats = self.exchange.stats
         delta = stats.counters - self.prev_counters
         out = {name: delta[:, col] for name, col in INFO_COUNTERS}
@@ -174,6 +282,8 @@ class BatchTask:
 
     def observe(self) -> np.ndarray:
         """A fresh ``(B, D)`` float32 observation inside the Box (see the env docstrings)."""
+        if self.compiled_step:
+            return self._observe_compiled()
         return self.obs_layout.assemble(self._common_features() + self._task_features())
 
     def _common_features(self) -> list[np.ndarray]:

@@ -22,8 +22,10 @@ from envs import features as ft
 from envs import spaces as sp
 from envs.config import build_config
 from envs.core import BatchTask
+from envs import execution_kernels as ek
 from envs.single import OrderbookEnv
 from envs.vector import OrderbookVectorEnv
+from orderbook.packed import Call
 from orderbook.rng import uniform_per_lane
 from orderbook.specs import to_decimal
 
@@ -48,7 +50,7 @@ class ExecutionTask(BatchTask):
                  fills=None, latency=None, market=None, exchange: dict | None = None, base: str = "BTC", quote: str = "USD",
                  side: str | int = "buy", quantity: Any = "1", horizon: int = 60, penalty_bps: float = 50.0,
                  size_multiples=(0.5, 1.0, 2.0, 4.0), passive_bps=(2.0, 5.0), orders_per_step: int = 1,
-                 ttl_ms: float = 0.0, record_trace: bool = False, data=None):
+                 ttl_ms: float = 0.0, record_trace: bool = False, data=None, compiled_step: bool = True):
         cfg = build_config(config, venues=venues, quotes=quotes, faults=faults, fills=fills, latency=latency, market=market,
                            exchange=exchange, data=data, episode_steps=horizon, default_quotes=("USD",))
         self.listing = np.asarray([i for i, x in enumerate(cfg.instruments) if x.base == base and x.quote == quote], dtype=np.int64)
@@ -66,13 +68,15 @@ class ExecutionTask(BatchTask):
         self.obs_assets = np.asarray([self.base_a, self.quote_a], dtype=np.int64)
         self.apu_base = float(cfg.assets[self.base_a].atoms_per_unit)
         self.apu_quote = float(cfg.assets[self.quote_a].atoms_per_unit)
-        super().__init__(cfg, n_lanes, n_orders=orders_per_step, passive_bps=passive_bps, ttl_ms=ttl_ms, record_trace=record_trace)
+        super().__init__(cfg, n_lanes, n_orders=orders_per_step, passive_bps=passive_bps, ttl_ms=ttl_ms, record_trace=record_trace,
+                         compiled_step=compiled_step)
         self.defaults = self._check_options({"side": side, "quantity": quantity, "horizon": horizon})
         z = lambda dtype: np.zeros(n_lanes, dtype=dtype)  # noqa: E731
         self.side_choice, self.side, self.parent_atoms, self.horizon = z(np.int64), z(np.int64), z(np.int64), z(np.int64)
         self.arrival, self.notional, self.shortfall_bps, self.penalty_step_bps = z(float), z(float), z(float), z(float)
         self.base_start, self.prev_base, self.prev_quote, self.step_filled = z(np.int64), z(np.int64), z(np.int64), z(np.int64)
         self.filled = z(np.int64)  # base atoms of the parent filled so far
+        self._arrays: ek.ExecutionArrays | None = None
 
     # ----------------------------------------------------------- layout
     def _action_layout(self) -> sp.ActionLayout:
@@ -194,17 +198,48 @@ class ExecutionTask(BatchTask):
     def _evaluate(self):
         base, quote = self._totals()
         d_base, d_quote = base - self.prev_base, quote - self.prev_quote
-        self.prev_base, self.prev_quote, self.step_filled = base, quote, self.side * d_base
-        self.filled = self.side * (base - self.base_start)
+        self.prev_base[:], self.prev_quote[:], self.step_filled[:] = base, quote, self.side * d_base
+        self.filled[:] = self.side * (base - self.base_start)
         reward = (d_quote / self.apu_quote + self.arrival * d_base / self.apu_base) / self.notional * 1e4
         remaining = self.parent_atoms - self.filled
         at_horizon = self.exchange.lanes.step >= self.horizon
         move = self.side * (self._mid() - self.arrival)
         cost = remaining / self.apu_base * (self.arrival * self.penalty_bps * 1e-4 + move)
-        self.penalty_step_bps = np.where(at_horizon & (remaining > 0), cost / self.notional * 1e4, 0.0)
+        self.penalty_step_bps[:] = np.where(at_horizon & (remaining > 0), cost / self.notional * 1e4, 0.0)
         reward = reward - self.penalty_step_bps
-        self.shortfall_bps = self.shortfall_bps - reward
+        self.shortfall_bps[:] = self.shortfall_bps - reward
         return reward, (remaining <= 0) | at_horizon, {}
+
+    # ------------------------------------------------- compiled step
+    @property
+    def arrays(self) -> ek.ExecutionArrays:
+        """The task's parameters and state as the kernels see them (the same arrays, not copies)."""
+        if self._arrays is None:
+            self._arrays = ek.ExecutionArrays(
+                self.listing, self.obs_venues, self.size_multiples, self.passive_bps, self.side, self.parent_atoms, self.horizon,
+                self.arrival, self.notional, self.shortfall_bps, self.penalty_step_bps, self.base_start, self.prev_base,
+                self.prev_quote, self.step_filled, self.filled, int(self.base_a), int(self.quote_a), int(self.ttl_ns),
+                float(self.apu_base), float(self.apu_quote), float(self.penalty_bps),
+            )
+        return self._arrays
+
+    def _decode_call(self) -> Call:
+        ex = self.exchange
+        return Call(ek.execution_decode, (self.cc, ex.orders, ex.lanes, ex.bars, self.arrays, self.n_orders, self._actions,
+                                          self._active, ex.intent_buffer, ex.cancel_buffer))
+
+    def _evaluate_call(self) -> Call:
+        ex = self.exchange
+        return Call(ek.execution_evaluate, (self.cc, ex.lanes, ex.bars, ex.accounts, self.arrays, self._reward, self._terminated))
+
+    task_info_keys = ek.EXECUTION_INFO
+
+    def _info_call(self, ints: np.ndarray, floats: np.ndarray, int_start: int, float_start: int) -> Call:
+        return Call(ek.execution_info, (self.arrays, ints, floats, int_start, float_start))
+
+    def _features_call(self, raw: np.ndarray, start: int) -> Call:
+        ex = self.exchange
+        return Call(ek.execution_features, (raw, start, self.cc, ex.lanes, ex.orders, self.arrays))
 
     # ---------------------------------------------------------- outputs
     def _task_features(self) -> list[np.ndarray]:

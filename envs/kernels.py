@@ -18,11 +18,13 @@ from orderbook import codes as c
 from orderbook.jit import kernel
 from orderbook.portfolio import asset_value
 from orderbook.state import (
+    CNT_CANCELLED,
     CNT_EXPIRED,
     CNT_FILLED_LOTS,
     CNT_FILLS,
     CNT_ORDERED_LOTS,
     CNT_ORDERS,
+    STAT_ACK_LATENCY_MS,
     STAT_SLIPPAGE_ARRIVAL_BPS,
 )
 
@@ -89,3 +91,57 @@ def common_features(out, cc, bars, lanes, acct, orders, stats, prev_counters, pr
         out[b, j + 5] = cnt[b, CNT_FILLED_LOTS] / max(cnt[b, CNT_ORDERED_LOTS], 1)
         w = stats.welford[b, STAT_SLIPPAGE_ARRIVAL_BPS]
         out[b, j + 6] = w[1] / 10.0 if w[0] > 0 else 0.0
+
+
+@kernel
+def begin_step(cc, bars, stats, prev_mid, prev_counters, prev_rejects):
+    """Keep the mids, counters and rejects at the start of a step (per-step deltas for info and features)."""
+    for b in range(prev_mid.shape[0]):
+        for i in range(prev_mid.shape[1]):
+            prev_mid[b, i] = (bars.bid_ticks[b, i] + bars.ask_ticks[b, i]) * 0.5 * cc.tick_size[i]
+        for j in range(prev_counters.shape[1]):
+            prev_counters[b, j] = stats.counters[b, j]
+        rejects = 0
+        for r in range(stats.rejects_by_reason.shape[1]):
+            rejects += stats.rejects_by_reason[b, r]
+        prev_rejects[b] = rejects
+
+
+@kernel
+def finish_observation(raw, low, high, obs):
+    """``obs`` (float32) = ``raw`` with non-finite values as 0, clipped to ``[low, high]``
+    (what :meth:`envs.features.ObsLayout.assemble` does with numpy)."""
+    for b in range(raw.shape[0]):
+        for j in range(raw.shape[1]):
+            v = raw[b, j]
+            if not np.isfinite(v):
+                v = 0.0
+            v = min(max(v, float(low[j])), float(high[j]))
+            obs[b, j] = np.float32(v)
+
+
+# The shared info figures: (name, is_int) in the order of BatchTask.info (ints and floats count separately).
+COMMON_INFO = (("orders", True), ("fills", True), ("filled_lots", True), ("expiries", True), ("cancels", True),
+               ("rejects", True), ("slippage_mean_bps", False), ("ack_latency_mean_ms", False), ("step", True),
+               ("portfolio_value", False))
+
+
+@kernel
+def common_info(stats, lanes, acct, prev_counters, prev_rejects, ints, floats):
+    """The :data:`COMMON_INFO` figures of every lane into ``ints[:, :7]`` and ``floats[:, :3]``."""
+    cnt = stats.counters
+    for b in range(ints.shape[0]):
+        ints[b, 0] = cnt[b, CNT_ORDERS] - prev_counters[b, CNT_ORDERS]
+        ints[b, 1] = cnt[b, CNT_FILLS] - prev_counters[b, CNT_FILLS]
+        ints[b, 2] = cnt[b, CNT_FILLED_LOTS] - prev_counters[b, CNT_FILLED_LOTS]
+        ints[b, 3] = cnt[b, CNT_EXPIRED] - prev_counters[b, CNT_EXPIRED]
+        ints[b, 4] = cnt[b, CNT_CANCELLED] - prev_counters[b, CNT_CANCELLED]
+        rejects = 0
+        for r in range(stats.rejects_by_reason.shape[1]):
+            rejects += stats.rejects_by_reason[b, r]
+        ints[b, 5] = rejects - prev_rejects[b]
+        w = stats.welford
+        floats[b, 0] = w[b, STAT_SLIPPAGE_ARRIVAL_BPS, 1] if w[b, STAT_SLIPPAGE_ARRIVAL_BPS, 0] > 0 else 0.0
+        floats[b, 1] = w[b, STAT_ACK_LATENCY_MS, 1] if w[b, STAT_ACK_LATENCY_MS, 0] > 0 else 0.0
+        ints[b, 6] = lanes.step[b]
+        floats[b, 2] = acct.value_numeraire[b]

@@ -47,19 +47,18 @@ class OrderbookEnv(gym.Env):
         self._episode_over = "reset() failed; call reset() again"
         self.task.reset(seed=seed, mask=None, options=opts)
         self._episode_over = None
-        info = {k: v[0].item() for k, v in self.task.info().items()}
-        return self.task.observe()[0], info
+        return self.task.observe()[0], self.task.info_of_lane(0)
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self._episode_over is not None:
             raise ResetNeeded(f"cannot step: {self._episode_over}")
         actions = self.task.layout.validate(action, None)
-        reward, terminated, truncated, info = self.task.step(actions)
+        reward, terminated, truncated, _ = self.task.step(actions, with_info=False)
         if terminated[0] or truncated[0]:
             how = "terminated" if terminated[0] else "was truncated (end of the replay window)"
             self._episode_over = f"the episode {how} at step {int(self.exchange.lanes.step[0])}; call reset()"
         obs = self.task.observe()[0]
-        return obs, float(reward[0]), bool(terminated[0]), bool(truncated[0]), {k: v[0].item() for k, v in info.items()}
+        return obs, float(reward[0]), bool(terminated[0]), bool(truncated[0]), self.task.info_of_lane(0)
 
     def action_masks(self) -> np.ndarray:
         """Flat bool mask of length ``sum(action_space.nvec)`` (sb3-contrib's MaskablePPO)."""

@@ -28,6 +28,7 @@ locks its base.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from gymnasium import spaces
@@ -57,6 +58,10 @@ class ActionLayout:
         per = [n for _, n in self.dims]
         return np.asarray(per * self.n_orders + [N_CANCEL], dtype=np.int64)
 
+    @cached_property
+    def _nvec(self) -> np.ndarray:  # validate's copy, never handed out
+        return self.nvec
+
     @property
     def names(self) -> list[str]:
         out = [f"order{g}.{name}" for g in range(self.n_orders) for name, _ in self.dims]
@@ -70,8 +75,11 @@ class ActionLayout:
 
         ``n_lanes=None`` is the single env: the action has shape ``(n,)``.
         """
-        nvec = self.nvec
+        nvec = self._nvec
         shape = (len(nvec),) if n_lanes is None else (n_lanes, len(nvec))
+        if type(action) is np.ndarray and action.dtype == np.int64 and action.shape == shape:  # the common case, fast
+            if ((action >= 0) & (action < nvec)).all():
+                return action.reshape(-1, len(nvec)).copy()
         expected = f"an integer array of shape {shape} with entries in [0, nvec) for nvec={nvec.tolist()}"
         if action is None:
             raise InvalidAction(f"action must be {expected}, got None")

@@ -210,22 +210,32 @@ class Exchange:
         exchange's own buffers (:attr:`intent_buffer`, :attr:`cancel_buffer`;
         writing there directly skips the copy).
         """
+        self._prepare_step(active)
+        if intents is not self.intent_buffer:
+            for dst, src in zip(self.intent_buffer, intents):
+                np.copyto(dst, src)
+        if cancels is not self.cancel_buffer:
+            np.copyto(self.cancel_buffer, cancels)
+        self._packed_step(self._step_calls())
+        self._raise_if_error()
+
+    def _prepare_step(self, active: np.ndarray | None) -> None:
+        """Mark the active lanes, refuse a step the market source cannot take, reserve history rows.
+
+        Nothing else changes, so a refusal leaves state and history as they were.
+        """
         cfg, h = self.config, self.history
         if active is None:
             self.lanes.active[:] = True
         else:
             self.lanes.active[:] = active
         self.source.check_advance(self.lanes)
-        if intents is not self.intent_buffer:
-            for dst, src in zip(self.intent_buffer, intents):
-                np.copyto(dst, src)
-        if cancels is not self.cancel_buffer:
-            np.copyto(self.cancel_buffer, cancels)
         k, m = cfg.slots, cfg.max_new_orders
         h.events.reserve(self.n_lanes * (6 * k + m))
         h.ledger.reserve(self.n_lanes * (12 * k + 2 * m))
         h.market.reserve(self.n_lanes * len(cfg.instruments))
-        self._packed_step(self._step_calls())
+
+    def _raise_if_error(self) -> None:
         if self._error[0]:
             err = self._error.copy()
             self._error[:] = 0

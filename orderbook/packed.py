@@ -231,6 +231,7 @@ class PackedCall:
         self._res = np.zeros(max(n_results, 1), dtype=np.int64)
         self._keep: list = []
         self._packed_args: tuple = ()
+        self._packed_from: object = None
         self.repack()
 
     def repack(self, calls: Sequence[Call] | None = None) -> None:
@@ -255,7 +256,8 @@ class PackedCall:
 
     def __call__(self, calls: Sequence[Call] | None = None) -> np.ndarray | None:
         """Run the kernels. With ``calls`` (the same structure), repack first if any argument object changed."""
-        if calls is not None and not self._same_args(calls):
+        if calls is not None and calls is not self._packed_from and not self._same_args(calls):
             self.repack(calls)
+        self._packed_from = calls if isinstance(calls, tuple) else None  # the same tuple next time: nothing to check
         self._kernel(self._ti, self._tf, self._res)
         return self._res[: self.n_results].copy() if self.n_results else None

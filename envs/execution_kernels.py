@@ -1,0 +1,230 @@
+"""The Execution task's step as compiled kernels: decode, evaluate, features.
+
+These are the scalar, per-lane versions of the numpy methods of
+:class:`envs.execution.ExecutionTask` (``_decode``, ``_evaluate``,
+``_task_features``), which stay the readable specification: with the same
+inputs the kernels give the same bits (same operations in the same order,
+checked by ``tests/envs/test_compiled_step.py`` on random actions with faults
+high). :class:`envs.core.BatchTask` runs them with the core's market advance and
+order step as one packed call (:mod:`orderbook.packed`), so a step of the
+single env is one compiled call instead of ~100 numpy calls.
+
+Compiled like the core's kernels (:func:`orderbook.jit.kernel`): they never
+allocate and write only the arrays they are given.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from envs.spaces import CANCEL_ALL, CANCEL_OLDEST, LEVEL_FAR, LEVEL_MARKET, LEVEL_NEAR, LEVEL_NONE, LEVEL_PASSIVE0
+from orderbook import codes as c
+from orderbook.jit import kernel
+
+_NO_ID = np.iinfo(np.int64).max
+
+
+class ExecutionArrays(NamedTuple):
+    """The task's parameters and per-lane state, shared (not copied) with :class:`ExecutionTask`."""
+
+    listing: np.ndarray  # (n,) int64 instruments of the pair, one per venue
+    obs_venues: np.ndarray  # (n,) int64 their venues
+    size_multiples: np.ndarray  # (S,) float64
+    passive_bps: np.ndarray  # (P,) float64
+    side: np.ndarray  # (B,) int64 +1 buy / -1 sell
+    parent_atoms: np.ndarray  # (B,) int64
+    horizon: np.ndarray  # (B,) int64 steps
+    arrival: np.ndarray  # (B,) float64 arrival mid
+    notional: np.ndarray  # (B,) float64 parent notional at arrival, quote units
+    shortfall_bps: np.ndarray  # (B,) float64
+    penalty_step_bps: np.ndarray  # (B,) float64
+    base_start: np.ndarray  # (B,) int64
+    prev_base: np.ndarray  # (B,) int64
+    prev_quote: np.ndarray  # (B,) int64
+    step_filled: np.ndarray  # (B,) int64
+    filled: np.ndarray  # (B,) int64
+    base_a: int  # asset indices of the pair
+    quote_a: int
+    ttl_ns: int  # children's time to live (0 = the venue's default)
+    apu_base: float  # atoms per unit of base and quote
+    apu_quote: float
+    penalty_bps: float
+
+
+@kernel(inline=True)
+def _is_live(s):
+    return s >= c.PENDING and s <= c.PENDING_CANCEL
+
+
+@kernel
+def working_atoms(cc, orders, b, k):
+    """Base atoms still working in slot ``k`` (0 unless live)."""
+    if not _is_live(orders.status[b, k]):
+        return 0
+    return (orders.qty_lots[b, k] - orders.filled_lots[b, k]) * cc.base_atoms_per_lot[orders.instrument[b, k]]
+
+
+@kernel
+def limit_price(level, side, bid, ask, passive_bps):
+    """:func:`envs.spaces.limit_price_ticks` for one choice (the same operations)."""
+    buy = side == c.BUY
+    far = ask if buy else bid
+    near = bid if buy else ask
+    n_p = passive_bps.shape[0]
+    j = min(max(level - LEVEL_PASSIVE0, 0), max(n_p - 1, 0))
+    bps = passive_bps[j] if n_p else 0.0
+    behind = max(np.int64(np.ceil(near * bps * 1e-4)), 1)
+    passive = near - behind if buy else near + behind
+    if level == LEVEL_FAR:
+        price = far
+    elif level == LEVEL_NEAR:
+        price = near
+    else:
+        price = passive
+    return max(price, 1)
+
+
+@kernel
+def size_lots(cc, x, b, size, inst, open_atoms):
+    """:meth:`ExecutionTask._size_lots` for one choice."""
+    bapl = cc.base_atoms_per_lot[inst]
+    n_m = x.size_multiples.shape[0]
+    mult = x.size_multiples[min(size, n_m - 1)]
+    slice_lots = max(np.int64(np.floor(x.parent_atoms[b] * mult / x.horizon[b] / bapl + 1e-9)), 1)
+    cap = max(open_atoms, 0) // bapl
+    lots = cap if size == n_m else min(slice_lots, cap)
+    return min(lots, cc.max_qty_lots[inst])
+
+
+@kernel
+def execution_decode(cc, orders, lanes, bars, x, n_orders, actions, active, intents, cancels):
+    """Intents and cancels of every lane from its ``(n_orders * 3 + 1)`` choices (inactive lanes send nothing)."""
+    n_k = orders.status.shape[1]
+    ttl = x.ttl_ns
+    for b in range(actions.shape[0]):
+        for m in range(intents.instrument.shape[1]):
+            intents.instrument[b, m] = -1
+            intents.side[b, m] = 1
+            intents.kind[b, m] = 0
+            intents.price_ticks[b, m] = 0
+            intents.qty_lots[b, m] = 0
+            intents.ttl_ns[b, m] = 0
+        open_atoms = x.parent_atoms[b] - x.filled[b]
+        for k in range(n_k):
+            open_atoms -= working_atoms(cc, orders, b, k)
+        side = x.side[b]
+        for g in range(n_orders):
+            inst = x.listing[actions[b, 3 * g]]
+            level = actions[b, 3 * g + 1]
+            size = actions[b, 3 * g + 2]
+            price = limit_price(level, side, bars.bid_ticks[b, inst], bars.ask_ticks[b, inst], x.passive_bps)
+            lots = size_lots(cc, x, b, size, inst, open_atoms)
+            send = active[b] and lots > 0 and level != LEVEL_NONE
+            intents.instrument[b, g] = inst if send else -1
+            intents.side[b, g] = side
+            intents.kind[b, g] = c.MARKET if level == LEVEL_MARKET else c.LIMIT
+            intents.price_ticks[b, g] = 0 if level == LEVEL_MARKET else price
+            intents.qty_lots[b, g] = lots if send else 0
+            intents.ttl_ns[b, g] = ttl
+            if send:
+                open_atoms -= lots * cc.base_atoms_per_lot[inst]
+        # cancels: none, the oldest cancellable child (lowest order id), or all of them
+        choice = actions[b, actions.shape[1] - 1]
+        oldest, oldest_id = -1, _NO_ID
+        for k in range(n_k):
+            s = orders.status[b, k]
+            can = (s == c.PENDING or s == c.OPEN or s == c.PARTIAL) and not lanes.outage_steps_left[b, cc.inst_venue[orders.instrument[b, k]]] > 1
+            cancels[b, k] = can and active[b] and choice == CANCEL_ALL
+            if can and orders.order_id[b, k] < oldest_id:
+                oldest, oldest_id = k, orders.order_id[b, k]
+        if choice == CANCEL_OLDEST and oldest >= 0 and active[b]:
+            cancels[b, oldest] = True
+
+
+@kernel
+def _totals(acct, x, b):
+    base_a, quote_a = x.base_a, x.quote_a
+    base, quote = 0, 0
+    for n in range(x.obs_venues.shape[0]):
+        v = x.obs_venues[n]
+        base += acct.free_atoms[b, v, base_a] + acct.locked_atoms[b, v, base_a]
+        quote += acct.free_atoms[b, v, quote_a] + acct.locked_atoms[b, v, quote_a]
+    return base, quote
+
+
+@kernel
+def pair_mid(cc, bars, x, b):
+    """The mean mid of the listed instruments (:meth:`ExecutionTask._mid`)."""
+    total = 0.0
+    for n in range(x.listing.shape[0]):
+        i = x.listing[n]
+        total += (bars.bid_ticks[b, i] + bars.ask_ticks[b, i]) * 0.5 * cc.tick_size[i]
+    return total / x.listing.shape[0]
+
+
+@kernel
+def execution_evaluate(cc, lanes, bars, acct, x, reward, terminated):
+    """Reward and termination of every lane after a step (:meth:`ExecutionTask._evaluate`)."""
+    apu_base, apu_quote, penalty_bps = x.apu_base, x.apu_quote, x.penalty_bps
+    for b in range(reward.shape[0]):
+        base, quote = _totals(acct, x, b)
+        d_base, d_quote = base - x.prev_base[b], quote - x.prev_quote[b]
+        x.prev_base[b], x.prev_quote[b] = base, quote
+        x.step_filled[b] = x.side[b] * d_base
+        x.filled[b] = x.side[b] * (base - x.base_start[b])
+        r = (d_quote / apu_quote + x.arrival[b] * d_base / apu_base) / x.notional[b] * 1e4
+        remaining = x.parent_atoms[b] - x.filled[b]
+        at_horizon = lanes.step[b] >= x.horizon[b]
+        move = x.side[b] * (pair_mid(cc, bars, x, b) - x.arrival[b])
+        cost = remaining / apu_base * (x.arrival[b] * penalty_bps * 1e-4 + move)
+        x.penalty_step_bps[b] = cost / x.notional[b] * 1e4 if (at_horizon and remaining > 0) else 0.0
+        r = r - x.penalty_step_bps[b]
+        x.shortfall_bps[b] = x.shortfall_bps[b] - r
+        reward[b] = r
+        terminated[b] = remaining <= 0 or at_horizon
+
+
+@kernel
+def execution_features(out, start, cc, lanes, orders, x):
+    """The task's features into ``out[:, start:]`` (:meth:`ExecutionTask._task_features`)."""
+    n_k = orders.status.shape[1]
+    n_v = x.obs_venues.shape[0]
+    for b in range(out.shape[0]):
+        parent = float(x.parent_atoms[b])
+        working_total = 0
+        for n in range(n_v):
+            per_venue = 0
+            for k in range(n_k):
+                if cc.inst_venue[orders.instrument[b, k]] == x.obs_venues[n]:
+                    per_venue += working_atoms(cc, orders, b, k)
+            out[b, start + n] = per_venue / parent
+        for k in range(n_k):
+            working_total += working_atoms(cc, orders, b, k)
+        j = start + n_v
+        out[b, j] = float(x.side[b])
+        out[b, j + 1] = (x.parent_atoms[b] - x.filled[b]) / parent
+        out[b, j + 2] = working_total / parent
+        out[b, j + 3] = max(x.horizon[b] - lanes.step[b], 0) / x.horizon[b]
+        out[b, j + 4] = x.shortfall_bps[b] / 100.0
+
+
+
+# The task's info figures after the common ones: (name, is_int), in the order of ExecutionTask._task_info.
+EXECUTION_INFO = (("filled_qty", False), ("parent_side", True), ("parent_filled_qty", False), ("parent_remaining_qty", False),
+                  ("arrival_price", False), ("shortfall_bps", False), ("horizon_penalty_bps", False))
+
+
+@kernel
+def execution_info(x, ints, floats, int_start, float_start):
+    """The :data:`EXECUTION_INFO` figures of every lane from columns ``int_start`` / ``float_start`` on."""
+    for b in range(ints.shape[0]):
+        ints[b, int_start] = x.side[b]
+        f = float_start
+        floats[b, f] = x.step_filled[b] / x.apu_base
+        floats[b, f + 1] = x.filled[b] / x.apu_base
+        floats[b, f + 2] = (x.parent_atoms[b] - x.filled[b]) / x.apu_base
+        floats[b, f + 3] = x.arrival[b]
+        floats[b, f + 4] = x.shortfall_bps[b]
+        floats[b, f + 5] = x.penalty_step_bps[b]
