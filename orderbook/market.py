@@ -195,12 +195,13 @@ def new_synthetic_state(n_lanes: int, n_assets: int, n_instruments: int) -> Synt
 @kernel
 def synthetic_reset_lane(p, s, b, seed, episode):
     """Start lane ``b``'s market: prices at their initial values, basis drawn stationary."""
+    key = rng.step_key(seed, episode, 0)
     for a in range(p.base_price0.shape[0]):
         s.base_price[b, a] = p.base_price0[a]
         s.quote_value[b, a] = 1.0
         s.depeg[b, a] = 0.0
     for i in range(s.log_basis.shape[1]):
-        s.log_basis[b, i] = p.basis_sd * rng.normal(seed, episode, 0, i, rng.P_BASIS)
+        s.log_basis[b, i] = p.basis_sd * rng.normal_at(key, i, rng.P_BASIS)
 
 
 @kernel
@@ -210,44 +211,42 @@ def synthetic_fair_price(p, s, b, i, inst_base, inst_quote):
 
 
 @kernel
-def synthetic_advance_lane(p, s, b, seed, episode, step):
-    """Move lane ``b``'s latent prices one step (bases, quote pegs, basis)."""
+def synthetic_advance_lane(p, s, b, key):
+    """Move lane ``b``'s latent prices one step (bases, quote pegs, basis); ``key`` = ``rng.step_key`` of the step."""
     n_assets = p.base_price0.shape[0]
     for a in range(n_assets):
         if p.base_price0[a] > 0.0:
-            z = rng.normal(seed, episode, step, a, rng.P_PRICE)
+            z = rng.normal_at(key, a, rng.P_PRICE)
             if p.is_abm:
                 s.base_price[b, a] = max(s.base_price[b, a] + p.abm_sigma * z, 1e-9)
             else:
                 x = p.log_vol * z - 0.5 * p.log_vol * p.log_vol
-                if rng.uniform(seed, episode, step, a, rng.P_JUMP) < p.jump_prob:
-                    x += p.jump_sigma * rng.normal(seed, episode, step, a, rng.P_JUMP_SIZE)
+                if rng.uniform_at(key, a, rng.P_JUMP) < p.jump_prob:
+                    x += p.jump_sigma * rng.normal_at(key, a, rng.P_JUMP_SIZE)
                 s.base_price[b, a] *= np.exp(x)
         if p.depeg_keep[a] < 1.0:
             s.depeg[b, a] *= p.depeg_keep[a]
-            if rng.uniform(seed, episode, step, a, rng.P_DEPEG_START) < p.depeg_start[a]:
-                size = p.depeg_size[a] * (0.5 + rng.uniform(seed, episode, step, a, rng.P_DEPEG_SIZE))
+            if rng.uniform_at(key, a, rng.P_DEPEG_START) < p.depeg_start[a]:
+                size = p.depeg_size[a] * (0.5 + rng.uniform_at(key, a, rng.P_DEPEG_SIZE))
                 s.depeg[b, a] = min(0.95, s.depeg[b, a] + size)
-            noise = p.peg_noise[a] * rng.normal(seed, episode, step, a, rng.P_PEG_NOISE)
+            noise = p.peg_noise[a] * rng.normal_at(key, a, rng.P_PEG_NOISE)
             s.quote_value[b, a] = (1.0 - s.depeg[b, a]) * (1.0 + noise)
     innovation = p.basis_sd * np.sqrt(1.0 - p.basis_keep * p.basis_keep)
     for i in range(s.log_basis.shape[1]):
-        s.log_basis[b, i] = p.basis_keep * s.log_basis[b, i] + innovation * rng.normal(
-            seed, episode, step, i, rng.P_BASIS
-        )
+        s.log_basis[b, i] = p.basis_keep * s.log_basis[b, i] + innovation * rng.normal_at(key, i, rng.P_BASIS)
 
 
 @kernel
-def synthetic_bar(p, b, i, seed, episode, step, open_price, close_price, tick_size):
+def synthetic_bar(p, b, i, key, open_price, close_price, tick_size):
     """(high, low, volume_lots) of a synthetic bar from its open and close prices."""
     hi = max(open_price, close_price)
     lo = min(open_price, close_price)
     width = abs(close_price - open_price) + tick_size
-    hi += p.range_scale * width * abs(rng.normal(seed, episode, step, i, rng.P_RANGE_HIGH))
-    lo -= p.range_scale * width * abs(rng.normal(seed, episode, step, i, rng.P_RANGE_LOW))
-    if rng.uniform(seed, episode, step, i, rng.P_VOLUME_ZERO) < p.zero_volume_prob:
+    hi += p.range_scale * width * abs(rng.normal_at(key, i, rng.P_RANGE_HIGH))
+    lo -= p.range_scale * width * abs(rng.normal_at(key, i, rng.P_RANGE_LOW))
+    if rng.uniform_at(key, i, rng.P_VOLUME_ZERO) < p.zero_volume_prob:
         return hi, max(lo, tick_size), 0
-    z = rng.normal(seed, episode, step, i, rng.P_VOLUME)
+    z = rng.normal_at(key, i, rng.P_VOLUME)
     vol = p.volume_mean_lots[i] * np.exp(p.volume_sigma * z - 0.5 * p.volume_sigma * p.volume_sigma)
     return hi, max(lo, tick_size), np.int64(vol)
 
@@ -305,12 +304,13 @@ def synthetic_advance(cc, p, s, lanes, bars):
             # the open is the last fair price, shifted by the lane's impact so far
             fair_open = synthetic_fair_price(p, s, b, i, cc.inst_base, cc.inst_quote) / cc.tick_size[i]
             bars.open_ticks[b, i] = max(np.int64(np.round(fair_open + bars.impact_ticks[b, i])), 1)
-        synthetic_advance_lane(p, s, b, seed, episode, step)
+        key = rng.step_key(seed, episode, step)
+        synthetic_advance_lane(p, s, b, key)
         for i in range(n_inst):
             tick = cc.tick_size[i]
             fair_close = synthetic_fair_price(p, s, b, i, cc.inst_base, cc.inst_quote) / tick
             close = max(np.int64(np.round(fair_close + bars.impact_ticks[b, i])), 1)
-            hi, lo, volume = synthetic_bar(p, b, i, seed, episode, step, float(bars.open_ticks[b, i]), float(close), 1.0)
+            hi, lo, volume = synthetic_bar(p, b, i, key, float(bars.open_ticks[b, i]), float(close), 1.0)
             bars.close_ticks[b, i] = close
             bars.high_ticks[b, i] = max(np.int64(np.ceil(hi)), bars.open_ticks[b, i], close)
             bars.low_ticks[b, i] = max(min(np.int64(np.floor(lo)), bars.open_ticks[b, i], close), 1)

@@ -115,7 +115,7 @@ def _apply_fill(ctx, b, k, t_ns, lots, px_lots, liquidity):
             record(ctx, b, k, t_ns, c.EV_CANCEL_REJECT, status, c.R_CANCEL_TOO_LATE)
 
 
-@kernel
+@kernel(inline=True)
 def match(ctx, b, t0, bars):
     """Fill every live, acknowledged order of lane ``b`` against this step's bar."""
     cc, orders, lanes = ctx[0], ctx[1], ctx[2]

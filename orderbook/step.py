@@ -37,13 +37,13 @@ from orderbook.state import NEVER_NS
 from orderbook.stats import count, count_reject, observe
 
 
-@kernel
+@kernel(inline=True)
 def inject_outages(ctx, b):
     cc, lanes = ctx[0], ctx[2]
     broker.update_outages(cc, lanes, b, lanes.fault_seed[b], lanes.rng_episode[b], lanes.step[b])
 
 
-@kernel
+@kernel(inline=True)
 def request_cancels(ctx, b, t0, cancels):
     """The agent's cancel requests: sent (PENDING_CANCEL) or refused with a reason."""
     cc, orders, lanes, acct, stats, events, ledger, error = ctx
@@ -95,7 +95,7 @@ def _refusal(cc, orders, lanes, bars, b, i, side, kind, price, qty):
     return c.R_NONE
 
 
-@kernel
+@kernel(inline=True)
 def submit(ctx, b, t0, bars, intents):
     """New orders: refused with a reason, or locked and sent with a drawn ack time."""
     cc, orders, lanes, acct, stats, events, ledger, error = ctx
@@ -162,7 +162,7 @@ def _write_order(orders, b, k, oid, i, side, kind, price, qty, t0, expiry, decis
     orders.acked_step[b, k] = -1
 
 
-@kernel
+@kernel(inline=True)
 def venue_cancels(ctx, b, t0):
     """Resting orders the venue cancels on its own (UNSOLICITED)."""
     cc, orders, lanes = ctx[0], ctx[1], ctx[2]
@@ -175,7 +175,7 @@ def venue_cancels(ctx, b, t0):
                 finish(ctx, b, k, t0, c.EV_VENUE_CANCEL, c.R_UNSOLICITED)
 
 
-@kernel
+@kernel(inline=True)
 def acknowledge(ctx, b, t1, bars):
     """Acks that arrive by the end of the bar: live, or the broker's reject."""
     cc, orders, lanes, acct, stats, events, ledger, error = ctx
@@ -202,7 +202,7 @@ def acknowledge(ctx, b, t1, bars):
         record(ctx, b, k, ack, c.EV_ACK, status, c.R_NONE)
 
 
-@kernel
+@kernel(inline=True)
 def land_cancels(ctx, b, t1, after_fills):
     """Cancels whose ack lands by the end of the bar; some lose the race to the fills."""
     cc, orders, lanes = ctx[0], ctx[1], ctx[2]
@@ -215,7 +215,7 @@ def land_cancels(ctx, b, t1, after_fills):
         finish(ctx, b, k, orders.cancel_ack_ns[b, k], c.EV_CANCEL_ACK, c.R_USER_CANCEL)
 
 
-@kernel
+@kernel(inline=True)
 def expire(ctx, b, t1):
     """Orders whose time to live passed, and pending orders whose ack never came."""
     cc, orders = ctx[0], ctx[1]
@@ -232,7 +232,7 @@ def expire(ctx, b, t1):
             finish(ctx, b, k, orders.expiry_ns[b, k], c.EV_EXPIRE, c.R_TIMEOUT)
 
 
-@kernel
+@kernel(inline=True)
 def close_step(ctx, b, t1, bars, market_log, record_market):
     cc, lanes, acct = ctx[0], ctx[2], ctx[3]
     acct.value_numeraire[b] = value_lane(cc, bars, acct, b)
