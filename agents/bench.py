@@ -2,8 +2,9 @@
 
 Both step the same task with the same pre-drawn random actions; the adapter adds
 same-step resets (a second observation when some lane finished) and the list of
-per-lane info dicts SB3 requires ("lean": ``info_keys=()``, SB3's keys only). Medians of
-``rounds`` rounds of ``steps`` steps, after a warm-up.
+per-lane info dicts SB3 requires (SB3's keys by default; "all-info": ``info_keys=None``,
+every figure in every lane's dict). Medians of ``rounds`` interleaved rounds of ``steps``
+steps after a warm-up, and the median of the within-round ratios to the native env.
 """
 
 from __future__ import annotations
@@ -30,37 +31,47 @@ class Args:
     """rounds (the median is reported)"""
 
 
-def time_steps(env, actions: list[np.ndarray], rounds: int) -> float:
-    """Median seconds per step."""
-    for a in actions[:10]:
+def _round(env, actions: list[np.ndarray]) -> float:
+    """Seconds per step over ``actions``, from a cleared history (steady state: the logs'
+    doubling growth is the core's cost, not the front-end's)."""
+    find_task(env).exchange.history.clear()
+    t = time.perf_counter()
+    for a in actions:
         env.step(a)
-    out = []
-    history = find_task(env).exchange.history
-    for _ in range(rounds):
-        history.clear()  # steady state: the logs' doubling growth is the core's cost, not the front-end's
-        t = time.perf_counter()
-        for a in actions:
-            env.step(a)
-        out.append((time.perf_counter() - t) / len(actions))
-    return float(np.median(out))
+    return (time.perf_counter() - t) / len(actions)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(Args, argv, description=__doc__)
-    print(f"{args.env_id}, random actions, {args.steps} steps x {args.rounds} rounds, medians")
-    print(f"{'lanes':>6} {'native us/step':>15} {'sb3 us/step':>12} {'sb3 lean us/step':>17} {'native steps/s':>15} {'sb3 steps/s':>12}")
+    print(f"{args.env_id}, random actions, {args.steps} steps x {args.rounds} interleaved rounds, medians; "
+          "ratio = adapter / native within each round")
+    print(f"{'lanes':>6} {'native us/step':>15} {'sb3 us/step':>12} {'ratio':>6} {'sb3 all-info us':>16} {'ratio':>6} "
+          f"{'native steps/s':>15} {'sb3 steps/s':>12}")
     for n in (int(x) for x in args.lanes.split(",")):
-        native = gym.make_vec(args.env_id, num_envs=n, vectorization_mode="vector_entry_point")
-        sb3 = OrderbookVecEnv(args.env_id, n)
-        lean = OrderbookVecEnv(args.env_id, n, info_keys=())
+        envs = {
+            "native": gym.make_vec(args.env_id, num_envs=n, vectorization_mode="vector_entry_point"),
+            "sb3": OrderbookVecEnv(args.env_id, n),  # SB3's keys in the per-lane infos (the default)
+            "all": OrderbookVecEnv(args.env_id, n, info_keys=None),  # every figure copied into every lane's dict
+        }
         rng = np.random.default_rng(0)
-        actions = [rng.integers(0, sb3.action_space.nvec, size=(n, len(sb3.action_space.nvec))) for _ in range(args.steps)]
-        native.reset(seed=0)
-        for env in (sb3, lean):
-            env.seed(0)
-            env.reset()
-        t_native, t_sb3, t_lean = (time_steps(env, actions, args.rounds) for env in (native, sb3, lean))
-        print(f"{n:>6} {t_native * 1e6:>15,.0f} {t_sb3 * 1e6:>12,.0f} {t_lean * 1e6:>17,.0f} {n / t_native:>15,.0f} {n / t_sb3:>12,.0f}")
+        nvec = envs["sb3"].action_space.nvec
+        actions = [rng.integers(0, nvec, size=(n, len(nvec))) for _ in range(args.steps)]
+        envs["native"].reset(seed=0)
+        for name in ("sb3", "all"):
+            envs[name].seed(0)
+            envs[name].reset()
+        for env in envs.values():  # warm up (compile, first growth of the logs)
+            for a in actions[:10]:
+                env.step(a)
+        times: dict[str, list[float]] = {k: [] for k in envs}
+        for r in range(args.rounds):
+            order = list(envs)[r % 3:] + list(envs)[: r % 3]  # rotate who goes first
+            for name in order:
+                times[name].append(_round(envs[name], actions))
+        med = {k: float(np.median(v)) for k, v in times.items()}
+        ratio = {k: float(np.median(np.array(times[k]) / np.array(times["native"]))) for k in ("sb3", "all")}
+        print(f"{n:>6} {med['native'] * 1e6:>15,.0f} {med['sb3'] * 1e6:>12,.0f} {ratio['sb3']:>6.2f} {med['all'] * 1e6:>16,.0f} "
+              f"{ratio['all']:>6.2f} {n / med['native']:>15,.0f} {n / med['sb3']:>12,.0f}")
 
 
 if __name__ == "__main__":

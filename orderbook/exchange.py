@@ -107,6 +107,10 @@ class Exchange:
         self._packed: PackedCall | None = None
         self._calls: tuple[Call, Call] | None = None
         self._calls_logs: tuple = ()
+        self._reset_mask = np.zeros(self.n_lanes, dtype=np.bool_)
+        self._reset_packed: PackedCall | None = None
+        self._reset_call_list: tuple[Call, Call, Call] | None = None
+        self._reset_logs: tuple = ()
 
     # ---------------------------------------------------------------- reset
     def reset(
@@ -146,10 +150,28 @@ class Exchange:
         self.lanes.time_ns[mask] = 0
         self.history.ledger.reserve(self.n_lanes * self.accounts.free_atoms[0].size)
         self.history.market.reserve(self.n_lanes * len(self.config.instruments))
-        cc = self.compiled
-        self.source.reset(self.lanes, self.bars, mask)  # first: it sets the lanes' start time
-        reset_lanes(cc, self.orders, self.lanes, self.bars, self.accounts, self.stats, self.history.ledger.arrays, mask)
-        finish_reset(cc, self.lanes, self.bars, self.accounts, self.history.market.arrays, mask, self.config.record_market)
+        np.copyto(self._reset_mask, mask)
+        self._packed_reset(self._reset_calls())
+
+    def _reset_calls(self) -> tuple[Call, Call, Call]:
+        """The source's reset (first: it sets the lanes' start time), the lanes' and the valuation, over ``_reset_mask``."""
+        h = self.history
+        logs = (h.ledger.arrays, h.market.arrays)
+        if self._reset_call_list is None or any(a is not b for a, b in zip(logs, self._reset_logs)):
+            cc, mask = self.compiled, self._reset_mask
+            self._reset_logs = logs
+            self._reset_call_list = (
+                self.source.reset_call(self.lanes, self.bars, mask),
+                Call(reset_lanes, (cc, self.orders, self.lanes, self.bars, self.accounts, self.stats, logs[0], mask)),
+                Call(finish_reset, (cc, self.lanes, self.bars, self.accounts, logs[1], mask, self.config.record_market)),
+            )
+        return self._reset_call_list
+
+    @property
+    def _packed_reset(self) -> PackedCall:
+        if self._reset_packed is None:
+            self._reset_packed = PackedCall(self._reset_calls())
+        return self._reset_packed
 
     def _mask(self, mask: np.ndarray | None) -> np.ndarray:
         if mask is None:

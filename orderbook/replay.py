@@ -291,6 +291,10 @@ class ReplaySource:
         self.check_advance(lanes)
         replay_advance(self.compiled, self.data, self.spec.episode_steps, self.start_row, lanes, bars)
 
+    def reset_call(self, lanes, bars, mask: np.ndarray) -> Call:
+        spec = self.spec
+        return Call(replay_reset, (self.compiled, self.data, spec.n_starts, spec.start_index, self.start_row, lanes, bars, mask))
+
     def advance_call(self, lanes, bars) -> Call:
         return Call(replay_advance, (self.compiled, self.data, self.spec.episode_steps, self.start_row, lanes, bars))
 

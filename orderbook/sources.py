@@ -32,6 +32,10 @@ class MarketSource(Protocol):
         """The kernel call ``advance`` makes, for a :class:`~orderbook.packed.PackedCall` (no checks)."""
         ...
 
+    def reset_call(self, lanes, bars, mask: np.ndarray) -> Call:
+        """The kernel call ``reset`` makes, for a :class:`~orderbook.packed.PackedCall`."""
+        ...
+
     def check_advance(self, lanes) -> None:
         """Raise before anything changes if ``advance`` would refuse these lanes."""
         ...
@@ -54,6 +58,9 @@ class SyntheticSource:
 
     def advance_call(self, lanes, bars) -> Call:
         return Call(synthetic_advance, (self.compiled, self.params, self.state, lanes, bars))
+
+    def reset_call(self, lanes, bars, mask: np.ndarray) -> Call:
+        return Call(synthetic_reset, (self.compiled, self.params, self.state, lanes, bars, mask))
 
     def check_advance(self, lanes) -> None:
         pass  # a synthetic market never runs out of bars
