@@ -24,7 +24,7 @@ import numpy as np
 import orderbook as ob
 from envs import features as ft
 from envs import spaces as sp
-from envs.kernels import COMMON_INFO, begin_step, common_features, common_info, finish_observation
+from envs.kernels import COMMON_INFO, begin_episode, begin_step, common_features, common_info, finish_observation
 from orderbook import state as st
 from orderbook.intents import OrderIntents, empty_intents
 from orderbook.packed import Call, PackedCall
@@ -128,12 +128,15 @@ class BatchTask:
         full = mask is None
         mask = np.ones(self.n_lanes, dtype=bool) if full else mask
         self.exchange.reset(seed=seed, mask=None if full else mask)
-        mid = ft.mids(self.cc, self.exchange.bars)
-        self.prev_mid[mask] = mid[mask]
-        self.start_mid[mask] = mid[mask]
-        self.prev_counters[mask] = self.exchange.stats.counters[mask]
-        self.prev_rejects[mask] = self.exchange.stats.rejects_by_reason.sum(axis=1)[mask]
-        self._reset_task(mask, options)
+        if self.compiled_step and type(self)._reset_call is not BatchTask._reset_call:
+            self._reset_compiled(mask, options)
+        else:
+            mid = ft.mids(self.cc, self.exchange.bars)
+            self.prev_mid[mask] = mid[mask]
+            self.start_mid[mask] = mid[mask]
+            self.prev_counters[mask] = self.exchange.stats.counters[mask]
+            self.prev_rejects[mask] = self.exchange.stats.rejects_by_reason.sum(axis=1)[mask]
+            self._reset_task(mask, options)
         if self.record_trace:
             if full:
                 self.trace.clear()
@@ -219,6 +222,31 @@ class BatchTask:
         ints, floats = self._info_compiled()
         values = (floats[lane].tolist(), ints[lane].tolist())
         return {name: values[is_int][col] for name, is_int, col in self._info_columns}
+
+    def _reset_call(self, mask: np.ndarray) -> Call:
+        """The kernel call starting the task's episodes in ``mask`` (optional: tasks without one reset with numpy)."""
+        raise NotImplementedError
+
+    def _reset_compiled(self, mask: np.ndarray, options: dict[str, Any] | None) -> None:
+        """What the numpy reset does after the exchange's, as one packed call (the task's options first)."""
+        if getattr(self, "_reset_packed", None) is None:
+            ex = self.exchange
+            self._reset_mask = np.zeros(self.n_lanes, dtype=bool)
+            self._reset_packed = PackedCall([
+                Call(begin_episode, (self.cc, ex.bars, ex.stats, self._reset_mask, self.prev_mid, self.start_mid,
+                                     self.prev_counters, self.prev_rejects)),
+                self._reset_call(self._reset_mask),
+            ])
+        self._apply_options(mask, options)
+        np.copyto(self._reset_mask, mask)
+        self._reset_packed()
+        self._after_reset(mask)
+
+    def _apply_options(self, mask: np.ndarray, options: dict[str, Any] | None) -> None:
+        """Set the masked lanes' task parameters from checked ``options`` (``None``: keep them)."""
+
+    def _after_reset(self, mask: np.ndarray) -> None:
+        """Checks after a compiled reset (raise ValueError on an episode that cannot be played)."""
 
     def _step_compiled(self, actions: np.ndarray, active: np.ndarray):
         ex = self.exchange

@@ -18,18 +18,18 @@ from typing import Any
 import numpy as np
 
 import orderbook as ob
+from envs import execution_kernels as ek
 from envs import features as ft
 from envs import spaces as sp
 from envs.config import build_config
 from envs.core import BatchTask
-from envs import execution_kernels as ek
 from envs.single import OrderbookEnv
 from envs.vector import OrderbookVectorEnv
 from orderbook.packed import Call
 from orderbook.rng import uniform_per_lane
 from orderbook.specs import to_decimal
 
-P_ENV_SIDE = 70  # purpose of the keyed draw of a random parent side (beyond the core's purposes)
+P_ENV_SIDE = ek.P_ENV_SIDE  # purpose of the keyed draw of a random parent side (beyond the core's purposes)
 
 
 def keyed_coin(seed: np.ndarray, episode: np.ndarray, purpose: int) -> np.ndarray:
@@ -137,10 +137,13 @@ class ExecutionTask(BatchTask):
     def _open_atoms(self) -> np.ndarray:
         return self.parent_atoms - self.filled - self._working_atoms().sum(axis=1)
 
-    def _reset_task(self, mask: np.ndarray, options: dict[str, Any] | None) -> None:
+    def _apply_options(self, mask: np.ndarray, options: dict[str, Any] | None) -> None:
         if options is not None:
             params = {**self.defaults, **options}
             self.side_choice[mask], self.parent_atoms[mask], self.horizon[mask] = params["side"], params["parent_atoms"], params["horizon"]
+
+    def _reset_task(self, mask: np.ndarray, options: dict[str, Any] | None) -> None:
+        self._apply_options(mask, options)
         lanes = self.exchange.lanes
         coin = keyed_coin(lanes.market_seed, lanes.rng_episode, P_ENV_SIDE)
         drawn = np.where(coin, ob.Side.BUY, ob.Side.SELL)
@@ -222,6 +225,15 @@ class ExecutionTask(BatchTask):
                 float(self.apu_base), float(self.apu_quote), float(self.penalty_bps),
             )
         return self._arrays
+
+    def _reset_call(self, mask: np.ndarray) -> Call:
+        ex = self.exchange
+        self._short = np.zeros(self.n_lanes, dtype=bool)
+        return Call(ek.execution_reset, (self.cc, ex.lanes, ex.bars, ex.accounts, self.arrays, self.side_choice, mask, self._short))
+
+    def _after_reset(self, mask: np.ndarray) -> None:
+        if self._short[mask].any():
+            self._check_funds(mask)  # raises, saying which lane lacks what
 
     def _decode_call(self) -> Call:
         ex = self.exchange

@@ -19,9 +19,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from envs.spaces import CANCEL_ALL, CANCEL_OLDEST, LEVEL_FAR, LEVEL_MARKET, LEVEL_NEAR, LEVEL_NONE, LEVEL_PASSIVE0
+from envs.spaces import CANCEL_ALL, CANCEL_OLDEST, E8, LEVEL_FAR, LEVEL_MARKET, LEVEL_NEAR, LEVEL_NONE, LEVEL_PASSIVE0
 from orderbook import codes as c
+from orderbook import rng
 from orderbook.jit import kernel
+
+P_ENV_SIDE = 70  # purpose of the keyed draw of a random parent side (beyond the core's purposes)
 
 _NO_ID = np.iinfo(np.int64).max
 
@@ -228,3 +231,38 @@ def execution_info(x, ints, floats, int_start, float_start):
         floats[b, f + 3] = x.arrival[b]
         floats[b, f + 4] = x.shortfall_bps[b]
         floats[b, f + 5] = x.penalty_step_bps[b]
+
+
+@kernel
+def execution_reset(cc, lanes, bars, acct, x, side_choice, mask, short):
+    """Start the masked lanes' parents (:meth:`ExecutionTask._reset_task` after the options).
+
+    ``short[b]`` is set where the account cannot hold the parent (the caller raises).
+    """
+    worst = 0.0  # the market collar and the worst fee over the pair's venues
+    for n in range(x.obs_venues.shape[0]):
+        worst = max(worst, cc.collar_bps[x.obs_venues[n]]) if n else cc.collar_bps[x.obs_venues[n]]
+    worst = 1.0 + worst * 1e-4
+    rate = 0
+    for n in range(x.listing.shape[0]):
+        i = x.listing[n]
+        r = max(cc.maker_fee_e8[i], cc.taker_fee_e8[i])
+        rate = max(rate, r) if n else r
+    fee = 1.0 + rate / E8
+    for b in range(mask.shape[0]):
+        if not mask[b]:
+            continue
+        drawn = c.BUY if rng.uniform(lanes.market_seed[b], lanes.rng_episode[b], 0, 0, P_ENV_SIDE) < 0.5 else c.SELL
+        x.side[b] = drawn if side_choice[b] == 0 else side_choice[b]
+        base, quote = _totals(acct, x, b)
+        x.arrival[b] = pair_mid(cc, bars, x, b)
+        x.notional[b] = x.parent_atoms[b] / x.apu_base * x.arrival[b]
+        x.base_start[b], x.prev_base[b], x.prev_quote[b] = base, base, quote
+        x.filled[b] = 0
+        x.shortfall_bps[b], x.penalty_step_bps[b], x.step_filled[b] = 0.0, 0.0, 0
+        need_quote = np.ceil(x.notional[b] * worst * fee * x.apu_quote)
+        free_base, free_quote = 0, 0
+        for n in range(x.obs_venues.shape[0]):
+            free_base += acct.free_atoms[b, x.obs_venues[n], x.base_a]
+            free_quote += acct.free_atoms[b, x.obs_venues[n], x.quote_a]
+        short[b] = free_quote < need_quote if x.side[b] == c.BUY else free_base < x.parent_atoms[b]

@@ -145,3 +145,21 @@ def common_info(stats, lanes, acct, prev_counters, prev_rejects, ints, floats):
         floats[b, 1] = w[b, STAT_ACK_LATENCY_MS, 1] if w[b, STAT_ACK_LATENCY_MS, 0] > 0 else 0.0
         ints[b, 6] = lanes.step[b]
         floats[b, 2] = acct.value_numeraire[b]
+
+
+@kernel
+def begin_episode(cc, bars, stats, mask, prev_mid, start_mid, prev_counters, prev_rejects):
+    """The masked lanes' mids (last step's and the episode's start), counters and rejects after a reset."""
+    for b in range(mask.shape[0]):
+        if not mask[b]:
+            continue
+        for i in range(prev_mid.shape[1]):
+            mid = (bars.bid_ticks[b, i] + bars.ask_ticks[b, i]) * 0.5 * cc.tick_size[i]
+            prev_mid[b, i] = mid
+            start_mid[b, i] = mid
+        for j in range(prev_counters.shape[1]):
+            prev_counters[b, j] = stats.counters[b, j]
+        rejects = 0
+        for r in range(stats.rejects_by_reason.shape[1]):
+            rejects += stats.rejects_by_reason[b, r]
+        prev_rejects[b] = rejects

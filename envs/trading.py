@@ -16,10 +16,12 @@ import numpy as np
 import orderbook as ob
 from envs import features as ft
 from envs import spaces as sp
+from envs import trading_kernels as tk
 from envs.config import build_config
 from envs.core import BatchTask
 from envs.single import OrderbookEnv
 from envs.vector import OrderbookVectorEnv
+from orderbook.packed import Call
 
 
 class TradingTask(BatchTask):
@@ -32,7 +34,8 @@ class TradingTask(BatchTask):
     def __init__(self, n_lanes: int = 1, *, config: ob.ExchangeConfig | None = None, venues=None, quotes=None, faults=None,
                  fills=None, latency=None, market=None, exchange: dict | None = None,
                  size_fractions=(0.05, 0.1, 0.25, 0.5, 1.0), passive_bps=(2.0, 5.0), orders_per_step: int = 2,
-                 ttl_ms: float = 0.0, ruin_fraction: float = 0.5, record_trace: bool = False, data=None):
+                 ttl_ms: float = 0.0, ruin_fraction: float = 0.5, record_trace: bool = False, data=None,
+                 compiled_step: bool = True):
         cfg = build_config(config, venues=venues, quotes=quotes, faults=faults, fills=fills, latency=latency, market=market,
                            exchange=exchange, data=data, episode_steps=240)
         frac = np.asarray(tuple(size_fractions), dtype=np.float64)
@@ -47,9 +50,15 @@ class TradingTask(BatchTask):
         symbols = [x.symbol for x in cfg.instruments]
         self.symbol_groups = [np.asarray([i for i, s in enumerate(symbols) if s == sym], dtype=np.int64) for sym in dict.fromkeys(symbols)]
         self.base_assets = np.asarray(sorted({cfg.asset_index(x.base) for x in cfg.instruments}), dtype=np.int64)
-        super().__init__(cfg, n_lanes, n_orders=orders_per_step, passive_bps=passive_bps, ttl_ms=ttl_ms, record_trace=record_trace)
+        super().__init__(cfg, n_lanes, n_orders=orders_per_step, passive_bps=passive_bps, ttl_ms=ttl_ms, record_trace=record_trace,
+                         compiled_step=compiled_step)
         self.initial_value = np.ones(n_lanes)
         self.prev_value = np.ones(n_lanes)
+        self._arrays: tk.TradingArrays | None = None
+        n_balances = len(cfg.venues) * len(cfg.assets)
+        if self.compiled_step and n_balances > tk.PAIRWISE_MAX:
+            raise ValueError(f"compiled_step sums at most {tk.PAIRWISE_MAX} balances per lane, the config has {n_balances} "
+                             "(venues x assets); pass compiled_step=False")
 
     # ----------------------------------------------------------- layout
     def _action_layout(self) -> sp.ActionLayout:
@@ -92,8 +101,40 @@ class TradingTask(BatchTask):
     def _evaluate(self):
         value = self.exchange.accounts.value_numeraire.copy()
         reward = (value - self.prev_value) / self.initial_value * 1e4
-        self.prev_value = value
+        self.prev_value[:] = value
         return reward, value < self.ruin_fraction * self.initial_value, {}
+
+    # ------------------------------------------------- compiled step
+    @property
+    def arrays(self) -> tk.TradingArrays:
+        """The task's parameters and state as the kernels see them (the same arrays, not copies), and their scratch."""
+        if self._arrays is None:
+            n_v, n_a = self.exchange.accounts.free_atoms.shape[1:]
+            groups = self.symbol_groups
+            self._arrays = tk.TradingArrays(
+                self.size_fractions, self.passive_bps, np.concatenate(groups).astype(np.int64),
+                np.cumsum([0] + [len(g) for g in groups]).astype(np.int64), self.base_assets, self.initial_value, self.prev_value,
+                np.zeros((n_v, n_a), dtype=np.int64), np.zeros(n_v * n_a + n_v * len(self.base_assets) + len(self.config.instruments)),
+                int(self.ttl_ns), float(self.ruin_fraction),
+            )
+        return self._arrays
+
+    def _decode_call(self) -> Call:
+        ex = self.exchange
+        return Call(tk.trading_decode, (self.cc, ex.orders, ex.lanes, ex.bars, ex.accounts, self.arrays, self.n_orders, self._actions,
+                                        self._active, ex.intent_buffer, ex.cancel_buffer))
+
+    def _evaluate_call(self) -> Call:
+        return Call(tk.trading_evaluate, (self.exchange.accounts, self.arrays, self._reward, self._terminated))
+
+    task_info_keys = tk.TRADING_INFO
+
+    def _info_call(self, ints: np.ndarray, floats: np.ndarray, int_start: int, float_start: int) -> Call:
+        return Call(tk.trading_info, (self.exchange.accounts, self.arrays, ints, floats, int_start, float_start))
+
+    def _features_call(self, raw: np.ndarray, start: int) -> Call:
+        ex = self.exchange
+        return Call(tk.trading_features, (raw, start, self.cc, ex.bars, ex.accounts, self.arrays))
 
     # ---------------------------------------------------------- outputs
     def _task_features(self) -> list[np.ndarray]:

@@ -41,7 +41,6 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-
 __all__ = ["PackedCall", "Call", "address_to_voidptr"]
 
 

@@ -62,8 +62,8 @@ from orderbook.bars import AlignedBars, BarSource, load_bars
 from orderbook.bars_validate import fmt_duration, fmt_ns
 from orderbook.config import ExchangeConfig
 from orderbook.jit import kernel
-from orderbook.packed import Call
 from orderbook.market import close_quotes, start_bar
+from orderbook.packed import Call
 from orderbook.specs import Asset, FaultSpec, Instrument, LatencySpec, Venue
 
 _MAX_VOLUME_LOTS = 2**53  # volumes stay exact as float64 in depth and participation arithmetic

@@ -13,7 +13,6 @@ from typing import Protocol
 
 import numpy as np
 
-from orderbook.packed import Call
 from orderbook.market import (
     SyntheticMarket,
     compile_synthetic,
@@ -21,6 +20,7 @@ from orderbook.market import (
     synthetic_advance,
     synthetic_reset,
 )
+from orderbook.packed import Call
 
 
 class MarketSource(Protocol):
