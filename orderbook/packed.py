@@ -171,27 +171,46 @@ def _cache_dir() -> Path:
     return Path(xdg) / "orderbook-gym" / "packed"
 
 
+def _forget_other_versions(folder: Path) -> None:
+    """Delete generated modules (and their numba cache files) of other code versions: the folder
+    would otherwise grow with every edit of the package. Best effort (another process may race)."""
+    for path in list(folder.glob("orderbook_packed_*")) + list(folder.glob("__pycache__/orderbook_packed_*")):
+        if not path.name.startswith(f"orderbook_packed_{_CODE_VERSION}_"):
+            try:
+                path.unlink()
+            except OSError:
+                pass
+
+
 def _load(source: str) -> Callable:
     """Write ``source`` to the cache directory (atomically) and import its ``packed`` kernel."""
     global _CODE_VERSION
     if _CODE_VERSION is None:
         _CODE_VERSION = _code_version()
-    key = hashlib.sha256((_CODE_VERSION + source).encode()).hexdigest()[:20]
+    key = f"{_CODE_VERSION}_{hashlib.sha256(source.encode()).hexdigest()[:12]}"
     if key in _MODULES:
         return _MODULES[key]
     folder = _cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
+    if not _MODULES:
+        _forget_other_versions(folder)
     path = folder / f"orderbook_packed_{key}.py"
-    if not path.exists() or path.read_text() != source:
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            f.write(source)
-        os.replace(tmp, path)
     name = f"orderbook_packed_{key}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
+    for attempt in range(3):  # a process of another code version may delete the file between write and import
+        try:
+            if not path.exists() or path.read_text() != source:
+                fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+                with os.fdopen(fd, "w") as f:
+                    f.write(source)
+                os.replace(tmp, path)
+            spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            break
+        except FileNotFoundError:
+            if attempt == 2:
+                raise
     sys.modules[name] = module
-    spec.loader.exec_module(module)
     _MODULES[key] = module.packed
     return module.packed
 

@@ -104,3 +104,19 @@ def _add_into(x, k):
 @kernel
 def _total(x):
     return x.sum()
+
+
+def test_generated_modules_of_other_code_versions_are_forgotten(tmp_path, monkeypatch):
+    """The cache folder keeps only the current code version's modules (it would grow with every edit)."""
+    from orderbook import packed
+
+    monkeypatch.setattr(packed, "_CODE_VERSION", "current")
+    (tmp_path / "__pycache__").mkdir()
+    keep = [tmp_path / "orderbook_packed_current_abc.py", tmp_path / "__pycache__" / "orderbook_packed_current_abc.packed-3.py311.nbi"]
+    drop = [tmp_path / "orderbook_packed_older_abc.py", tmp_path / "__pycache__" / "orderbook_packed_older_abc.packed-3.py311.nbc"]
+    other = tmp_path / "notes.txt"
+    for path in keep + drop + [other]:
+        path.write_text("x")
+    packed._forget_other_versions(tmp_path)
+    assert all(p.exists() for p in keep + [other])
+    assert not any(p.exists() for p in drop)
