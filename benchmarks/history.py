@@ -3,13 +3,15 @@
     python benchmarks/history.py [--events 10000000] [--rounds 5]
 
 A synthetic event log is generated with numpy straight into the core's event
-columns (:class:`orderbook.history.History`), then derived by ``events_frame()``,
+log (:class:`orderbook.history.EventLog`: event rows, one row per order, one per
+fill), then derived by ``events_frame()``,
 so the frame has exactly the schema the queries see in a run: lanes of orders
 with 2-6 events each (submit, ack, partial fills, a terminal event; about 5% of
 orders stay live), interleaved in time as a real log is. Timed, interleaved in
 each round, medians over rounds:
 
-- open orders and latest order state with :mod:`orderbook.queries` (Polars);
+- open orders and latest order state with :mod:`orderbook.queries` (Polars): the eager
+  fast path, and the windowed expressions a LazyFrame runs (checked equal first);
 - the same answers in pandas (``sort_values`` + ``drop_duplicates(keep="last")``
   for the latest row, ``groupby().sum()`` for the cumulative fills);
 - ``orderbook.live.open_orders`` (and its numpy mask alone) on a 4,096 x 64
@@ -27,6 +29,7 @@ import time
 import numpy as np
 import pandas as pd
 import polars as pl
+from polars.testing import assert_frame_equal
 
 import orderbook as ob
 from orderbook import codes as c
@@ -58,8 +61,9 @@ def _paths(n_events: np.ndarray, stays_open: np.ndarray, rng: np.random.Generato
     return event, status, reason
 
 
-def synthetic_history(n_events: int, n_lanes: int = 4096, seed: int = 0) -> tuple[pl.DataFrame, ob.ExchangeConfig]:
-    """An events frame of about ``n_events`` rows, interleaved in time like a real log."""
+def synthetic_history(n_events: int, n_lanes: int = 4096, seed: int = 0) -> tuple[pl.DataFrame, ob.ExchangeConfig, tuple[int, float]]:
+    """An events frame of about ``n_events`` rows, interleaved in time like a real log, the config, and
+    the log's bytes per event row and per event with its order and fill rows."""
     rng = np.random.default_rng(seed)
     cfg = ob.default_config()
     n_orders = n_events // 4
@@ -82,28 +86,32 @@ def synthetic_history(n_events: int, n_lanes: int = 4096, seed: int = 0) -> tupl
     price = rng.integers(2_900_000, 3_100_000, n_orders)
     fill = np.where(event[row] == c.EV_FILL, np.maximum(qty[who] // 4, 1), 0)
     hist = h.History(cfg, cfg.compile(), capacity=total)
-    a = hist.events.arrays
+    log = hist.events  # the normalised layout: event rows, one row per order, one row per fill
+    a = log.arrays
     a.i64[h.E_TIME] = time_ns[row]
-    a.i64[h.E_ORDER] = per_lane[who] % ORDERS_PER_EPISODE + 1
-    a.i64[h.E_PRICE] = price[who]
-    a.i64[h.E_QTY] = qty[who]
-    a.i64[h.E_FILL_LOTS] = fill
-    a.i64[h.E_FILL_NOTIONAL] = fill * price[who]
-    a.i64[h.E_FEE] = fill * price[who] // 1000
-    a.i64[h.E_ARRIVAL_MID] = np.where(status[row] != c.PENDING, 2 * price[who], 0)
-    a.i64[h.E_DECISION_MID] = 2 * price[who]
-    a.i32[h.E_LANE] = (o % n_lanes)[who]
-    a.i32[h.E_EPISODE] = (per_lane // ORDERS_PER_EPISODE)[who]
+    a.i32[h.E_ORDER_ROW] = who
     a.i32[h.E_STEP] = time_ns[row] // 60_000_000_000
-    a.i32[h.E_INSTRUMENT] = inst[who]
-    a.i32[h.E_SIDE] = np.where(o % 2 == 0, c.BUY, c.SELL)[who]
-    a.u8[h.E_KIND] = (o % 3 == 0)[who]
     a.u8[h.E_EVENT] = event[row]
     a.u8[h.E_STATUS] = status[row]
     a.u8[h.E_REASON] = reason[row]
-    a.u8[h.E_LIQUIDITY] = np.where(fill > 0, c.LIQ_TAKER, c.LIQ_NONE)
-    a.size[0] = total
-    return hist.events_frame(), cfg
+    a.u8[h.E_FLAGS] = np.where(status[row] != c.PENDING, h.ARRIVED, 0) | np.where(fill > 0, h.HAS_FILL, 0)
+    a.o_i64[h.O_ID, :n_orders] = per_lane % ORDERS_PER_EPISODE + 1
+    a.o_i64[h.O_PRICE, :n_orders] = price
+    a.o_i64[h.O_QTY, :n_orders] = qty
+    a.o_i64[h.O_DECISION_MID, :n_orders] = 2 * price
+    a.o_i64[h.O_ARRIVAL_MID, :n_orders] = 2 * price  # read only by rows flagged ARRIVED (not PENDING)
+    a.o_i32[h.O_LANE, :n_orders] = o % n_lanes
+    a.o_i32[h.O_EPISODE, :n_orders] = per_lane // ORDERS_PER_EPISODE
+    a.o_i32[h.O_INSTRUMENT, :n_orders] = inst
+    a.o_u8[h.O_SIDE, :n_orders] = np.where(o % 2 == 0, c.BUY, c.SELL).astype(np.int8).view(np.uint8)
+    a.o_u8[h.O_KIND, :n_orders] = o % 3 == 0
+    filled = fill > 0
+    a.f_i64[h.F_LOTS, : filled.sum()] = fill[filled]
+    a.f_i64[h.F_NOTIONAL, : filled.sum()] = (fill * price[who])[filled]
+    a.f_i64[h.F_FEE, : filled.sum()] = (fill * price[who] // 1000)[filled]
+    a.f_u8[h.F_LIQUIDITY, : filled.sum()] = c.LIQ_TAKER
+    a.size[0], a.o_size[0], a.f_size[0] = total, n_orders, filled.sum()
+    return hist.events_frame(), cfg, (log.nbytes_per_row, log.nbytes() / total)
 
 
 # ------------------------------------------------------------------- pandas
@@ -179,10 +187,13 @@ def main() -> None:
           f"polars {pl.__version__} pandas {pd.__version__} numpy {np.__version__} "
           f"(POLARS_MAX_THREADS={pl.thread_pool_size()})")
     start = time.perf_counter()
-    events, _ = synthetic_history(args.events)
+    events, _, (row_bytes, event_bytes) = synthetic_history(args.events)
     frame = events.to_pandas()
     print(f"events: {events.height:,} rows x {events.width} columns, {events.select(pl.struct(KEY).n_unique()).item():,} orders "
           f"({events.estimated_size() / 2**30:.1f} GiB in Polars); generated in {time.perf_counter() - start:.0f} s")
+    wide = 8 * len(h.EV_I64) + 4 * len(h.EV_I32) + len(h.EV_U8)
+    print(f"history in memory: {row_bytes} bytes per event row, {event_bytes:.1f} bytes per event with its order and fill rows "
+          f"(one wide row: {wide})")
     ex = full_exchange(args.lanes, args.slots)
     n_live = len(live.open_order_slots(ex))
     print(f"live: {args.lanes} lanes x {args.slots} slots, {n_live:,} live orders ({n_live / (args.lanes * args.slots):.0%} of slots)")
@@ -191,11 +202,16 @@ def main() -> None:
     pl_open, pd_open = queries.open_orders(events), pandas_open_orders(frame)
     assert pl_open.height == len(pd_open), (pl_open.height, len(pd_open))
     assert int(pl_open["filled_lots"].sum()) == int(pd_open["filled_lots"].sum())
+    for fast, windowed in ((queries.open_orders, queries._windowed_open_orders), (queries.latest_order_state, queries._windowed_latest_order_state)):
+        assert_frame_equal(fast(events).sort(KEY), windowed(events).sort(KEY))  # the eager fast path == the windows (the lazy path)
 
+    # (fast path: eager frames; windows: what a LazyFrame runs, and the eager answer before issue 7)
     cases = {
-        "latest event per order": (lambda: queries.latest_events(events), lambda: pandas_latest_events(frame)),
-        "latest order state": (lambda: queries.latest_order_state(events), lambda: pandas_latest_order_state(frame)),
-        "open orders": (lambda: queries.open_orders(events), lambda: pandas_open_orders(frame)),
+        "latest event per order": (lambda: queries.latest_events(events), lambda: queries._windowed_latest_events(events),
+                                   lambda: pandas_latest_events(frame)),
+        "latest order state": (lambda: queries.latest_order_state(events), lambda: queries._windowed_latest_order_state(events),
+                               lambda: pandas_latest_order_state(frame)),
+        "open orders": (lambda: queries.open_orders(events), lambda: queries._windowed_open_orders(events), lambda: pandas_open_orders(frame)),
     }
     live_cases = {
         "live open orders (frame)": lambda: live.open_orders(ex),
@@ -204,19 +220,18 @@ def main() -> None:
     }
     for fn in live_cases.values():
         fn()
-    results: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
+    results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in cases}
     live_results: dict[str, list[float]] = {name: [] for name in live_cases}
     for _ in range(args.rounds):
-        for name, (with_polars, with_pandas) in cases.items():
-            results[name].append((timed(with_polars), timed(with_pandas)))
+        for name, fns in cases.items():
+            results[name].append(tuple(timed(fn) for fn in fns))
         for name, fn in live_cases.items():
             live_results[name].append(statistics.median(timed(fn) for _ in range(20)))
     print(f"\n{args.rounds} interleaved rounds, medians; {events.height / 1e6:.0f}M events")
-    print(f"{'query':<30} {'polars s':>10} {'pandas s':>10} {'pandas/polars':>14}")
+    print(f"{'query':<30} {'polars s':>10} {'windows s':>10} {'pandas s':>10} {'pandas/polars':>14}")
     for name, rows in results.items():
-        p = statistics.median(r[0] for r in rows)
-        d = statistics.median(r[1] for r in rows)
-        print(f"{name:<30} {p:>10.3f} {d:>10.3f} {d / p:>14.1f}")
+        p, w, d = (statistics.median(r[j] for r in rows) for j in range(3))
+        print(f"{name:<30} {p:>10.3f} {w:>10.3f} {d:>10.3f} {d / p:>14.1f}")
     for name, rows in live_results.items():
         print(f"{name:<30} {statistics.median(rows) * 1e3:>9.2f}ms")
 

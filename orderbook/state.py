@@ -41,6 +41,7 @@ class Orders(NamedTuple):
     arrival_mid_x2: np.ndarray  # (B, K) int64 bid + ask when the order reached the venue
     queue_ahead_lots: np.ndarray  # (B, K) int64 volume that trades before this order's turn
     acked_step: np.ndarray  # (B, K) int64 step in which the ack arrived (-1 before)
+    history_row: np.ndarray  # (B, K) int64 the order's row in the history's order log, counted across clears (orderbook.history)
 
 
 class Lanes(NamedTuple):

@@ -127,7 +127,8 @@ HAND_MARKET = [
 def hand() -> dict[str, pl.DataFrame]:
     cfg = small_config()
     hist = History(cfg, cfg.compile(), capacity=16)
-    for log, rows in ((hist.events, HAND_EVENTS), (hist.ledger, HAND_LEDGER), (hist.market, HAND_MARKET)):
+    hist.events.extend({name: np.array([row.get(name, 0) for row in HAND_EVENTS]) for name in {k for r in HAND_EVENTS for k in r}})
+    for log, rows in ((hist.ledger, HAND_LEDGER), (hist.market, HAND_MARKET)):
         for row in rows:
             _put(log, row)
     return hist.to_polars() | {"config": cfg}
