@@ -25,3 +25,25 @@ def kernel(func=None, *, inline: bool = False):
     if func is None:
         return njit(**options)
     return njit(**options)(func)
+
+
+def parallel_kernel(func):
+    """A :func:`kernel` whose ``prange`` loops run in numba's threads (``parallel=True``).
+
+    Used only for drivers that split lanes into blocks and call a serial kernel per
+    block (lanes are independent), so results do not depend on the thread count.
+    A parallel region costs tens of microseconds to start: callers use these above
+    a few hundred lanes (:data:`PARALLEL_MIN_LANES`).
+    """
+    return njit(cache=True, _nrt=False, parallel=True)(func)
+
+
+PARALLEL_MIN_LANES = 512
+
+
+def parallel_blocks(n_lanes: int) -> int:
+    """How many blocks of lanes a parallel driver should use: numba's threads, or 0 (run serially)."""
+    import numba
+
+    threads = numba.get_num_threads()
+    return threads if threads > 1 and n_lanes >= PARALLEL_MIN_LANES else 0

@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
+from numba import prange
 
 from orderbook import rng
-from orderbook.jit import kernel
+from orderbook.jit import kernel, parallel_kernel
 
 PROCESSES = ("gbm", "abm")
 
@@ -290,7 +291,25 @@ def synthetic_reset(cc, p, s, lanes, bars, mask):
 @kernel
 def synthetic_advance(cc, p, s, lanes, bars):
     """Advance every lane's clock one step and draw its bars; keep the decision quotes."""
-    for b in range(bars.open_ticks.shape[0]):
+    synthetic_advance_lanes(cc, p, s, lanes, bars, 0, bars.open_ticks.shape[0])
+
+
+@parallel_kernel
+def synthetic_advance_parallel(cc, p, s, lanes, bars, n_blocks):
+    """:func:`synthetic_advance` over ``n_blocks`` contiguous blocks of lanes in parallel threads.
+
+    Lanes are independent (keyed draws, per-lane state), so the result is the
+    serial one bit for bit, whatever the number of threads.
+    """
+    n = bars.open_ticks.shape[0]
+    for block in prange(n_blocks):
+        synthetic_advance_lanes(cc, p, s, lanes, bars, block * n // n_blocks, (block + 1) * n // n_blocks)
+
+
+@kernel
+def synthetic_advance_lanes(cc, p, s, lanes, bars, lo, hi):
+    """:func:`synthetic_advance` for lanes ``lo <= b < hi``."""
+    for b in range(lo, hi):
         if not lanes.active[b]:
             continue
         step = lanes.step[b] + 1

@@ -13,11 +13,13 @@ from typing import Protocol
 
 import numpy as np
 
+from orderbook.jit import parallel_blocks
 from orderbook.market import (
     SyntheticMarket,
     compile_synthetic,
     new_synthetic_state,
     synthetic_advance,
+    synthetic_advance_parallel,
     synthetic_reset,
 )
 from orderbook.packed import Call
@@ -57,6 +59,9 @@ class SyntheticSource:
         synthetic_advance(self.compiled, self.params, self.state, lanes, bars)
 
     def advance_call(self, lanes, bars) -> Call:
+        blocks = parallel_blocks(lanes.step.shape[0])
+        if blocks:
+            return Call(synthetic_advance_parallel, (self.compiled, self.params, self.state, lanes, bars, blocks))
         return Call(synthetic_advance, (self.compiled, self.params, self.state, lanes, bars))
 
     def reset_call(self, lanes, bars, mask: np.ndarray) -> Call:
