@@ -21,6 +21,7 @@ from typing import Any, Iterable, NamedTuple
 import numpy as np
 
 from orderbook import codes as c
+from orderbook.jit import kernel
 from orderbook.specs import to_decimal
 
 
@@ -48,6 +49,8 @@ def empty_intents(n_lanes: int, max_new: int) -> OrderIntents:
 
 
 def _as_int_array(name: str, x: Any, shape: tuple[int, int]) -> np.ndarray:
+    if type(x) is np.ndarray and x.dtype == np.int64 and x.shape == shape and x.flags.c_contiguous:
+        return x  # the common case, checked by value in validate_intents
     arr = np.asarray(x)
     if arr.shape != shape:
         raise ValueError(f"intents.{name} must have shape {shape} (lanes, max_new_orders), got {arr.shape}")
@@ -64,32 +67,68 @@ def _as_int_array(name: str, x: Any, shape: tuple[int, int]) -> np.ndarray:
     return arr.astype(np.int64)
 
 
+# (field, what a valid entry is) of each check, in the order the first failure is reported
+_CHECKS = (
+    ("instrument", "an index in [0, {n}) or -1 for no order"),
+    ("side", "+1 (buy) or -1 (sell)"),
+    ("kind", "0 (market) or 1 (limit)"),
+    ("qty_lots", "a quantity > 0 lots"),
+    ("price_ticks", "a limit price > 0 ticks"),
+    ("ttl_ns", "a time to live >= 0 ns (0 = venue default)"),
+    ("qty_lots", "a quantity <= 2**40 lots"),
+    ("price_ticks", "a price <= 2**40 ticks"),
+)
+
+
+@kernel
+def _first_bad_intent(intents, n_instruments, out):
+    """``out = (check, b, m)`` of the first failing check of :data:`_CHECKS` (row-major within a check), or check -1."""
+    n_b, n_m = intents.instrument.shape
+    out[0] = -1
+    for check in range(8):
+        for b in range(n_b):
+            for m in range(n_m):
+                inst = intents.instrument[b, m]
+                used = inst >= 0
+                side, kind = intents.side[b, m], intents.kind[b, m]
+                qty, price = intents.qty_lots[b, m], intents.price_ticks[b, m]
+                if check == 0:
+                    bad = inst >= n_instruments
+                elif check == 1:
+                    bad = used and side != c.BUY and side != c.SELL
+                elif check == 2:
+                    bad = used and kind != c.MARKET and kind != c.LIMIT
+                elif check == 3:
+                    bad = used and qty <= 0
+                elif check == 4:
+                    bad = used and kind == c.LIMIT and price <= 0
+                elif check == 5:
+                    bad = used and intents.ttl_ns[b, m] < 0
+                elif check == 6:
+                    bad = used and qty > 2**40
+                else:
+                    bad = used and price > 2**40
+                if bad:
+                    out[0], out[1], out[2] = check, b, m
+                    return
+
+
 def validate_intents(intents: OrderIntents, n_lanes: int, max_new: int, n_instruments: int) -> OrderIntents:
-    """Checked int64 copies of ``intents``; raises ValueError naming the first bad entry."""
+    """Checked int64 ``intents``; raises ValueError naming the first bad entry.
+
+    Arrays that already are ``(n_lanes, max_new)`` int64 come back as they are (not
+    copied: the exchange copies the checked intents into its own buffers).
+    """
     if not isinstance(intents, OrderIntents):
         raise ValueError(f"intents must be an OrderIntents, got {type(intents).__name__}")
     shape = (n_lanes, max_new)
     arr = OrderIntents(*(_as_int_array(name, x, shape) for name, x in zip(OrderIntents._fields, intents)))
-    used = arr.instrument >= 0
-
-    def first(mask: np.ndarray) -> tuple[int, int]:
-        b, m = np.argwhere(mask)[0]
-        return int(b), int(m)
-
-    checks = (
-        (arr.instrument >= n_instruments, "instrument", f"an index in [0, {n_instruments}) or -1 for no order"),
-        (used & (arr.side != c.BUY) & (arr.side != c.SELL), "side", "+1 (buy) or -1 (sell)"),
-        (used & (arr.kind != c.MARKET) & (arr.kind != c.LIMIT), "kind", "0 (market) or 1 (limit)"),
-        (used & (arr.qty_lots <= 0), "qty_lots", "a quantity > 0 lots"),
-        (used & (arr.kind == c.LIMIT) & (arr.price_ticks <= 0), "price_ticks", "a limit price > 0 ticks"),
-        (used & (arr.ttl_ns < 0), "ttl_ns", "a time to live >= 0 ns (0 = venue default)"),
-        (used & (arr.qty_lots > 2**40), "qty_lots", "a quantity <= 2**40 lots"),
-        (used & (arr.price_ticks > 2**40), "price_ticks", "a price <= 2**40 ticks"),
-    )
-    for bad, name, expected in checks:
-        if bad.any():
-            b, m = first(bad)
-            raise ValueError(f"intents.{name}[{b}, {m}] must be {expected}, got {getattr(arr, name)[b, m]}")
+    found = np.zeros(3, dtype=np.int64)
+    _first_bad_intent(arr, n_instruments, found)
+    if found[0] >= 0:
+        check, b, m = (int(v) for v in found)
+        name, expected = _CHECKS[check]
+        raise ValueError(f"intents.{name}[{b}, {m}] must be {expected.format(n=n_instruments)}, got {getattr(arr, name)[b, m]}")
     return arr
 
 
