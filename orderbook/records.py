@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from orderbook import codes as c
 from orderbook import state as st
-from orderbook.history import append_event
+from orderbook.event_log import append_event
 from orderbook.jit import kernel
 from orderbook.lifecycle import FILL_FULL, INVALID, TRANSITIONS
 from orderbook.portfolio import release_all

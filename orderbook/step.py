@@ -28,7 +28,8 @@ from orderbook import broker, rng
 from orderbook import codes as c
 from orderbook import state as st
 from orderbook.book import initial_queue_lots, open_quotes
-from orderbook.history import append_event_fields, append_market
+from orderbook.event_log import append_event_fields
+from orderbook.history import append_market
 from orderbook.jit import kernel
 from orderbook.matching import match
 from orderbook.portfolio import lock_reservation, value_lane
