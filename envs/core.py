@@ -77,6 +77,7 @@ class BatchTask:
         self._obs_packed: PackedCall | None = None
         self._core_calls: tuple | None = None
         self._step_calls: tuple = ()
+        self._obs_fresh = self._info_fresh = False  # buffers written by the last compiled step, until a reset
 
     # ------------------------------------------------------------ hooks
     def _action_layout(self) -> sp.ActionLayout:
@@ -127,6 +128,7 @@ class BatchTask:
         """Start new episodes in the masked lanes (all by default); ``options`` come from parse_options."""
         full = mask is None
         mask = np.ones(self.n_lanes, dtype=bool) if full else mask
+        self._obs_fresh = self._info_fresh = False  # the observation and info buffers describe the last step
         self.exchange.reset(seed=seed, mask=None if full else mask)
         if self.compiled_step and type(self)._reset_call is not BatchTask._reset_call:
             self._reset_compiled(mask, options)
@@ -197,6 +199,14 @@ class BatchTask:
     def _info_compiled(self) -> tuple[np.ndarray, np.ndarray]:
         """``(ints, floats)``: the ``(B, n)`` blocks of the info figures (views of buffers, refreshed)."""
         if getattr(self, "_info_packed", None) is None:
+            self._info_packed = PackedCall(self._info_calls())
+        if not self._info_fresh:
+            self._info_packed()
+        return self._info_ints, self._info_floats
+
+    def _info_calls(self) -> tuple[Call, Call]:
+        """The info kernels over their buffers (made at the first call)."""
+        if getattr(self, "_info_call_list", None) is None:
             ex = self.exchange
             keys = COMMON_INFO + self.task_info_keys
             n_int = sum(is_int for _, is_int in keys)
@@ -208,12 +218,11 @@ class BatchTask:
                 counts[is_int] += 1
             self._info_columns = columns
             c_int = sum(is_int for _, is_int in COMMON_INFO)
-            self._info_packed = PackedCall([
+            self._info_call_list = (
                 Call(common_info, (ex.stats, ex.lanes, ex.accounts, self.prev_counters, self.prev_rejects, self._info_ints, self._info_floats)),
                 self._info_call(self._info_ints, self._info_floats, c_int, len(COMMON_INFO) - c_int),
-            ])
-        self._info_packed()
-        return self._info_ints, self._info_floats
+            )
+        return self._info_call_list
 
     def info_of_lane(self, lane: int) -> dict[str, Any]:
         """The info figures of one lane as Python scalars (what the single env returns)."""
@@ -261,33 +270,44 @@ class BatchTask:
         core = ex._step_calls()
         if core is not self._core_calls:  # first step, or a history log grew (new arrays)
             self._core_calls = core
-            self._step_calls = (
+            self._step_calls = (  # the step, then its observation and info figures (fresh until a reset)
                 Call(begin_step, (self.cc, ex.bars, ex.stats, self.prev_mid, self.prev_counters, self.prev_rejects)),
                 self._decode_call(),
                 *core,
                 self._evaluate_call(),
+                *self._obs_calls(),
+                *self._info_calls(),
             )
         if self._step_packed is None:
             self._step_packed = PackedCall(self._step_calls)
+        self._obs_fresh = self._info_fresh = False
         self._step_packed(self._step_calls)
         ex._raise_if_error()
+        self._obs_fresh = self._info_fresh = True
         return self._reward.copy(), self._terminated.copy(), {}
 
     def _observe_compiled(self) -> np.ndarray:
         if self._obs_packed is None:
+            self._obs_packed = PackedCall(self._obs_calls())
+        if not self._obs_fresh:
+            self._obs_packed()
+        return self._obs.copy()
+
+    def _obs_calls(self) -> tuple[Call, Call, Call]:
+        """The observation kernels over their buffers (made at the first call)."""
+        if getattr(self, "_obs_call_list", None) is None:
             ex = self.exchange
             width = len(self.obs_layout.labels)
             self._raw_obs = np.zeros((self.n_lanes, width))
             self._obs = np.zeros((self.n_lanes, width), dtype=np.float32)
             self._obs_low, self._obs_high = self.obs_layout.bounds()
-            self._obs_packed = PackedCall([
+            self._obs_call_list = (
                 Call(common_features, (self._raw_obs, self.cc, ex.bars, ex.lanes, ex.accounts, ex.orders, ex.stats, self.prev_counters,
                                        self.prev_rejects, self.obs_instruments, self.obs_venues, self.obs_assets, self.prev_mid, self.start_mid)),
                 self._features_call(self._raw_obs, self.n_common),
                 Call(finish_observation, (self._raw_obs, self._obs_low, self._obs_high, self._obs)),
-            ])
-        self._obs_packed()
-        return self._obs.copy()
+            )
+        return self._obs_call_list
 
     # ------------------------------------------------------------- outputs
     def info(self) -> dict[str, np.ndarray]:
