@@ -7,7 +7,9 @@ the demo's baseline orders, resets every lane each ``--episode`` steps, and ever
 ``--flush-every`` steps writes the history to an EpisodeStore in a temporary
 folder and clears it. Prints resident memory (RSS from /proc/self/statm) at
 regular points and the growth after warm-up: flat memory means the history's
-preallocated blocks are reused and nothing else accumulates.
+preallocated blocks are reused and nothing else accumulates. RSS is also read just
+before and just after every flush (the top and bottom of the sawtooth); the summary
+compares the first and last tenth of those after warm-up and fits a trend.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import argparse
 import os
 import tempfile
 import time
+
+import numpy as np
 
 import orderbook as ob
 from orderbook.demo import baseline_intents
@@ -42,6 +46,7 @@ def main() -> None:
     actions = [baseline_intents(ex, s, twap_lots=20, quote_lots=50) for s in range(5)]
     every = max(args.steps // args.points, 1)
     rows = []
+    peaks, troughs = [], []  # RSS just before and just after each flush: the sawtooth's top and bottom
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as root:
         store = EpisodeStore(root)
@@ -50,7 +55,9 @@ def main() -> None:
             if step % args.episode == 0:
                 ex.reset()
             if step % args.flush_every == 0:
+                peaks.append((step * args.lanes, rss_mib()))
                 store.write_history("soak", ex.history, clear=True)
+                troughs.append((step * args.lanes, rss_mib()))
             if step % every == 0:
                 rows.append((step, step * args.lanes, rss_mib(), time.perf_counter() - start))
         files = len(store.files())
@@ -59,14 +66,18 @@ def main() -> None:
     print(f"{'step':>8} {'env-steps':>14} {'rss MiB':>9} {'seconds':>9}")
     for step, env_steps, rss, secs in rows:
         print(f"{step:>8} {env_steps:>14,} {rss:>9.1f} {secs:>9.1f}")
-    # the history fills between flushes (a sawtooth): compare the peaks of the two halves after warm-up
-    warm = [r[2] for r in rows[len(rows) // 5 :]]
-    first, second = max(warm[: len(warm) // 2]), max(warm[len(warm) // 2 :])
-    print(f"peak RSS after warm-up: first half {first:.1f} MiB, second half {second:.1f} MiB "
-          f"({(second - first) / first * 100:+.1f}%)")
+    # The history fills between flushes (a sawtooth), so compare like with like: the RSS just
+    # before every flush (peaks) and just after (troughs), after a warm-up of a fifth of the run.
+    for name, series in (("before a flush (peak)", peaks), ("after a flush (trough)", troughs)):
+        warm = np.array(series[len(series) // 5 :])
+        if len(warm) < 4:
+            continue
+        tenth = max(len(warm) // 10, 1)
+        first, last = np.median(warm[:tenth, 1]), np.median(warm[-tenth:, 1])
+        slope = np.polyfit(warm[:, 0] / 1e7, warm[:, 1], 1)[0]
+        print(f"RSS {name}: first tenth median {first:.1f} MiB, last tenth {last:.1f} MiB ({(last - first) / first * 100:+.1f}%), "
+              f"trend {slope:+.2f} MiB per 10M env-steps over {len(warm)} flushes")
     print(f"throughput including flushes: {args.lanes * args.steps / rows[-1][3]:,.0f} env-steps/s")
-
-
 
 if __name__ == "__main__":
     main()
