@@ -396,7 +396,9 @@ class ExecutionEnv(OrderbookEnv):
     "sell" or "random", drawn per episode from the lane's seed), ``quantity``
     (base units, "1"), ``horizon`` (steps, 60), ``penalty_bps`` (50),
     ``size_multiples``, ``passive_bps``, ``orders_per_step`` (1), ``ttl_ms``
-    (child time to live, 0 = the venue's default), ``render_mode`` ("rgb_array").
+    (child time to live, 0 = the venue's default), ``render_mode`` ("rgb_array"),
+    ``compiled_step`` (True: the step as compiled kernels; False: the numpy
+    specification, the same results bit for bit, ~10x slower).
     ``reset(options={"side": ..., "quantity": ..., "horizon": ...})`` changes the
     parent for that episode; other keys raise ValueError.
 
