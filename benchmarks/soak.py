@@ -10,6 +10,12 @@ regular points and the growth after warm-up: flat memory means the history's
 preallocated blocks are reused and nothing else accumulates. RSS is also read just
 before and just after every flush (the top and bottom of the sawtooth); the summary
 compares the first and last tenth of those after warm-up and fits a trend.
+
+Polars allocates through jemalloc, which keeps freed pages for ~10 s by default:
+the frames built at each flush then leave up to ~1 GiB resident that later
+flushes reuse. ``_RJEM_MALLOC_CONF=dirty_decay_ms:0,muzzy_decay_ms:0`` in the
+environment (set before Python starts) returns them at once, and RSS then stays at
+the live size (see ``benchmarks/RESULTS.md``).
 """
 
 from __future__ import annotations
