@@ -19,14 +19,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from envs.spaces import CANCEL_ALL, CANCEL_OLDEST, E8, LEVEL_FAR, LEVEL_MARKET, LEVEL_NEAR, LEVEL_NONE, LEVEL_PASSIVE0
+from envs.kernels import clear_intents, write_cancels, write_intent
+from envs.spaces import E8, LEVEL_FAR, LEVEL_NEAR, LEVEL_NONE, LEVEL_PASSIVE0
 from orderbook import codes as c
 from orderbook import rng
 from orderbook.jit import kernel
 
 P_ENV_SIDE = 70  # purpose of the keyed draw of a random parent side (beyond the core's purposes)
 
-_NO_ID = np.iinfo(np.int64).max
 
 
 class ExecutionArrays(NamedTuple):
@@ -107,13 +107,7 @@ def execution_decode(cc, orders, lanes, bars, x, n_orders, actions, active, inte
     n_k = orders.status.shape[1]
     ttl = x.ttl_ns
     for b in range(actions.shape[0]):
-        for m in range(intents.instrument.shape[1]):
-            intents.instrument[b, m] = -1
-            intents.side[b, m] = 1
-            intents.kind[b, m] = 0
-            intents.price_ticks[b, m] = 0
-            intents.qty_lots[b, m] = 0
-            intents.ttl_ns[b, m] = 0
+        clear_intents(intents, b)
         open_atoms = x.parent_atoms[b] - x.filled[b]
         for k in range(n_k):
             open_atoms -= working_atoms(cc, orders, b, k)
@@ -125,25 +119,10 @@ def execution_decode(cc, orders, lanes, bars, x, n_orders, actions, active, inte
             price = limit_price(level, side, bars.bid_ticks[b, inst], bars.ask_ticks[b, inst], x.passive_bps)
             lots = size_lots(cc, x, b, size, inst, open_atoms)
             send = active[b] and lots > 0 and level != LEVEL_NONE
-            intents.instrument[b, g] = inst if send else -1
-            intents.side[b, g] = side
-            intents.kind[b, g] = c.MARKET if level == LEVEL_MARKET else c.LIMIT
-            intents.price_ticks[b, g] = 0 if level == LEVEL_MARKET else price
-            intents.qty_lots[b, g] = lots if send else 0
-            intents.ttl_ns[b, g] = ttl
+            write_intent(intents, b, g, inst, side, level, price, lots, send, ttl)
             if send:
                 open_atoms -= lots * cc.base_atoms_per_lot[inst]
-        # cancels: none, the oldest cancellable child (lowest order id), or all of them
-        choice = actions[b, actions.shape[1] - 1]
-        oldest, oldest_id = -1, _NO_ID
-        for k in range(n_k):
-            s = orders.status[b, k]
-            can = (s == c.PENDING or s == c.OPEN or s == c.PARTIAL) and not lanes.outage_steps_left[b, cc.inst_venue[orders.instrument[b, k]]] > 1
-            cancels[b, k] = can and active[b] and choice == CANCEL_ALL
-            if can and orders.order_id[b, k] < oldest_id:
-                oldest, oldest_id = k, orders.order_id[b, k]
-        if choice == CANCEL_OLDEST and oldest >= 0 and active[b]:
-            cancels[b, oldest] = True
+        write_cancels(cc, orders, lanes, b, actions[b, actions.shape[1] - 1], active[b], cancels)
 
 
 @kernel

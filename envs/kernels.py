@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from envs.spaces import CANCEL_ALL, CANCEL_OLDEST, LEVEL_MARKET
 from orderbook import codes as c
 from orderbook.jit import kernel
 from orderbook.portfolio import asset_value
@@ -79,9 +80,7 @@ def common_features(out, cc, bars, lanes, acct, orders, stats, prev_counters, pr
         out[b, j] = (n_k - live) / n_k
         j += 1
         cnt = stats.counters
-        rejects = 0
-        for r in range(stats.rejects_by_reason.shape[1]):
-            rejects += stats.rejects_by_reason[b, r]
+        rejects = lane_rejects(stats, b)
         out[b, j] = min(cnt[b, CNT_FILLS] - prev_counters[b, CNT_FILLS], 10) / 10.0
         out[b, j + 1] = min(rejects - prev_rejects[b], 10) / 10.0
         out[b, j + 2] = min(cnt[b, CNT_EXPIRED] - prev_counters[b, CNT_EXPIRED], 10) / 10.0
@@ -97,14 +96,7 @@ def common_features(out, cc, bars, lanes, acct, orders, stats, prev_counters, pr
 def begin_step(cc, bars, stats, prev_mid, prev_counters, prev_rejects):
     """Keep the mids, counters and rejects at the start of a step (per-step deltas for info and features)."""
     for b in range(prev_mid.shape[0]):
-        for i in range(prev_mid.shape[1]):
-            prev_mid[b, i] = (bars.bid_ticks[b, i] + bars.ask_ticks[b, i]) * 0.5 * cc.tick_size[i]
-        for j in range(prev_counters.shape[1]):
-            prev_counters[b, j] = stats.counters[b, j]
-        rejects = 0
-        for r in range(stats.rejects_by_reason.shape[1]):
-            rejects += stats.rejects_by_reason[b, r]
-        prev_rejects[b] = rejects
+        keep_lane(cc, bars, stats, b, prev_mid, prev_counters, prev_rejects)
 
 
 @kernel
@@ -136,10 +128,7 @@ def common_info(stats, lanes, acct, prev_counters, prev_rejects, ints, floats):
         ints[b, 2] = cnt[b, CNT_FILLED_LOTS] - prev_counters[b, CNT_FILLED_LOTS]
         ints[b, 3] = cnt[b, CNT_EXPIRED] - prev_counters[b, CNT_EXPIRED]
         ints[b, 4] = cnt[b, CNT_CANCELLED] - prev_counters[b, CNT_CANCELLED]
-        rejects = 0
-        for r in range(stats.rejects_by_reason.shape[1]):
-            rejects += stats.rejects_by_reason[b, r]
-        ints[b, 5] = rejects - prev_rejects[b]
+        ints[b, 5] = lane_rejects(stats, b) - prev_rejects[b]
         w = stats.welford
         floats[b, 0] = w[b, STAT_SLIPPAGE_ARRIVAL_BPS, 1] if w[b, STAT_SLIPPAGE_ARRIVAL_BPS, 0] > 0 else 0.0
         floats[b, 1] = w[b, STAT_ACK_LATENCY_MS, 1] if w[b, STAT_ACK_LATENCY_MS, 0] > 0 else 0.0
@@ -151,15 +140,69 @@ def common_info(stats, lanes, acct, prev_counters, prev_rejects, ints, floats):
 def begin_episode(cc, bars, stats, mask, prev_mid, start_mid, prev_counters, prev_rejects):
     """The masked lanes' mids (last step's and the episode's start), counters and rejects after a reset."""
     for b in range(mask.shape[0]):
-        if not mask[b]:
-            continue
-        for i in range(prev_mid.shape[1]):
-            mid = (bars.bid_ticks[b, i] + bars.ask_ticks[b, i]) * 0.5 * cc.tick_size[i]
-            prev_mid[b, i] = mid
-            start_mid[b, i] = mid
-        for j in range(prev_counters.shape[1]):
-            prev_counters[b, j] = stats.counters[b, j]
-        rejects = 0
-        for r in range(stats.rejects_by_reason.shape[1]):
-            rejects += stats.rejects_by_reason[b, r]
-        prev_rejects[b] = rejects
+        if mask[b]:
+            keep_lane(cc, bars, stats, b, prev_mid, prev_counters, prev_rejects)
+            for i in range(prev_mid.shape[1]):
+                start_mid[b, i] = prev_mid[b, i]
+
+
+# ------------------------------------------------------------ decoding (shared by the tasks' decoders)
+_NO_ID = np.iinfo(np.int64).max
+
+
+@kernel(inline=True)
+def clear_intents(intents, b):
+    """Lane ``b``'s intent rows as :func:`orderbook.intents.empty_intents` makes them (no order)."""
+    for m in range(intents.instrument.shape[1]):
+        intents.instrument[b, m] = -1
+        intents.side[b, m] = 1
+        intents.kind[b, m] = 0
+        intents.price_ticks[b, m] = 0
+        intents.qty_lots[b, m] = 0
+        intents.ttl_ns[b, m] = 0
+
+
+@kernel(inline=True)
+def write_intent(intents, b, g, inst, side, level, price, lots, send, ttl):
+    """Intent row ``g`` of lane ``b`` as :meth:`envs.core.BatchTask._fill_intent` writes it (unsent: instrument -1)."""
+    intents.instrument[b, g] = inst if send else -1
+    intents.side[b, g] = side
+    intents.kind[b, g] = c.MARKET if level == LEVEL_MARKET else c.LIMIT
+    intents.price_ticks[b, g] = 0 if level == LEVEL_MARKET else price
+    intents.qty_lots[b, g] = lots if send else 0
+    intents.ttl_ns[b, g] = ttl
+
+
+@kernel(inline=True)
+def write_cancels(cc, orders, lanes, b, choice, active, cancels):
+    """Lane ``b``'s cancel mask for its cancel choice (:meth:`envs.core.BatchTask._cancels`): none, the
+    oldest cancellable order (lowest id), or every one; cancellable = PENDING, OPEN or PARTIAL on a
+    venue not known to be down next step."""
+    oldest, oldest_id = -1, _NO_ID
+    for k in range(orders.status.shape[1]):
+        s = orders.status[b, k]
+        can = (s == c.PENDING or s == c.OPEN or s == c.PARTIAL) and not lanes.outage_steps_left[b, cc.inst_venue[orders.instrument[b, k]]] > 1
+        cancels[b, k] = can and active and choice == CANCEL_ALL
+        if can and orders.order_id[b, k] < oldest_id:
+            oldest, oldest_id = k, orders.order_id[b, k]
+    if choice == CANCEL_OLDEST and oldest >= 0 and active:
+        cancels[b, oldest] = True
+
+
+# ------------------------------------------------------------ per-step bookkeeping
+@kernel(inline=True)
+def lane_rejects(stats, b):
+    rejects = 0
+    for r in range(stats.rejects_by_reason.shape[1]):
+        rejects += stats.rejects_by_reason[b, r]
+    return rejects
+
+
+@kernel(inline=True)
+def keep_lane(cc, bars, stats, b, prev_mid, prev_counters, prev_rejects):
+    """Lane ``b``'s mids, counters and rejects as they are now (the next step's deltas start here)."""
+    for i in range(prev_mid.shape[1]):
+        prev_mid[b, i] = (bars.bid_ticks[b, i] + bars.ask_ticks[b, i]) * 0.5 * cc.tick_size[i]
+    for j in range(prev_counters.shape[1]):
+        prev_counters[b, j] = stats.counters[b, j]
+    prev_rejects[b] = lane_rejects(stats, b)

@@ -31,11 +31,11 @@ from typing import NamedTuple
 import numpy as np
 
 from envs.execution_kernels import limit_price
-from envs.spaces import CANCEL_ALL, CANCEL_OLDEST, E8, LEVEL_MARKET, LEVEL_NONE
+from envs.kernels import clear_intents, write_cancels, write_intent
+from envs.spaces import E8, LEVEL_MARKET, LEVEL_NONE
 from orderbook import codes as c
 from orderbook.jit import kernel
 
-_NO_ID = np.iinfo(np.int64).max
 N_DIMS = 4  # choices per order group: instrument, side, level, size
 
 
@@ -214,18 +214,11 @@ def lots_within(cc, inst, side, price, budget_atoms):
 def trading_decode(cc, orders, lanes, bars, acct, x, n_orders, actions, active, intents, cancels):
     """Intents and cancels of every lane from its ``(n_orders * 4 + 1)`` choices (:meth:`TradingTask._decode`;
     inactive lanes send nothing). Each order sizes against the free funds earlier orders of the step left."""
-    n_k = orders.status.shape[1]
     n_v, n_a = acct.free_atoms.shape[1], acct.free_atoms.shape[2]
     ttl = x.ttl_ns
     free = x.free
     for b in range(actions.shape[0]):
-        for m in range(intents.instrument.shape[1]):
-            intents.instrument[b, m] = -1
-            intents.side[b, m] = 1
-            intents.kind[b, m] = 0
-            intents.price_ticks[b, m] = 0
-            intents.qty_lots[b, m] = 0
-            intents.ttl_ns[b, m] = 0
+        clear_intents(intents, b)
         for v in range(n_v):
             for a in range(n_a):
                 free[v, a] = acct.free_atoms[b, v, a]
@@ -242,25 +235,10 @@ def trading_decode(cc, orders, lanes, bars, acct, x, n_orders, actions, active, 
             budget = np.int64(np.floor(free[venue, asset] * x.size_fractions[size]))
             lots = min(lots_within(cc, inst, side, reserve_at, budget), cc.max_qty_lots[inst])
             send = active[b] and lots > 0 and level != LEVEL_NONE
-            intents.instrument[b, g] = inst if send else -1
-            intents.side[b, g] = side
-            intents.kind[b, g] = c.MARKET if level == LEVEL_MARKET else c.LIMIT
-            intents.price_ticks[b, g] = 0 if level == LEVEL_MARKET else price
-            intents.qty_lots[b, g] = lots if send else 0
-            intents.ttl_ns[b, g] = ttl
+            write_intent(intents, b, g, inst, side, level, price, lots, send, ttl)
             if send:
                 free[venue, asset] -= reservation_atoms(cc, inst, side, reserve_at, lots)
-        # cancels (BatchTask._cancels): none, the oldest cancellable order (lowest id), or all of them
-        choice = actions[b, actions.shape[1] - 1]
-        oldest, oldest_id = -1, _NO_ID
-        for k in range(n_k):
-            s = orders.status[b, k]
-            can = (s == c.PENDING or s == c.OPEN or s == c.PARTIAL) and not lanes.outage_steps_left[b, cc.inst_venue[orders.instrument[b, k]]] > 1
-            cancels[b, k] = can and active[b] and choice == CANCEL_ALL
-            if can and orders.order_id[b, k] < oldest_id:
-                oldest, oldest_id = k, orders.order_id[b, k]
-        if choice == CANCEL_OLDEST and oldest >= 0 and active[b]:
-            cancels[b, oldest] = True
+        write_cancels(cc, orders, lanes, b, actions[b, actions.shape[1] - 1], active[b], cancels)
 
 
 @kernel
