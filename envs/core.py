@@ -70,11 +70,16 @@ class BatchTask:
         self.trace_start = np.zeros(n_lanes, dtype=np.int64)
         self.layout = self._action_layout()
         self.obs_layout = self._obs_layout()
-        # The compiled step (tasks with kernels): one packed call for decode, core step and evaluate,
-        # one for the observation, over buffers owned here. Built at the first step (subclasses add arrays).
+        # The compiled step (tasks with kernels): one packed call for decode, core step, evaluate, the
+        # observation and the info figures, over buffers owned here; one each to observe or report
+        # after a reset, and one for the reset. Built when first used (subclasses add arrays first).
         self.compiled_step = bool(compiled_step)
         self._step_packed: PackedCall | None = None
         self._obs_packed: PackedCall | None = None
+        self._info_packed: PackedCall | None = None
+        self._reset_packed: PackedCall | None = None
+        self._obs_call_list: tuple | None = None
+        self._info_call_list: tuple | None = None
         self._core_calls: tuple | None = None
         self._step_calls: tuple = ()
         self._obs_fresh = self._info_fresh = False  # buffers written by the last compiled step, until a reset
@@ -151,7 +156,7 @@ class BatchTask:
         Returns ``(reward, terminated, truncated, info)``, ``(B,)`` arrays and a dict of them
         (``None`` with ``with_info=False``: the single env asks :meth:`info_of_lane` instead);
         ``truncated`` is the end of a replayed market's window (``max_episode_steps`` is the
-        front-end's). When no lane is active (every lane is about to be reset) the core is not stepped.
+        front-end's). Inactive lanes (about to be reset) are not stepped: no clock, orders or history.
         """
         active = np.ones(self.n_lanes, dtype=bool) if active is None else active
         if self.compiled_step:
@@ -198,7 +203,7 @@ class BatchTask:
 
     def _info_compiled(self) -> tuple[np.ndarray, np.ndarray]:
         """``(ints, floats)``: the ``(B, n)`` blocks of the info figures (views of buffers, refreshed)."""
-        if getattr(self, "_info_packed", None) is None:
+        if self._info_packed is None:
             self._info_packed = PackedCall(self._info_calls())
         if not self._info_fresh:
             self._info_packed()
@@ -206,7 +211,7 @@ class BatchTask:
 
     def _info_calls(self) -> tuple[Call, Call]:
         """The info kernels over their buffers (made at the first call)."""
-        if getattr(self, "_info_call_list", None) is None:
+        if self._info_call_list is None:
             ex = self.exchange
             keys = COMMON_INFO + self.task_info_keys
             n_int = sum(is_int for _, is_int in keys)
@@ -238,7 +243,7 @@ class BatchTask:
 
     def _reset_compiled(self, mask: np.ndarray, options: dict[str, Any] | None) -> None:
         """What the numpy reset does after the exchange's, as one packed call (the task's options first)."""
-        if getattr(self, "_reset_packed", None) is None:
+        if self._reset_packed is None:
             ex = self.exchange
             self._reset_mask = np.zeros(self.n_lanes, dtype=bool)
             self._reset_packed = PackedCall([
@@ -295,7 +300,7 @@ class BatchTask:
 
     def _obs_calls(self) -> tuple[Call, Call, Call]:
         """The observation kernels over their buffers (made at the first call)."""
-        if getattr(self, "_obs_call_list", None) is None:
+        if self._obs_call_list is None:
             ex = self.exchange
             width = len(self.obs_layout.labels)
             self._raw_obs = np.zeros((self.n_lanes, width))
