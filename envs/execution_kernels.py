@@ -175,15 +175,20 @@ def execution_features(out, start, cc, lanes, orders, x):
     n_v = x.obs_venues.shape[0]
     for b in range(out.shape[0]):
         parent = float(x.parent_atoms[b])
-        working_total = 0
         for n in range(n_v):
-            per_venue = 0
-            for k in range(n_k):
-                if cc.inst_venue[orders.instrument[b, k]] == x.obs_venues[n]:
-                    per_venue += working_atoms(cc, orders, b, k)
-            out[b, start + n] = per_venue / parent
-        for k in range(n_k):
-            working_total += working_atoms(cc, orders, b, k)
+            out[b, start + n] = 0.0
+        working_total = 0
+        for k in range(n_k):  # one pass: each slot's working atoms to the total and to its venue
+            w = working_atoms(cc, orders, b, k)
+            if w == 0:
+                continue
+            working_total += w
+            v = cc.inst_venue[orders.instrument[b, k]]
+            for n in range(n_v):
+                if v == x.obs_venues[n]:
+                    out[b, start + n] += w  # whole atoms: exact in float64 below 2**53
+        for n in range(n_v):
+            out[b, start + n] = out[b, start + n] / parent
         j = start + n_v
         out[b, j] = float(x.side[b])
         out[b, j + 1] = (x.parent_atoms[b] - x.filled[b]) / parent
@@ -218,15 +223,13 @@ def execution_reset(cc, lanes, bars, acct, x, side_choice, mask, short):
 
     ``short[b]`` is set where the account cannot hold the parent (the caller raises).
     """
-    worst = 0.0  # the market collar and the worst fee over the pair's venues
-    for n in range(x.obs_venues.shape[0]):
-        worst = max(worst, cc.collar_bps[x.obs_venues[n]]) if n else cc.collar_bps[x.obs_venues[n]]
-    worst = 1.0 + worst * 1e-4
-    rate = 0
-    for n in range(x.listing.shape[0]):
-        i = x.listing[n]
-        r = max(cc.maker_fee_e8[i], cc.taker_fee_e8[i])
-        rate = max(rate, r) if n else r
+    collar = cc.collar_bps[x.obs_venues[0]]  # the widest market collar and the worst fee over the pair's venues
+    for n in range(1, x.obs_venues.shape[0]):
+        collar = max(collar, cc.collar_bps[x.obs_venues[n]])
+    worst = 1.0 + collar * 1e-4
+    rate = max(cc.maker_fee_e8[x.listing[0]], cc.taker_fee_e8[x.listing[0]])
+    for n in range(1, x.listing.shape[0]):
+        rate = max(rate, cc.maker_fee_e8[x.listing[n]], cc.taker_fee_e8[x.listing[n]])
     fee = 1.0 + rate / E8
     for b in range(mask.shape[0]):
         if not mask[b]:
