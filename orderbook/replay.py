@@ -370,12 +370,28 @@ def default_shared_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared"
 
 
+def packaged_data_dir() -> Path:
+    """The Binance.US sample shipped in the package: the shared CSVs as zstd Parquet, equal bar for bar."""
+    return Path(__file__).resolve().parent / "data" / "binance_us"
+
+
 def binance_us_sources(shared: str | os.PathLike[str] | None = None, venue: str = "binance_us") -> list[BarSource]:
-    """BarSources of the Binance.US 1-minute BTC/USD, BTC/USDT and BTC/USDC files in ``shared/data/binance_us``."""
-    folder = Path(shared if shared is not None else default_shared_dir()) / "data" / "binance_us"
-    if not folder.is_dir():
-        raise ValueError(f"no Binance.US data folder at {folder}; expected shared/data/binance_us (set ORDERBOOK_SHARED or pass shared_dir)")
-    return [BarSource(venue, f"BTC/{q}", str(folder / f"BTC{q}_1m_*.csv")) for q in BINANCE_US_QUOTES]
+    """BarSources of the Binance.US 1-minute BTC/USD, BTC/USDT and BTC/USDC bars (March 2023).
+
+    ``shared`` given, or ``$ORDERBOOK_SHARED`` set: the CSV files in
+    ``<shared>/data/binance_us``. Neither: the same bars as Parquet shipped in the
+    package (:func:`packaged_data_dir`), so an installed package needs no data folder.
+    """
+    if shared is None and not os.environ.get("ORDERBOOK_SHARED"):
+        folder, suffix = packaged_data_dir(), "parquet"
+        if not folder.is_dir():
+            raise ValueError(f"no packaged Binance.US data at {folder}; expected the package's data/binance_us "
+                             "folder (reinstall orderbook-gym, or pass shared_dir / set ORDERBOOK_SHARED)")
+    else:
+        folder, suffix = Path(shared if shared is not None else default_shared_dir()) / "data" / "binance_us", "csv"
+        if not folder.is_dir():
+            raise ValueError(f"no Binance.US data folder at {folder}; expected shared/data/binance_us (set ORDERBOOK_SHARED or pass shared_dir)")
+    return [BarSource(venue, f"BTC/{q}", str(folder / f"BTC{q}_1m_*.{suffix}")) for q in BINANCE_US_QUOTES]
 
 
 def replay_config(
@@ -452,7 +468,8 @@ def binance_us_config(
     initial_balances: dict[tuple[str, str], Any] | None = None,
     **overrides: Any,
 ) -> ExchangeConfig:
-    """An account on Binance.US replayed from ``shared/data/binance_us`` (1-minute bars, March 2023).
+    """An account on Binance.US replayed from its 1-minute bars of March 2023 (:func:`binance_us_sources`:
+    the CSVs of ``shared_dir`` or ``$ORDERBOOK_SHARED``, else the Parquet sample shipped in the package).
 
     Venue ``binance_us`` lists BTC/USD, BTC/USDT and BTC/USDC (tick 0.01, lot
     0.0001 BTC, min notional 10, maker 1 bps, taker 5 bps, latency median 50 ms);
@@ -478,4 +495,4 @@ def binance_us_config(
     )
 
 
-__all__ = ["ReplayData", "ReplayMarket", "ReplaySource", "binance_us_config", "replay_config", "binance_us_sources", "compile_replay", "default_shared_dir"]
+__all__ = ["ReplayData", "ReplayMarket", "ReplaySource", "binance_us_config", "replay_config", "binance_us_sources", "compile_replay", "default_shared_dir", "packaged_data_dir"]
