@@ -332,12 +332,29 @@ class EpisodeStore:
         return len(paths)
 
     def remove_temporary(self) -> list[Path]:
-        """Delete temporary files a crashed writer left, in every run (call when no writer runs;
-        opening a run for writing cleans that run's on its own)."""
-        stale = self._temporary_files()
-        for p in stale:
-            p.unlink(missing_ok=True)
-        return stale
+        """Delete the temporary files killed writers left, in every run that no writer has open; returns them.
+
+        A run being written (by this process or another) is left alone: its
+        temporary files may be a live write's. Opening a run for writing cleans it.
+        """
+        removed: list[Path] = []
+        for run in self.runs():
+            stale = self._temporary_files(run)
+            if not stale:
+                continue
+            with _WRITERS_MUTEX:
+                if (os.path.realpath(self.root), run) in _WRITERS:
+                    continue
+                try:
+                    writer = _lock_run(self.root, run)
+                except RunLockedError:
+                    continue
+                for path in self._temporary_files(run):
+                    path.unlink(missing_ok=True)
+                    removed.append(path)
+                os.ftruncate(writer.fd, 0)
+                os.close(writer.fd)
+        return removed
 
     # --------------------------------------------------------------- write
     def write_history(self, run: str, history, clear: bool = False) -> list[Path]:

@@ -241,3 +241,20 @@ wait_for(done)
         proc.communicate(timeout=30)
     store.write_episode("r", rows(1, 0))  # the holder exited: the same store object now gets the run
     assert store.read("events").height == 7
+
+
+def test_remove_temporary_leaves_the_runs_being_written_alone(tmp_path):
+    root = tmp_path / "store"
+    writer = EpisodeStore(root)
+    writer.write_episode("live", rows(0, 0))
+    writer.write_episode("dead", rows(0, 0))
+    writer.close()
+    writer.open_run("live")
+    stale = {run: root / "events" / f"run={run}" / "episode=0" / ".part-00001.parquet.123-abcd.tmp" for run in ("live", "dead")}
+    for p in stale.values():
+        p.write_bytes(b"PAR1")
+    assert EpisodeStore(root).remove_temporary() == [stale["dead"]]
+    assert stale["live"].exists() and not stale["dead"].exists()
+    assert try_write(tmp_path, root, "dead") == (0, "")  # the probe let the run go
+    writer.close()
+    assert EpisodeStore(root).remove_temporary() == [stale["live"]]
