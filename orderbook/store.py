@@ -107,7 +107,6 @@ class _RunWriter:
     """This process's hold on one run: the flock-ed lock file, the run's seq counter, the stores using it."""
 
     fd: int  # the lock file, flock-ed LOCK_EX; closing it releases the lock
-    pid: int  # the process that took the lock
     users: set[int] = field(default_factory=set)  # tokens of the EpisodeStore objects that have the run open
     next_seq: dict[str, int] = field(default_factory=dict)  # kind -> the seq offset of the next write
     mutex: threading.Lock = field(default_factory=threading.Lock)  # one write of the run at a time
@@ -154,7 +153,7 @@ def _lock_run(root: Path, run: str) -> _RunWriter:
         raise
     os.ftruncate(fd, 0)
     os.pwrite(fd, _holder_text().encode(), 0)
-    return _RunWriter(fd=fd, pid=os.getpid())
+    return _RunWriter(fd=fd)
 
 
 def _release(key: tuple[str, str], token: int) -> None:
@@ -380,6 +379,7 @@ class EpisodeStore:
         meta = self.schema()
         staged: list[tuple[Path, Path]] = []
         temporary: list[Path] = []
+        created: list[Path] = []  # partition directories this call made, removed again if it fails
         recorded = dict(meta["kinds"])
         new_kinds: dict[str, dict[str, str]] = {}
         try:
@@ -391,6 +391,7 @@ class EpisodeStore:
                 new_kinds[kind] = self._check_columns(recorded, kind, _dtypes(body))
                 for (episode,), part in frame.partition_by("episode", as_dict=True, maintain_order=True).items():
                     directory = self.root / kind / f"run={run}" / f"episode={episode}"
+                    created += [d for d in (directory.parent, directory) if not d.exists()]
                     directory.mkdir(parents=True, exist_ok=True)
                     final = directory / f"part-{self._next_part(directory, staged):05d}.parquet"
                     tmp = _temporary(final)
@@ -406,6 +407,15 @@ class EpisodeStore:
                 os.replace(tmp, final)
             for directory in {final.parent for _, final in staged}:
                 _fsync_dir(directory)
+        except BaseException:
+            for tmp in temporary:
+                tmp.unlink(missing_ok=True)
+            for directory in reversed(created):  # so a refused first write leaves no empty run behind
+                try:
+                    directory.rmdir()
+                except OSError:  # not empty: a file of this call was already renamed into it
+                    pass
+            raise
         finally:
             for tmp in temporary:
                 tmp.unlink(missing_ok=True)

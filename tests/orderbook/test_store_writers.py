@@ -258,3 +258,35 @@ def test_remove_temporary_leaves_the_runs_being_written_alone(tmp_path):
     assert try_write(tmp_path, root, "dead") == (0, "")  # the probe let the run go
     writer.close()
     assert EpisodeStore(root).remove_temporary() == [stale["live"]]
+
+
+FIRST_WRITE = """
+root, run, extra = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+here = Path(root).parent
+store = EpisodeStore(root)
+wait_for(here / "go")
+frames = rows(0, 0)
+if extra:
+    frames = {"events": frames["events"].with_columns(extra=pl.lit(1.5))}
+try:
+    store.write_episode(run, frames)
+except ValueError as err:
+    print(err)
+    sys.exit(4)
+"""
+
+
+def test_two_runs_first_written_at_once_with_different_columns_leave_one_schema(tmp_path):
+    root = tmp_path / "store"
+    EpisodeStore(root)
+    procs = [run_script(tmp_path, f"first{run}", FIRST_WRITE, str(root), run, extra) for run, extra in (("a", "0"), ("b", "1"))]
+    (tmp_path / "go").touch()
+    results = [p.communicate(timeout=300) for p in procs]
+    codes = [p.returncode for p in procs]
+    assert sorted(codes) == [0, 4], results
+    refused = results[codes.index(4)][0]
+    assert "events: columns do not match the dataset's events schema" in refused and "extra" in refused
+    store = EpisodeStore(root)
+    kept = ["a", "b"][codes.index(0)]
+    assert store.runs() == [kept] and not list(root.rglob("*.tmp"))
+    assert set(store.schema()["kinds"]["events"]) == set(store.read("events").columns) - {"run", "episode"}
