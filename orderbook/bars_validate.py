@@ -2,8 +2,8 @@
 
 Used by :mod:`orderbook.bars`, which aligns sources; this module imports nothing
 of it. A source (a CSV or Parquet file, a glob of such files, or a polars/pandas
-frame) is read with polars into one frame of canonical columns, then every row is checked
-with vectorised expressions (no Python loops over rows). The result is a
+frame) is read with polars into one frame of canonical columns, then every row is
+checked with vectorised expressions (no Python loops over rows). The result is a
 :class:`SourceBars`, whose invariants are:
 
 - ``time_ns`` is int64 UTC epoch ns, strictly increasing across all files of the
@@ -20,10 +20,12 @@ expected and what was found. When several rows fail, the first failing check in
 the order of ``_row_checks`` is reported at its first row, with the count of rows
 failing it. CSVs have one header line naming the columns, or none
 (``BarSource(..., header=False, names=[...])``: ``names`` gives every column of the
-file, in order; a row with fewer cells has empty cells, reported as such). Known
-limits: CSVs are comma-separated; a row with more cells than the file's first
-line is reported for the file, not the row; a blank line is read as a row of empty cells (so it is reported, and row numbers stay equal
-to line numbers - 1); a quoted cell spanning lines would shift later row numbers.
+file, in order, and a row with fewer cells has empty cells, reported as such).
+
+Known limits: CSVs are comma-separated; a row with more cells than the file's first
+line is reported for the file, not the row; a blank line is read as a row of empty
+cells (so it is reported, and row numbers stay tied to line numbers); a quoted cell
+spanning lines would shift later row numbers.
 """
 
 from __future__ import annotations
