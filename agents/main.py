@@ -50,8 +50,9 @@ class Args:
     """show the training progress bar"""
 
     def __post_init__(self) -> None:
-        for name in ("total_timesteps", "n_envs", "horizon", "eval_envs", "eval_episodes"):
+        for name in ("total_timesteps", "n_envs", "eval_envs", "eval_episodes"):
             require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        require(self.horizon >= 0, f"--horizon must be >= 0 (0: the env's default, 60), got {self.horizon}")
 
 
 def run(argv: list[str] | None = None) -> dict[str, Path]:

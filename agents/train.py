@@ -91,7 +91,7 @@ class Args:
         for name in ("horizon", "max_episode_steps", "n_steps"):
             require(getattr(self, name) >= 0, f"--{name.replace('_', '-')} must be >= 0 (0: the default), got {getattr(self, name)}")
         require(self.learning_rate > 0, f"--learning-rate must be > 0, got {self.learning_rate}")
-        arch = self.net_arch.split(",")
+        arch = [x for x in self.net_arch.split(",") if x.strip()]  # empty: no hidden layer
         require(all(x.strip().isdigit() and int(x) > 0 for x in arch),
                 f"--net-arch must be comma-separated layer sizes > 0 such as 64,64, got {self.net_arch!r}")
         env_kwargs(self.env_id, self.faults, self.market, self.horizon, self.max_episode_steps)  # horizon: Execution only

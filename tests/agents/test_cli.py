@@ -126,7 +126,7 @@ def test_evaluate_refuses_unknown_baselines_and_folders_that_are_not_runs(tmp_pa
     (evaluate.run, ["--faults", "extreme"], "argument --faults: invalid choice: 'extreme'"),
     (evaluate.run, ["--episodes", "0"], "--episodes must be >= 1, got 0"),
     (main_cli.run, ["--faults", "high!"], "argument --faults: invalid choice: 'high!'"),
-    (main_cli.run, ["--horizon", "0"], "--horizon must be >= 1, got 0"),
+    (main_cli.run, ["--horizon", "-1"], "--horizon must be >= 0 (0: the env's default, 60), got -1"),
 ])
 def test_bad_arguments_exit_2_with_one_line_and_create_nothing(tmp_path, capsys, monkeypatch, run, argv, expected):
     monkeypatch.chdir(tmp_path)  # default output folders would land here
