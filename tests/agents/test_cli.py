@@ -184,3 +184,14 @@ def test_console_scripts_name_main_functions_that_print_help(capsys):
             getattr(importlib.import_module(module), func)(["--help"])
         assert exit_info.value.code == 0
         assert "--help" in capsys.readouterr().out, name
+
+
+def test_training_steps_per_second_leave_compile_time_out(monkeypatch):
+    callback = train.RunCallback(writer=None, flush_every=1, log_every=1)
+    monkeypatch.setattr("orderbook.compile_notice.compile_seconds", lambda: 7.0)
+    callback._on_training_start()
+    callback.num_timesteps = 1_000
+    callback.t0 -= 10.0  # ten seconds since training started...
+    monkeypatch.setattr("orderbook.compile_notice.compile_seconds", lambda: 12.0)  # ...five of them compiling
+    assert callback.compile_s() == 5.0
+    assert 190 < callback.steps_per_s() < 201

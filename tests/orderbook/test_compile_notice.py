@@ -124,3 +124,17 @@ def test_a_second_process_with_everything_cached_prints_nothing(tmp_path):
     cold, warm = runs[0].stderr.splitlines(), runs[1].stderr
     assert cold[0] == f"{cn.PREFIX} ..." and cold[-1].startswith("compiled 1 orderbook kernels in ")
     assert warm == ""
+
+
+def test_the_demo_reports_compile_time_apart_from_stepping(monkeypatch, capsys):
+    """Whatever compiles during the steps is reported as compiling, not as stepping time."""
+    from orderbook import demo
+
+    readings = iter([0.0, 0.0, 500.0])  # before the exchange, after reset, after the steps
+    monkeypatch.setattr(demo.compile_notice, "compile_seconds", lambda: next(readings))
+    monkeypatch.setattr(demo.compile_notice, "finish", lambda: None)
+    demo.main(["--lanes", "2", "--steps", "3"])
+    line = next(x for x in capsys.readouterr().out.splitlines() if "stepping" in x)
+    assert "compiling kernels 500.0 s (first run only, cached afterwards)" in line
+    assert "stepping 0.00 s" in line, "the 500 s of compiling are not stepping time"
+
