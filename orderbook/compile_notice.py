@@ -12,9 +12,10 @@ cache miss), never when it loads a cached kernel.
 What it keeps true:
 - a process whose kernels are all cached prints nothing;
 - it writes to stderr only (stdout stays the program's), a line when compiling
-  starts, then a progress line at most every ``interval_s`` seconds
-  (``compiling orderbook kernels (first run, cached afterwards): 14 compiled, 40 s``),
-  and a line when a compile burst ends, saying how many kernels and how long;
+  starts, then a progress line every ``interval_s`` seconds while it goes on
+  (``compiling orderbook kernels (first run, cached afterwards): 14 compiled, 40 s``;
+  a daemon thread speaks during one long compile too), and :func:`finish` a line
+  saying how many kernels took how long;
 - ``ORDERBOOK_COMPILE_NOTICE=0`` silences it (the counting goes on);
 - :func:`compile_seconds` is the wall time this process spent compiling (nested
   compiles counted once), so callers report step time apart from compile time.
@@ -60,8 +61,10 @@ class CompileNotice(event.Listener):
     ``seconds`` the wall time of outermost compiles.
     """
 
-    def __init__(self, stream: TextIO | None = None, interval_s: float = 10.0, enabled: bool | None = None, clock=time.perf_counter):
+    def __init__(self, stream: TextIO | None = None, interval_s: float = 10.0, enabled: bool | None = None, clock=time.perf_counter,
+                 heartbeat: bool = False):
         self.stream, self.interval_s, self.enabled, self.clock = stream, float(interval_s), enabled, clock
+        self.heartbeat = heartbeat  # a daemon thread that speaks during one long compile too
         self.compiled = 0
         self.seconds = 0.0
         self._depth = 0
@@ -69,7 +72,13 @@ class CompileNotice(event.Listener):
         self._burst_compiled = 0
         self._outer_start = 0.0
         self._last_line = 0.0
+        self._current = "?"  # the kernel compiling now (innermost)
+        self._reset_threading()
+
+    def _reset_threading(self) -> None:
         self._lock = threading.Lock()
+        self._compiling = threading.Event()  # set while an outermost compile runs
+        self._thread: threading.Thread | None = None
 
     # numba calls these around every real compile (nested ones too)
     def on_start(self, ev: event.Event) -> None:
@@ -77,21 +86,44 @@ class CompileNotice(event.Listener):
             now = self.clock()
             self.compiled += 1
             self._depth += 1
+            self._current = _kernel_name(ev.data)
             if self._depth == 1:
                 self._outer_start = now
                 if self._burst_compiled == 0:
                     self._burst_start = self._last_line = now
                     self._say(f"{PREFIX} ...")
+                self._compiling.set()
+                if self.heartbeat and self._thread is None:
+                    self._thread = threading.Thread(target=self._beat_loop, name="orderbook-compile-notice", daemon=True)
+                    self._thread.start()
             self._burst_compiled += 1
-            if now - self._last_line >= self.interval_s:
-                self._last_line = now
-                self._say(f"{PREFIX}: {self._burst_compiled} compiled, {now - self._burst_start:.0f} s ({_kernel_name(ev.data)})")
+            self._progress(now)
+
+    def _progress(self, now: float) -> bool:
+        """A progress line if ``interval_s`` passed since the last line (the lock is held)."""
+        if now - self._last_line < self.interval_s:
+            return False
+        self._last_line = now
+        self._say(f"{PREFIX}: {self._burst_compiled} compiled, {now - self._burst_start:.0f} s (now {self._current})")
+        return True
+
+    def beat(self) -> bool:
+        """A progress line while a compile runs and ``interval_s`` passed since the last line; whether one was written."""
+        with self._lock:
+            return self._depth > 0 and self._progress(self.clock())
+
+    def _beat_loop(self) -> None:
+        while True:
+            self._compiling.wait()
+            time.sleep(self.interval_s / 4)
+            self.beat()
 
     def on_end(self, ev: event.Event) -> None:
         with self._lock:
             self._depth = max(self._depth - 1, 0)
             if self._depth == 0:
                 self.seconds += self.clock() - self._outer_start
+                self._compiling.clear()
 
     def finish(self) -> str | None:
         """Close the current burst of compiles: its one-line summary (also written), or None if nothing compiled."""
@@ -121,7 +153,8 @@ def install() -> CompileNotice:
     """Register the process's notice with numba (once; later calls return the same object)."""
     global _NOTICE
     if _NOTICE is None:
-        _NOTICE = CompileNotice()
+        _NOTICE = CompileNotice(heartbeat=True)
+        os.register_at_fork(after_in_child=_NOTICE._reset_threading)  # a forked child gets its own lock, no thread
         event.register("numba:compile", _NOTICE)
     return _NOTICE
 

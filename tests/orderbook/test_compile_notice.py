@@ -138,3 +138,17 @@ def test_the_demo_reports_compile_time_apart_from_stepping(monkeypatch, capsys):
     assert "compiling kernels 500.0 s (first run only, cached afterwards)" in line
     assert "stepping 0.00 s" in line, "the 500 s of compiling are not stepping time"
 
+
+
+def test_the_heartbeat_speaks_during_one_long_compile_and_is_quiet_between_compiles():
+    stream = io.StringIO()
+    clock = FakeClock(4.0)
+    notice = cn.CompileNotice(stream=stream, interval_s=10.0, enabled=True, clock=clock)
+    assert notice.beat() is False and stream.getvalue() == "", "nothing compiling: no line"
+    notice.on_start(event.Event("numba:compile", event.EventStatus.START, data={}))
+    lines = [notice.beat() for _ in range(4)]  # the clock moves 4 s a reading: a line once 10 s have passed
+    assert lines.count(True) >= 1 and lines[0] is False
+    assert stream.getvalue().splitlines()[-1].startswith(f"{cn.PREFIX}: 1 compiled, ")
+    notice.on_end(event.Event("numba:compile", event.EventStatus.END, data={}))
+    before = stream.getvalue()
+    assert [notice.beat() for _ in range(5)] == [False] * 5 and stream.getvalue() == before
