@@ -72,7 +72,7 @@ class CompileNotice(event.Listener):
         self._burst_compiled = 0
         self._outer_start = 0.0
         self._last_line = 0.0
-        self._current = "?"  # the kernel compiling now (innermost)
+        self._compiling_names: list[str] = []  # the kernels compiling now, outermost first
         self._reset_threading()
 
     def _reset_threading(self) -> None:
@@ -86,7 +86,7 @@ class CompileNotice(event.Listener):
             now = self.clock()
             self.compiled += 1
             self._depth += 1
-            self._current = _kernel_name(ev.data)
+            self._compiling_names.append(_kernel_name(ev.data))
             if self._depth == 1:
                 self._outer_start = now
                 if self._burst_compiled == 0:
@@ -104,7 +104,7 @@ class CompileNotice(event.Listener):
         if now - self._last_line < self.interval_s:
             return False
         self._last_line = now
-        self._say(f"{PREFIX}: {self._burst_compiled} compiled, {now - self._burst_start:.0f} s (now {self._current})")
+        self._say(f"{PREFIX}: {self._burst_compiled} compiled, {now - self._burst_start:.0f} s (now {self._compiling_names[-1] if self._compiling_names else '?'})")
         return True
 
     def beat(self) -> bool:
@@ -121,6 +121,8 @@ class CompileNotice(event.Listener):
     def on_end(self, ev: event.Event) -> None:
         with self._lock:
             self._depth = max(self._depth - 1, 0)
+            if self._compiling_names:
+                self._compiling_names.pop()
             if self._depth == 0:
                 self.seconds += self.clock() - self._outer_start
                 self._compiling.clear()

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import types
 
 import numba
 import pytest
@@ -152,3 +153,26 @@ def test_the_heartbeat_speaks_during_one_long_compile_and_is_quiet_between_compi
     notice.on_end(event.Event("numba:compile", event.EventStatus.END, data={}))
     before = stream.getvalue()
     assert [notice.beat() for _ in range(5)] == [False] * 5 and stream.getvalue() == before
+
+
+def test_progress_names_the_kernel_still_compiling_not_the_last_one_started():
+    stream = io.StringIO()
+    notice = cn.CompileNotice(stream=stream, interval_s=10.0, enabled=True, clock=FakeClock(4.0))
+    start = lambda name: notice.on_start(event.Event("numba:compile", event.EventStatus.START, data={"dispatcher": _named(name)}))  # noqa: E731
+    end = lambda: notice.on_end(event.Event("numba:compile", event.EventStatus.END, data={}))  # noqa: E731
+    start("outer")
+    start("inner")
+    end()
+    while not notice.beat():
+        pass
+    assert stream.getvalue().splitlines()[-1].endswith("(now tests.orderbook.test_compile_notice.outer)")
+
+
+def _named(name):
+    """Stands for a numba dispatcher: what the notice reads of one is its ``py_func``."""
+
+    def func():
+        pass
+
+    func.__qualname__ = name
+    return types.SimpleNamespace(py_func=func)
