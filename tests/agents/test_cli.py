@@ -195,3 +195,13 @@ def test_training_steps_per_second_leave_compile_time_out(monkeypatch):
     monkeypatch.setattr("orderbook.compile_notice.compile_seconds", lambda: 12.0)  # ...five of them compiling
     assert callback.compile_s() == 5.0
     assert 190 < callback.steps_per_s() < 201
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--lanes", "0"], "argument --lanes: expected an integer in [1, 65536], got 0"),
+    (["--steps", "ten"], "argument --steps: expected an integer in [1, 1048576], got 'ten'"),
+])
+def test_demo_refuses_bad_counts_in_one_line(capsys, argv, expected):
+    from orderbook import demo
+
+    assert expected in one_line_error(capsys, demo.main, argv)
