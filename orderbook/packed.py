@@ -41,6 +41,8 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from orderbook import compile_notice
+
 __all__ = ["PackedCall", "Call", "address_to_voidptr"]
 
 
@@ -185,6 +187,7 @@ def _forget_other_versions(folder: Path) -> None:
 def _load(source: str) -> Callable:
     """Write ``source`` to the cache directory (atomically) and import its ``packed`` kernel."""
     global _CODE_VERSION
+    compile_notice.install()  # the first kernels of a cold run compile right after this: say so on stderr
     if _CODE_VERSION is None:
         _CODE_VERSION = _code_version()
     key = f"{_CODE_VERSION}_{hashlib.sha256(source.encode()).hexdigest()[:12]}"
