@@ -47,6 +47,11 @@ BAD_INTENTS = [
     ("bad kind", lambda: with_field("kind", 7), r"kind\[0, 0\] must be 0 \(market\) or 1 \(limit\), got 7"),
     ("limit without price", lambda: with_field("kind", 1), r"price_ticks\[0, 0\] must be a limit price > 0 ticks, got 0"),
     ("not intents", lambda: (1, 2, 3), r"intents must be an OrderIntents, got tuple"),
+    ("huge ttl", lambda: with_field("ttl_ns", 2**63 - 1), r"ttl_ns\[0, 0\] must be a time to live <= 2\*\*60 ns .*GTC for no expiry.*got 9223372036854775807"),
+    ("ttl just past the bound", lambda: with_field("ttl_ns", 2**60 + 1), r"ttl_ns\[0, 0\] must be a time to live <= 2\*\*60 ns"),
+    ("unknown time in force", lambda: with_field("tif", 3), r"tif\[0, 0\] must be 0 \(GTD\) or 1 \(GTC\), got 3"),
+    ("GTC with a ttl", lambda: with_field("ttl_ns", 5)._replace(tif=np.array([[1, 0, 0], [0, 0, 0]])), r"ttl_ns\[0, 0\] must be 0 for a GTC order.*got 5"),
+    ("infinite ttl", lambda: with_field("ttl_ns", np.inf, dtype=np.float64), r"ttl_ns must be finite integers, got inf"),
 ]
 
 
@@ -77,7 +82,12 @@ BAD_ORDERS = [
     (ob.Order("alpha", "BTC/USD", "buy", "0.001", price="30000.005"), r"price must be a positive multiple of tick_size 0.01, got 30000.005"),
     (ob.Order("alpha", "ETH/USD", "buy", "0.001"), r"unknown instrument alpha:ETH/USD; known: \['alpha:BTC/USD'"),
     (ob.Order("alpha", "BTC/USD", "hold", "0.001"), r"side must be 'buy' or 'sell', got 'hold'"),
-    (ob.Order("alpha", "BTC/USD", "buy", "0.001", ttl_ms=-1), r"ttl_ms must be >= 0"),
+    (ob.Order("alpha", "BTC/USD", "buy", "0.001", ttl_ms=-1), r"ttl_ms \(0 = venue default\) must be a finite duration >= 0 and <= 1152921504607 ms.*got -1"),
+    (ob.Order("alpha", "BTC/USD", "buy", "0.001", ttl_ms=float("inf")), r"ttl_ms \(0 = venue default\) must be a finite duration >= 0.*got inf"),
+    (ob.Order("alpha", "BTC/USD", "buy", "0.001", ttl_ms=(2**63 - 1) / 1e6), r"ttl_ms \(0 = venue default\) must be a finite duration .*36.5 years\), got 9223372036854.775"),
+    (ob.Order("alpha", "BTC/USD", "buy", "0.001", ttl_ms=1000.0, tif="GTC"), r"a GTC order never expires by time, so ttl_ms must be 0, got 1000.0"),
+    (ob.Order("alpha", "BTC/USD", "buy", "0.001", tif="IOC"), r"tif must be one of \['GTD', 'GTC'\], got 'IOC'"),
+    (ob.Order("alpha", "BTC/USD", "buy", "0.001", tif=7), r"tif must be a TimeInForce \(0 = GTD, 1 = GTC\), got 7"),
     (ob.Order("alpha", "BTC/USD", "buy", "nan"), r"quantity must be finite, got 'nan'"),
     (ob.Order("alpha", "BTC/USD", "buy", "0.001", lane=5), r"lane must be in \[0, 2\), got 5"),
 ]
