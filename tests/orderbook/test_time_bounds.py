@@ -168,3 +168,18 @@ def test_history_times_are_never_negative_and_never_decrease_per_order(seed, ttl
     timeouts = ex.history.events_frame().filter(pl.col("event") == "EXPIRE", pl.col("reason") == "TIMEOUT")
     assert not set(zip(timeouts["lane"].to_list(), timeouts["order_id"].to_list())) & set(gtc_ids)
     assert audit(ex) == []
+
+
+def test_a_maker_fill_inside_a_short_ttl_is_stamped_before_the_expiry():
+    ex = ob.Exchange(lone_config(), n_lanes=16)
+    ex.reset(seed=0)
+    it = empty_intents(16, 3)
+    it.instrument[:, 0], it.kind[:, 0], it.qty_lots[:, 0] = 0, c.LIMIT, 10
+    it.price_ticks[:, 0] = ex.bars.bid_ticks[:, 0]  # rests at the touch; fills when the bar trades through
+    it.ttl_ns[:, 0] = 20 * 10**9  # expires before the middle of the bar, where maker fills are stamped
+    ex.step(it)
+    ev = ex.history.events_frame()
+    fills = ev.filter(pl.col("event") == "FILL", pl.col("liquidity") == "MAKER")
+    assert fills.height > 0
+    assert fills["time_ns"].to_list() == [20 * 10**9 - 1] * fills.height  # on main: 30 s, after the EXPIRE at 20 s
+    assert_times_never_decrease_per_order(ex)
