@@ -53,7 +53,8 @@ Proof that nothing overflows, given 1-3:
 Time. Times are int64 ns. Every duration (time to live, default TTL, ack timeout,
 latency draws, step length) is at most ``MAX_DURATION_NS = 2**60`` ns (36.5 years),
 every clock at most ``MAX_TIME_NS = NEVER_NS - MAX_DURATION_NS`` (about year 2079
-in epoch ns, or 10**18 ns from a synthetic start), so a clock plus one duration is
+in epoch ns, 110 years from a synthetic start at 0: replayed bar times are checked
+at load, a synthetic lane refuses to step past it), so a clock plus one duration is
 at most ``NEVER_NS = 2**62``, the time that never comes. The kernels add times with
 :func:`sat_add_ns` (saturating at ``NEVER_NS``) all the same, so even a value that
 escaped validation can only reach "never", never wrap.
@@ -72,12 +73,11 @@ INT64_MAX = 2**63 - 1
 NOTIONAL_MAX_ATOMS = 2**61  # the largest notional of one order (max_price x max_qty_lots)
 BALANCE_CAP_ATOMS = 2**62  # a balance above this takes no new order that would credit it
 CREDIT_MAX_ATOMS = INT64_MAX - BALANCE_CAP_ATOMS  # slots x the most one order can credit to one balance
-MAX_VOLUME_LOTS = 2**50  # a bar's volume (synthetic draws are capped, replayed data refused above)
-MAX_QUOTE_TICKS = 2**50  # spread and level steps are clamped below this
+MAX_VOLUME_LOTS = 2**53  # a bar's volume (synthetic draws are capped; replay refuses data above, as floats stay exact)
 
 NEVER_NS = np.int64(2**62)  # a time that never comes (lost acks, no cancel, GTC expiry)
 MAX_DURATION_NS = 2**60  # every duration: time to live, ack timeout, latency, step length
-MAX_TIME_NS = int(NEVER_NS) - MAX_DURATION_NS  # every clock (a lane's market time)
+MAX_TIME_NS = int(NEVER_NS) - MAX_DURATION_NS  # every clock (a lane's market time), 3 x 2**60
 NS_PER_MS = 1_000_000
 MAX_DURATION_MS = MAX_DURATION_NS / NS_PER_MS
 

@@ -216,12 +216,16 @@ def intents_from_orders(config, n_lanes: int, orders: Iterable[Order]) -> OrderI
         lots = qty / inst.lot_size
         if lots != lots.to_integral_value() or lots <= 0:
             raise ValueError(f"{where}: quantity must be a positive multiple of lot_size {inst.lot_size}, got {qty}")
+        if lots > 2**40:
+            raise ValueError(f"{where}: quantity must be at most 2**40 lots of {inst.lot_size} (max_qty_lots is {inst.max_qty_lots}), got {qty}")
         ticks = 0
         if order.price is not None:
             px = to_decimal(order.price, f"{where} price")
             t = px / inst.tick_size
             if t != t.to_integral_value() or t <= 0:
                 raise ValueError(f"{where}: price must be a positive multiple of tick_size {inst.tick_size}, got {px}")
+            if t > 2**40:
+                raise ValueError(f"{where}: price must be at most 2**40 ticks of {inst.tick_size} (max_price is {inst.max_price}), got {px}")
             ticks = int(t)
         ttl_ms = check_duration_ms(f"{where}: ttl_ms (0 = venue default)", order.ttl_ms, positive=False)
         tif = _tif_code(order.tif)

@@ -29,6 +29,7 @@ LATENCY_KINDS = ("constant", "uniform", "lognormal")
 MAX_OUTAGE_MEAN_STEPS = 1e12  # outage lengths stay far inside int64
 MAX_SPREAD_BPS = 10_000.0  # a spread or level step of 100% of the price at most
 MAX_MIN_SPREAD_TICKS = 2**40
+MAX_DEPTH_FRACTION = 100.0  # the book's depth (sum of fractions x bar volume <= 2**53 lots) stays far inside int64
 IMPACT_MODELS = ("none", "linear", "sqrt")
 
 
@@ -279,8 +280,9 @@ class BookSpec:
         object.__setattr__(self, "depth_fractions", tuple(self.depth_fractions))
         _require(
             len(self.depth_fractions) >= 1
-            and all(isinstance(x, (int, float)) and math.isfinite(x) and x > 0 for x in self.depth_fractions),
-            f"BookSpec.depth_fractions must be a non-empty tuple of numbers > 0, got {self.depth_fractions!r}",
+            and all(isinstance(x, (int, float)) and math.isfinite(x) and x > 0 for x in self.depth_fractions)
+            and sum(self.depth_fractions) <= MAX_DEPTH_FRACTION,
+            f"BookSpec.depth_fractions must be a non-empty tuple of numbers > 0 summing to at most {MAX_DEPTH_FRACTION:.0f}, got {self.depth_fractions!r}",
         )
 
 

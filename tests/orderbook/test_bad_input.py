@@ -89,6 +89,8 @@ BAD_ORDERS = [
     (ob.Order("alpha", "BTC/USD", "buy", "0.001", tif="IOC"), r"tif must be one of \['GTD', 'GTC'\], got 'IOC'"),
     (ob.Order("alpha", "BTC/USD", "buy", "0.001", tif=7), r"tif must be a TimeInForce \(0 = GTD, 1 = GTC\), got 7"),
     (ob.Order("alpha", "BTC/USD", "buy", "nan"), r"quantity must be finite, got 'nan'"),
+    (ob.Order("alpha", "BTC/USD", "buy", "1e30"), r"quantity must be at most 2\*\*40 lots of 0.0001 \(max_qty_lots is 1000000\), got 1E\+30"),
+    (ob.Order("alpha", "BTC/USD", "buy", "0.001", price="1e30"), r"price must be at most 2\*\*40 ticks of 0.01 \(max_price is 1000000\), got 1E\+30"),
     (ob.Order("alpha", "BTC/USD", "buy", "0.001", lane=5), r"lane must be in \[0, 2\), got 5"),
 ]
 

@@ -35,6 +35,7 @@ BAD_DURATIONS = [
     (lambda: small_config(step_ms=2**60), r"ExchangeConfig.step_ms must be an int in \[1, 1152921504606\] \(2\*\*60 ns\), got 1152921504606846976"),
     (lambda: ob.BookSpec(spread_bps=float("inf")), r"BookSpec.spread_bps must be a finite number in \[0, 10000\], got inf"),
     (lambda: ob.BookSpec(min_spread_ticks=2**62), r"BookSpec.min_spread_ticks must be an int in \[0, 2\*\*40\]"),
+    (lambda: ob.BookSpec(depth_fractions=(60.0, 50.0)), r"BookSpec.depth_fractions must be a non-empty tuple of numbers > 0 summing to at most 100, got \(60.0, 50.0\)"),
 ]
 
 
