@@ -11,7 +11,8 @@ human units (decimal price and quantity) and refuse prices off the tick and
 quantities off the lot. A time to live is at most 2**60 ns (:mod:`orderbook.bounds`).
 
 What passes validation may still be refused by the broker (funds, rate limit,
-venue down, min notional, price band): that is an event, not an error.
+venue down, min notional, price band, price range, balance limit): that is an
+event, not an error.
 """
 
 from __future__ import annotations
