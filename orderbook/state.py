@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 
 from orderbook import codes as c
-from orderbook.bounds import NEVER_NS  # a time that never comes (lost acks, no cancel, GTC)  # noqa: F401
+from orderbook.bounds import NEVER_NS  # noqa: F401  (a time that never comes: lost acks, no cancel, GTC)
 
 
 class Orders(NamedTuple):

@@ -184,3 +184,20 @@ def test_a_maker_fill_inside_a_short_ttl_is_stamped_before_the_expiry():
     assert fills.height > 0
     assert fills["time_ns"].to_list() == [20 * 10**9 - 1] * fills.height  # on main: 30 s, after the EXPIRE at 20 s
     assert_times_never_decrease_per_order(ex)
+
+
+def test_a_fill_that_wins_the_race_against_a_cancel_is_stamped_before_it():
+    cfg = lone_config(latency=ob.LatencySpec(kind="constant", constant_ms=10_000.0), faults=ob.FaultSpec(0.0, 0.0, 1e12, 0.0, 1.0, 0, 0.0, 1.0))
+    ex = ob.Exchange(cfg, n_lanes=16)
+    ex.reset(seed=0)
+    it = empty_intents(16, 3)
+    it.instrument[:, 0], it.kind[:, 0], it.qty_lots[:, 0], it.tif[:, 0] = 0, c.LIMIT, 20_000, c.TIF_GTC  # 2 BTC: fills in parts
+    it.price_ticks[:, 0] = ex.bars.bid_ticks[:, 0]
+    ex.step(it)
+    ex.step(None, np.ones((16, cfg.slots), dtype=bool))  # every cancel lands at 70 s, after the bar's fills (race prob 1)
+    ev = ex.history.events_frame()
+    raced = ev.filter(pl.col("step") == 2, pl.col("event") == "FILL")
+    assert raced.height > 0
+    assert raced["time_ns"].to_list() == [70 * 10**9] * raced.height  # on main: 90 s, after the CANCEL_ACK at 70 s
+    assert ev.filter(pl.col("step") == 2, pl.col("event") == "CANCEL_ACK")["time_ns"].unique().to_list() == [70 * 10**9]
+    assert_times_never_decrease_per_order(ex)
