@@ -86,45 +86,58 @@ _CHECKS = (
     ("tif", "0 (GTD) or 1 (GTC)"),
     ("ttl_ns", "a time to live <= 2**60 ns (36.5 years; GTC for no expiry)"),
     ("ttl_ns", "0 for a GTC order (good till cancelled never expires by time)"),
-)
+)  # _row_check returns len(_CHECKS) = 11 for a row that passes them all
+
+
+@kernel(inline=True)
+def _row_check(intents, n_instruments, b, m):
+    """Index in :data:`_CHECKS` of the first check row ``(b, m)`` fails, or ``len(_CHECKS)``."""
+    inst = intents.instrument[b, m]
+    if inst >= n_instruments:
+        return 0
+    if inst < 0:
+        return 11  # no order: nothing else is read
+    side, kind, tif = intents.side[b, m], intents.kind[b, m], intents.tif[b, m]
+    qty, price, ttl = intents.qty_lots[b, m], intents.price_ticks[b, m], intents.ttl_ns[b, m]
+    if side != c.BUY and side != c.SELL:
+        return 1
+    if kind != c.MARKET and kind != c.LIMIT:
+        return 2
+    if qty <= 0:
+        return 3
+    if kind == c.LIMIT and price <= 0:
+        return 4
+    if ttl < 0:
+        return 5
+    if qty > 2**40:
+        return 6
+    if price > 2**40:
+        return 7
+    if tif != c.TIF_GTD and tif != c.TIF_GTC:
+        return 8
+    if ttl > MAX_DURATION_NS:
+        return 9
+    if tif == c.TIF_GTC and ttl != 0:
+        return 10
+    return 11
 
 
 @kernel
 def _first_bad_intent(intents, n_instruments, out):
-    """``out = (check, b, m)`` of the first failing check of :data:`_CHECKS` (row-major within a check), or check -1."""
+    """``out = (check, b, m)`` of the first failing check of :data:`_CHECKS` (row-major within a check), or check -1.
+
+    One pass over the rows: a row replaces the answer only with a strictly earlier check.
+    """
     n_b, n_m = intents.instrument.shape
     out[0] = -1
-    for check in range(11):
-        for b in range(n_b):
-            for m in range(n_m):
-                inst = intents.instrument[b, m]
-                used = inst >= 0
-                side, kind = intents.side[b, m], intents.kind[b, m]
-                qty, price = intents.qty_lots[b, m], intents.price_ticks[b, m]
+    best = 11
+    for b in range(n_b):
+        for m in range(n_m):
+            check = _row_check(intents, n_instruments, b, m)
+            if check < best:
+                best = check
+                out[0], out[1], out[2] = check, b, m
                 if check == 0:
-                    bad = inst >= n_instruments
-                elif check == 1:
-                    bad = used and side != c.BUY and side != c.SELL
-                elif check == 2:
-                    bad = used and kind != c.MARKET and kind != c.LIMIT
-                elif check == 3:
-                    bad = used and qty <= 0
-                elif check == 4:
-                    bad = used and kind == c.LIMIT and price <= 0
-                elif check == 5:
-                    bad = used and intents.ttl_ns[b, m] < 0
-                elif check == 6:
-                    bad = used and qty > 2**40
-                elif check == 7:
-                    bad = used and price > 2**40
-                elif check == 8:
-                    bad = used and intents.tif[b, m] != c.TIF_GTD and intents.tif[b, m] != c.TIF_GTC
-                elif check == 9:
-                    bad = used and intents.ttl_ns[b, m] > MAX_DURATION_NS
-                else:
-                    bad = used and intents.tif[b, m] == c.TIF_GTC and intents.ttl_ns[b, m] != 0
-                if bad:
-                    out[0], out[1], out[2] = check, b, m
                     return
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import orderbook as ob
-from orderbook.intents import empty_intents
+from orderbook.intents import empty_intents, validate_intents
 from orderbook.state import copy_state
 from tests.orderbook.helpers import random_intents, small_config
 
@@ -118,3 +120,47 @@ def test_step_before_reset_raises():
     ex = ob.Exchange(CONFIG, n_lanes=2)
     with pytest.raises(RuntimeError, match=r"call reset\(\) before step\(\): lanes \[0, 1\]"):
         ex.step()
+
+
+def _reference_first_bad(it, n_instruments):
+    """The documented order of the checks: check by check, rows in row-major order within one."""
+    used = it.instrument >= 0
+    fails = [
+        it.instrument >= n_instruments,
+        used & (it.side != 1) & (it.side != -1),
+        used & (it.kind != 0) & (it.kind != 1),
+        used & (it.qty_lots <= 0),
+        used & (it.kind == 1) & (it.price_ticks <= 0),
+        used & (it.ttl_ns < 0),
+        used & (it.qty_lots > 2**40),
+        used & (it.price_ticks > 2**40),
+        used & (it.tif != 0) & (it.tif != 1),
+        used & (it.ttl_ns > 2**60),
+        used & (it.tif == 1) & (it.ttl_ns != 0),
+    ]
+    for check, bad in enumerate(fails):
+        if bad.any():
+            b, m = np.argwhere(bad)[0]
+            return check, int(b), int(m)
+    return None
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_the_first_bad_intent_is_reported_in_the_documented_order(seed):
+    from orderbook.intents import _CHECKS
+
+    rng = np.random.default_rng(seed)
+    it = empty_intents(3, 3)
+    pick = lambda good, bad: np.where(rng.random((3, 3)) < 0.93, good, rng.choice(bad, (3, 3)))  # noqa: E731
+    it = it._replace(
+        instrument=pick(rng.integers(-1, 4, (3, 3)), [4, 9]), side=pick(1, [0, 2]), kind=pick(rng.integers(0, 2, (3, 3)), [5]),
+        qty_lots=pick(10, [0, -1, 2**41]), price_ticks=pick(100, [0, 2**41]), ttl_ns=pick(0, [-1, 2**60 + 1, 7]), tif=pick(rng.integers(0, 2, (3, 3)), [2]),
+    )
+    expect = _reference_first_bad(it, 4)
+    if expect is None:
+        validate_intents(it, 3, 3, 4)
+        return
+    name = _CHECKS[expect[0]][0]
+    with pytest.raises(ValueError, match=rf"intents\.{name}\[{expect[1]}, {expect[2]}\] must be"):
+        validate_intents(it, 3, 3, 4)
