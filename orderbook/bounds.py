@@ -47,8 +47,15 @@ Proof that nothing overflows, given 1-3:
   at most what it removes from ``owed`` into ``total`` (its price is at most
   ``P``); fees, debits, locks and releases never raise ``total``. So every balance,
   locked amount (``<= total``) and reservation fits int64.
-- Valuations, slippage and depth are floats; volumes are capped at
-  ``MAX_VOLUME_LOTS`` and only meet prices through lots already bounded by ``Q``.
+- Quotes: a spread is at most ``max(min_spread_ticks, price)`` (``min_spread_ticks <=
+  2**40``, ``spread_bps <= 10,000``), so quotes and mids (``bid + ask``) stay far
+  inside int64; the book's depth is at most 100 x the bar volume, and volumes are
+  capped at ``MAX_VOLUME_LOTS`` and only meet prices through lots already bounded
+  by ``Q``. Valuations and slippage are floats.
+
+Known limit: the statistics' lot counters (``CNT_ORDERED_LOTS``, ``CNT_FILLED_LOTS``)
+sum over an episode and are not bounded here; they would need ``2**63 /
+max_qty_lots`` orders of the largest size to wrap, and carry no money.
 
 Time. Times are int64 ns. Every duration (time to live, default TTL, ack timeout,
 latency draws, step length) is at most ``MAX_DURATION_NS = 2**60`` ns (36.5 years),
