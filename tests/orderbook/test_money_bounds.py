@@ -141,6 +141,7 @@ def near_bound_configs(draw):
     unit = int(lot * 10**bd)
     init_ticks = draw(st.integers(2, 10**9))
     max_ticks = init_ticks * draw(st.integers(1, 8))  # 1: the market starts at the top of the range
+    min_ticks = draw(st.one_of(st.just(1), st.just(init_ticks), st.integers(1, init_ticks)))  # init_ticks: at the bottom
     slots = draw(st.sampled_from([1, 4, 8]))
     room = min(bounds.NOTIONAL_MAX_ATOMS // (max_ticks * atoms), bounds.CREDIT_MAX_ATOMS // (slots * max_ticks * atoms), bounds.CREDIT_MAX_ATOMS // (slots * unit))
     assume(room >= 1)
@@ -153,7 +154,7 @@ def near_bound_configs(draw):
     cfg = ob.ExchangeConfig(
         assets=(ob.Asset("BTC", bd), ob.Asset("Q", qd)),
         venues=(venue,),
-        instruments=(ob.Instrument("alpha", "BTC", "Q", tick_size=tick, lot_size=lot, min_notional="0", maker_fee_bps=maker, taker_fee_bps=taker, max_qty_lots=qty, max_price=tick * max_ticks),),
+        instruments=(ob.Instrument("alpha", "BTC", "Q", tick_size=tick, lot_size=lot, min_notional="0", maker_fee_bps=maker, taker_fee_bps=taker, max_qty_lots=qty, min_price=tick * min_ticks, max_price=tick * max_ticks),),
         numeraire="Q",
         initial_balances={("alpha", "Q"): Decimal(quote_atoms) / 10**qd, ("alpha", "BTC"): Decimal(base_atoms) / 10**bd},
         slots=slots,
