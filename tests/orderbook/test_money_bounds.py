@@ -20,12 +20,13 @@ from orderbook.intents import empty_intents
 QUIET = ob.Venue("alpha", latency=ob.LatencySpec.zero(), faults=ob.FaultSpec.none())
 
 
-def twelve_decimal_config(max_qty_lots: int = 1_000_000, max_price: str = "1000000", quote: str = "1000000", slots: int = 8, **market) -> ob.ExchangeConfig:
-    """The issue's account: a 12-decimal quote, BTC near 200,000, tick 0.01, lot 0.0001."""
+def twelve_decimal_config(max_qty_lots: int = 1_000_000, max_price: str | None = None, quote: str = "1000000", slots: int = 8, **market) -> ob.ExchangeConfig:
+    """The issue's account: a 12-decimal quote, BTC near 200,000, tick 0.01, lot 0.0001 (defaults as on main)."""
+    rules = {} if max_price is None else {"max_price": max_price}
     return ob.ExchangeConfig(
         assets=(ob.Asset("BTC", 8), ob.Asset("USDX", 12)),
         venues=(QUIET,),
-        instruments=(ob.Instrument("alpha", "BTC", "USDX", max_qty_lots=max_qty_lots, max_price=max_price),),
+        instruments=(ob.Instrument("alpha", "BTC", "USDX", max_qty_lots=max_qty_lots, **rules),),
         numeraire="USDX",
         initial_balances={("alpha", "USDX"): quote, ("alpha", "BTC"): "1"},
         slots=slots,
@@ -34,8 +35,9 @@ def twelve_decimal_config(max_qty_lots: int = 1_000_000, max_price: str = "10000
 
 
 def test_the_issue_configuration_is_refused_naming_the_instrument_and_the_bound():
-    # On main this config was accepted and a 95 BTC market buy with 1M of funds
-    # wrapped the notional: the portfolio went from 1.0M to 19.6M.
+    # On main this config (built with main's arguments only) was accepted and a 95 BTC
+    # market buy with 1M of funds wrapped the notional: the portfolio went from 1.0M to
+    # 19.6M and the audit was clean. Now the default range (max_price 1,000,000) is refused.
     with pytest.raises(ValueError, match=r"instrument alpha:BTC/USDX: max_price \(100000000 ticks\) x max_qty_lots \(1000000\) x 1000000 quote atoms per tick x lot = 100000000000000000000 atoms exceeds the notional bound 2\*\*61 .*expected max_qty_lots <= 23058"):
         ob.Exchange(twelve_decimal_config())
 
