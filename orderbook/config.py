@@ -210,7 +210,7 @@ def _compile_venues(cfg: ExchangeConfig) -> dict[str, np.ndarray]:
         latency_tail_prob=f64([v.latency.tail_prob for v in vs]),
         broker_error_prob=f64([v.faults.broker_error_prob for v in vs]),
         lost_ack_prob=f64([v.faults.lost_ack_prob for v in vs]),
-        ack_timeout_ns=i64([int(v.faults.ack_timeout_ms * ms) for v in vs]),
+        ack_timeout_ns=i64([min(int(v.faults.ack_timeout_ms * ms), bounds.MAX_DURATION_NS) for v in vs]),  # min: float rounding at the bound
         outage_start_prob=f64([v.faults.outage_start_prob for v in vs]),
         outage_end_prob=f64([1.0 / v.faults.outage_mean_steps for v in vs]),
         rate_limit_per_step=i64([v.faults.rate_limit_per_step for v in vs]),
@@ -228,7 +228,7 @@ def _compile_venues(cfg: ExchangeConfig) -> dict[str, np.ndarray]:
         min_spread_ticks=i64([v.book.min_spread_ticks for v in vs]),
         level_step_bps=f64([v.book.level_step_bps for v in vs]),
         depth_fractions=depth,
-        default_ttl_ns=i64([int(v.default_ttl_ms * ms) for v in vs]),
+        default_ttl_ns=i64([min(int(v.default_ttl_ms * ms), bounds.MAX_DURATION_NS) for v in vs]),
     )
 
 
