@@ -296,7 +296,14 @@ class PackedCall:
         self._start()
 
     def repack(self, calls: Sequence[Call] | None = None) -> None:
-        """Refill the tables from ``calls`` (same structure, dtypes and ndims; new objects allowed)."""
+        """Refill the tables from ``calls`` (same structure, dtypes and ndims; new objects allowed).
+
+        Calls of other kernels than the packed ones (a driver that chose its serial kernel this time,
+        the thread count having changed) generate and load the kernel again instead.
+        """
+        if calls is not None and not self._same_funcs(calls):
+            self.__init__(calls, self.n_results)
+            return
         if calls is not None:
             self.calls = tuple(calls)
         ti: list[int] = []
@@ -311,9 +318,12 @@ class PackedCall:
         self._keep = keep
         self._packed_args = tuple(a for call in self.calls for a in call.args)  # held: their ids stay unique
 
+    def _same_funcs(self, calls: Sequence[Call]) -> bool:
+        return len(calls) == len(self.calls) and all(a.func is b.func for a, b in zip(calls, self.calls))
+
     def _same_args(self, calls: Sequence[Call]) -> bool:
         packed = iter(self._packed_args)
-        return all(a is next(packed, None) for call in calls for a in call.args)
+        return self._same_funcs(calls) and all(a is next(packed, None) for call in calls for a in call.args)
 
     def __call__(self, calls: Sequence[Call] | None = None) -> np.ndarray | None:
         """Run the kernels. With ``calls`` (the same structure), repack first if any argument object changed."""
