@@ -36,7 +36,7 @@ def use_fork_safe_threads() -> bool:
     Returns whether the choice was made here. Numba reads the layer once, when it
     starts its threads (the first parallel call or ``numba.get_num_threads()``).
     """
-    if "NUMBA_THREADING_LAYER" in os.environ or _numba_parallel._is_initialized:
+    if "NUMBA_THREADING_LAYER" in os.environ or getattr(_numba_parallel, "_is_initialized", False):
         return False
     numba.config.THREADING_LAYER = FORK_SAFE_LAYER
     return True
