@@ -357,8 +357,8 @@ def market_orders_rest(m: Market, n_lanes: int, seed: int, quiet: bool) -> list[
     A real venue's market order is immediate-or-cancel: it fills against the book
     or its remainder is cancelled at once, so none is live after the step it
     arrives in (target 0), also on quiet bars. ``quiet`` (synthetic) makes every
-    bar zero-volume; on the replay the order is a typical bar's volume, so the
-    quiet minutes of the data leave it short.
+    bar zero-volume and the order small; otherwise the order is a typical bar's
+    volume, so the quiet minutes leave it short of displayed depth.
     """
     cfg = m.config(zero_volume_prob=1.0) if quiet else m.config()
     inst = m.instrument(cfg)
@@ -494,8 +494,7 @@ def measure(market: Market, lanes: int, seed: int, quick: bool) -> list[Row]:
     if market.name == "synthetic":
         rows += almgren_chriss(lanes, seed)
         rows += market_orders_rest(market, lanes, seed, quiet=True)
-    else:
-        rows += market_orders_rest(market, lanes, seed, quiet=False)
+    rows += market_orders_rest(market, lanes, seed, quiet=False)
     rows += queue_position(market, lanes, seed)
     rows += split_orders(market, lanes, seed)
     rows += volume_share(market, lanes, seed)
