@@ -34,12 +34,6 @@ import numpy as np
 import polars as pl
 
 import orderbook as ob
-from orderbook import codes as c
-from orderbook import queries
-from orderbook.bars import load_bars
-from orderbook.intents import OrderIntents, empty_intents
-from orderbook.replay import binance_us_sources, replay_config
-
 from benchmarks.fidelity_targets import (
     ac_twap_shortfall,
     cross_frequency,
@@ -49,7 +43,13 @@ from benchmarks.fidelity_targets import (
     sd_se,
     share_se,
     synthetic_sigma_bar_bps,
+    wilson_interval,
 )
+from orderbook import codes as c
+from orderbook import queries
+from orderbook.bars import load_bars
+from orderbook.intents import OrderIntents, empty_intents
+from orderbook.replay import binance_us_sources, replay_config
 
 TOL = 0.30  # the issues' relative tolerance
 LATENCIES_S = (0.0, 1.0, 10.0, 30.0, 50.0)
@@ -250,19 +250,19 @@ def passive_taker_share(m: Market, n_lanes: int, seed: int, n_steps: int = 10) -
                 ci(share, se, 3), "0", "0 exactly", total > 0 and taker == 0)]
 
 
-def fill_probability(m: Market, n_lanes: int, seed: int, sizes: tuple[int, ...], horizons=HORIZONS) -> list[Row]:
+def fill_probability(m: Market, n_lanes: int, seed: int, sizes: tuple[int, ...], horizons=HORIZONS, behind=TICKS_BEHIND) -> list[Row]:
     """Fact 3. Probability that a buy limit at the bid, one or two ticks behind, fills (any part) within h bars, by size.
 
     Target: the bars' own frequency over the same lanes' windows (every decision bar
     of each window, from the market log alone) that the next h bars trade through
     the price (the level cleared: a true market fills it whatever its queue) and
     touch it (the most it could ever fill). Holds when the simulator's probability
-    lies in ``[(1 - 30%) x trade-through, touch]`` (within its 95% interval).
+    lies in ``[(1 - 30%) x trade-through, touch]`` (its 95% Wilson interval meets it).
     Each (offset, size) group of lanes places one GTC order at the first step.
     """
     cfg = m.config()
     inst = m.instrument(cfg)
-    groups = [(k, q) for k in TICKS_BEHIND for q in sizes]
+    groups = [(k, q) for k in behind for q in sizes]
     n = n_lanes * len(groups)
     ex = start(cfg, n, seed)
     bid, _ = quotes(ex, inst)
@@ -283,16 +283,17 @@ def fill_probability(m: Market, n_lanes: int, seed: int, sizes: tuple[int, ...],
     mk_low = np.where(mk["volume_lots"].to_numpy() > 0, mk["low_ticks"].to_numpy(), np.inf).reshape(n, steps)
     rows = []
     for h in horizons:
-        for k in TICKS_BEHIND:
+        for k in behind:
             through, n_dec = cross_frequency(mk_bid - k, mk_low, h, strict=True)
             touch, _ = cross_frequency(mk_bid - k, mk_low, h, strict=False)
             for q in sizes:
                 sel = (k_of == k) & (q_of == q)
-                p, se = share_se(int((cum[sel, h] > 0).sum()), int(sel.sum()))
+                hits, count = int((cum[sel, h] > 0).sum()), int(sel.sum())
+                lo, hi = wilson_interval(hits, count)
                 full = float((cum[sel, h] >= q).mean())
-                holds = (1 - TOL) * through - 1.96 * se <= p <= touch + 1.96 * se
+                holds = lo <= touch and hi >= (1 - TOL) * through
                 rows.append(row("3 fill prob. of a resting buy", m.name, f"bid-{k} ticks, {q * 1e-4:g} BTC, {h} bars (full fill {full:.2f})",
-                                ci(p, se, 3), f"through {through:.3f}, touch {touch:.3f} ({n_dec} bars)", "[0.7 x through, touch]", holds))
+                                f"{hits / count:.3f} [{lo:.3f}, {hi:.3f}]", f"through {through:.3f}, touch {touch:.3f} ({n_dec} bars)", "[0.7 x through, touch]", holds))
     return rows
 
 
@@ -485,12 +486,12 @@ def self_trade(m: Market, n_lanes: int, seed: int) -> list[Row]:
 
 
 # ------------------------------------------------------------------ table
-def measure(market: Market, lanes: int, seed: int, quick: bool) -> list[Row]:
+def measure(market: Market, lanes: int, seed: int, quick: bool, behind: tuple[int, ...] = TICKS_BEHIND) -> list[Row]:
     """Every fact on one market (Almgren-Chriss is measured once, with the synthetic market)."""
     sizes = (max(market.big_lots // 100, 1), market.big_lots) if quick else (max(market.big_lots // 100, 1), max(market.big_lots // 10, 1), market.big_lots)
     rows = latency_vs_slippage(market, lanes, seed)
     rows += passive_taker_share(market, lanes, seed)
-    rows += fill_probability(market, lanes // (2 if quick else 1), seed, sizes)
+    rows += fill_probability(market, lanes // (2 if quick else 1), seed, sizes, behind=behind)
     if market.name == "synthetic":
         rows += almgren_chriss(lanes, seed)
         rows += market_orders_rest(market, lanes, seed, quiet=True)
@@ -515,9 +516,16 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="fewer lanes and sizes: a fast pass")
     p.add_argument("--market", choices=("synthetic", "binance_us", "both"), default="both")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ticks-behind", default="0,1,2", help="fact 3: offsets of the resting buy behind the bid, in ticks (comma-separated)")
     p.add_argument("--out", default=None, help="write the table as Markdown to this file")
     args = p.parse_args()
     lanes = args.lanes or (256 if args.quick else 1024)
+    try:
+        behind = tuple(int(x) for x in args.ticks_behind.split(","))
+    except ValueError:
+        p.error(f"--ticks-behind must be comma-separated ints >= 0, got {args.ticks_behind!r}")
+    if any(k < 0 for k in behind):
+        p.error(f"--ticks-behind must be ints >= 0, got {args.ticks_behind!r}")
     t0 = time.perf_counter()
     markets = []
     if args.market in ("synthetic", "both"):
@@ -526,11 +534,11 @@ def main() -> None:
         markets.append(binance_us_market())
     rows = []
     for m in markets:
-        rows += measure(m, lanes, args.seed, args.quick)
+        rows += measure(m, lanes, args.seed, args.quick, behind)
         print(f"{m.name}: done at {time.perf_counter() - t0:.0f} s", flush=True)
     table = markdown(rows)
     held = sum(r["holds"] == "yes" for r in rows)
-    head = (f"`python -m benchmarks.fidelity --lanes {lanes}{' --quick' if args.quick else ''} --market {args.market} --seed {args.seed}`, "
+    head = (f"`python -m benchmarks.fidelity --lanes {lanes}{' --quick' if args.quick else ''} --market {args.market} --seed {args.seed} --ticks-behind {args.ticks_behind}`, "
             f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {time.perf_counter() - t0:.0f} s, load average {os.getloadavg()[0]:.1f} "
             f"on {os.cpu_count()} cores; {held} of {sum(r['holds'] != 'n/a' for r in rows)} facts hold.")
     print(head)

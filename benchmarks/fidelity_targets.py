@@ -115,3 +115,13 @@ def sd_se(x: np.ndarray) -> tuple[float, float]:
         return float("nan"), float("nan")
     sd = float(x.std(ddof=1))
     return sd, sd / math.sqrt(2 * (x.size - 1))
+
+
+def wilson_interval(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a share (95% by default): honest at shares of 0 or 1, where ``p ± 1.96 se`` collapses to a point."""
+    if n <= 0:
+        return float("nan"), float("nan")
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(centre - half, 0.0), min(centre + half, 1.0)

@@ -23,6 +23,7 @@ from benchmarks.fidelity_targets import (
     sd_se,
     share_se,
     synthetic_sigma_bar_bps,
+    wilson_interval,
 )
 
 INF = np.inf
@@ -122,3 +123,12 @@ def test_statistics_helpers():
     assert (m, se) == (2.0, pytest.approx(1.0))
     sd, se = sd_se(np.array([1.0, 2.0, 3.0]))
     assert (sd, se) == (pytest.approx(1.0), pytest.approx(0.5))
+
+
+def test_wilson_interval_stays_open_at_the_edges_and_covers_the_share():
+    lo, hi = wilson_interval(32, 32)
+    assert hi == 1.0 and 0.85 < lo < 0.9  # 32 of 32 does not prove a share of 1 (lower bound 0.893)
+    lo, hi = wilson_interval(0, 32)
+    assert lo == 0.0 and 0.1 < hi < 0.11
+    lo, hi = wilson_interval(50, 100)
+    assert lo < 0.5 < hi and hi - 0.5 == pytest.approx(0.5 - lo)
