@@ -1,6 +1,6 @@
 """Fidelity: the stylised facts of a true market, measured on the simulator (issues 13 and 14).
 
-    python -m benchmarks.fidelity [--lanes 4096] [--quick] [--market synthetic|binance_us|both] [--seed 0]
+    python benchmarks/fidelity.py [--lanes 4096] [--quick] [--market synthetic|binance_us|both] [--seed 0]
                                   [--ticks-behind 0,1,2] [--out table.md]
 
 One table: fact, market, setting, the value measured on the simulator (with a 95%
@@ -27,12 +27,17 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-import orderbook as ob
+if __package__ in (None, ""):  # run as a script: the repository root holds the benchmarks package
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import orderbook as ob  # noqa: E402
 from benchmarks.fidelity_setup import (
     AC_EPSILON,
     AC_ETA,
