@@ -28,7 +28,7 @@ def env_kwargs(env_id: str, faults: str = "default", market: str = "synthetic", 
     The values stay plain (names, ints), as ``gym.make`` takes them (:mod:`envs.config`), so
     the kwargs are JSON and an env's ``spec`` round-trips. ``market="synthetic"``: the
     built-in synthetic market; ``"binance_us"``: Binance.US 1-minute bars replayed from
-    ``shared/data`` (``orderbook.binance_us_config``). ``horizon`` (Execution only) and
+    the packaged Binance.US sample (or ``$ORDERBOOK_SHARED/data``) (``orderbook.binance_us_config``). ``horizon`` (Execution only) and
     ``max_episode_steps``: 0 keeps the registered value. Raises ``ValueError`` naming the
     choices for anything else.
     """

@@ -51,7 +51,7 @@ class Args:
     faults: FaultLevel = "default"
     """broker faults: none, default (FaultSpec()) or high (FaultSpec.high())"""
     market: Market = "synthetic"
-    """market data: synthetic (built-in) or binance_us (1-minute bars replayed from shared/data)"""
+    """market data: synthetic (built-in) or binance_us (1-minute bars replayed from the packaged Binance.US sample)"""
     horizon: int = 0
     """Execution-v0 parent horizon in steps (0: the env's default, 60)"""
     max_episode_steps: int = 0

@@ -11,7 +11,7 @@ Every env takes the same configuration arguments, so ``gym.make`` and
   ``latency`` (:class:`~orderbook.LatencySpec`): replace that part of every venue;
 - ``market``: a :class:`~orderbook.SyntheticMarket` or a replay source (the data);
 - ``data``: real bars to trade instead of the synthetic market, without writing a
-  config: ``"binance_us"`` (``../shared/data``), an :class:`~orderbook.bars.AlignedBars`,
+  config: ``"binance_us"`` (the packaged Binance.US sample, or ``$ORDERBOOK_SHARED/data``), an :class:`~orderbook.bars.AlignedBars`,
   a list of :class:`~orderbook.bars.BarSource`, or a :class:`~orderbook.ReplayMarket`;
   the account trades every pair of the data (:func:`orderbook.replay.replay_config`)
   in windows of ``episode_steps`` bars (the env's horizon by default);
@@ -215,7 +215,7 @@ def _config_from_data(data: Any, episode_steps: int) -> ob.ExchangeConfig:
 
     if isinstance(data, str):
         if data != "binance_us":
-            raise ValueError(f"data as a name must be 'binance_us' (../shared/data/binance_us), got {data!r}")
+            raise ValueError(f"data as a name must be 'binance_us' (the packaged Binance.US sample of March 2023), got {data!r}")
         return ob.binance_us_config(episode_steps=episode_steps)
     if isinstance(data, (AlignedBars, ReplayMarket)) or (
         isinstance(data, (list, tuple)) and data and all(isinstance(x, BarSource) for x in data)
