@@ -12,8 +12,9 @@ with ``seed`` (SB3 ``set_random_seed``). Writes to ``out_dir``:
   ``args.json`` (these arguments: the env is rebuilt from them), ``summary.json``;
 - ``progress.csv`` (SB3's logger, with ``time/steps_per_s``);
 - ``history/``: the core's episode history as an :class:`orderbook.store.EpisodeStore`
-  (run = the folder's name), flushed every ``history_flush_steps`` vector steps and
-  cleared, so memory stays flat; ``EpisodeStore(out_dir / "history").scan("events")``.
+  (run = the folder's name): the env keeps each lane's current episode in memory and
+  writes older ones to the store as it drops them (:mod:`orderbook.retention`), the
+  rest at the end, so memory stays flat; ``EpisodeStore(out_dir / "history").scan("events")``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 
 from agents.cli import as_dict, parse
 from agents.common import algorithm, env_kwargs, make_env, set_threads
-from agents.history import HistoryWriter
+from agents.history import history_kwargs
 
 
 @dataclass
@@ -78,9 +79,7 @@ class Args:
     progress_bar: bool = True
     """show SB3's progress bar (tqdm + rich)"""
     save_history: bool = True
-    """write the episode history as Parquet (else only clear it periodically)"""
-    history_flush_steps: int = 1024
-    """vector steps between history flushes"""
+    """write the episode history as Parquet (else the env records none)"""
     log_every: int = 5
     """print a line every this many rollouts"""
 
@@ -100,21 +99,18 @@ def hyperparameters(args: Args) -> dict:
 
 
 class RunCallback(BaseCallback):
-    """Flushes the history every ``flush_every`` vector steps; logs steps per second and episode returns."""
+    """Logs steps per second and episode returns; writes the history left in memory at the end."""
 
-    def __init__(self, writer: HistoryWriter, flush_every: int, log_every: int):
+    def __init__(self, keeper, log_every: int):
         super().__init__()
-        self.writer, self.flush_every, self.log_every = writer, max(flush_every, 1), max(log_every, 1)
-        self.calls = self.rollouts = 0
+        self.keeper, self.log_every = keeper, max(log_every, 1)
+        self.rollouts = 0
         self.t0 = 0.0
 
     def _on_training_start(self) -> None:
         self.t0 = time.perf_counter()
 
     def _on_step(self) -> bool:
-        self.calls += 1
-        if self.calls % self.flush_every == 0:
-            self.writer.flush()
         return True
 
     def steps_per_s(self) -> float:
@@ -130,7 +126,7 @@ class RunCallback(BaseCallback):
             print(f"[train] {self.num_timesteps:,} steps  {sps:,.0f} steps/s  {ret}", flush=True)
 
     def _on_training_end(self) -> None:
-        self.writer.flush()
+        self.keeper.flush()
 
 
 def progress_bar_available() -> bool:
@@ -151,13 +147,13 @@ def train(args: Args) -> Path:
     algo_cls = algorithm(args.algo)
     kwargs = env_kwargs(args.env_id, args.faults, args.market, args.horizon, args.max_episode_steps)
     t_start = time.perf_counter()
-    raw = make_env(args.env_id, args.n_envs, **kwargs)
+    raw = make_env(args.env_id, args.n_envs, **kwargs, **history_kwargs(out / "history", out.name, args.save_history))
     raw.seed(args.seed)
     venv = VecNormalize(VecMonitor(raw), norm_obs=True, norm_reward=True, gamma=args.gamma)
     model = algo_cls("MlpPolicy", venv, seed=args.seed, verbose=0, device="cpu", **hyperparameters(args))
     model.set_logger(configure(str(out), ["csv"]))
-    writer = HistoryWriter(raw.exchange, out / "history", run=out.name, keep=args.save_history)
-    callback = RunCallback(writer, args.history_flush_steps, args.log_every)
+    keeper = raw.task.keeper
+    callback = RunCallback(keeper, args.log_every)
     print(f"[train] {args.algo} on {args.env_id}: {args.n_envs} lanes, {args.total_timesteps:,} steps, seed {args.seed}, "
           f"faults {args.faults}, market {args.market}, torch threads {threads} -> {out}", flush=True)
     bar = args.progress_bar and progress_bar_available()
@@ -170,7 +166,7 @@ def train(args: Args) -> Path:
     (out / "args.json").write_text(json.dumps(as_dict(args), indent=2) + "\n")
     returns = [float(ep["r"]) for ep in model.ep_info_buffer]
     summary = {"timesteps": int(model.num_timesteps), "seconds": round(seconds, 2), "steps_per_s": round(callback.steps_per_s(), 1),
-               "recent_episode_return_mean": float(np.mean(returns)) if returns else None, "history_rows": writer.rows, "history_files": writer.files}
+               "recent_episode_return_mean": float(np.mean(returns)) if returns else None, "history_rows": keeper.rows_written, "history_files": keeper.files_written}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"[train] done: {model.num_timesteps:,} steps in {seconds:.1f} s ({summary['steps_per_s']:,.0f} steps/s while learning); "
           f"saved model.zip, vecnormalize.pkl, args.json, history/ in {out}", flush=True)
