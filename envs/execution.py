@@ -415,7 +415,22 @@ class ExecutionEnv(OrderbookEnv):
     ``compiled_step`` (True: the step as compiled kernels; False: the numpy
     specification, the same results bit for bit, ~10x slower).
     ``reset(options={"side": ..., "quantity": ..., "horizon": ...})`` changes the
-    parent for that episode; other keys raise ValueError.
+    parent for that episode; other keys raise ValueError. Options, seeds (ints in
+    ``[0, 2**63 - 1]``) and the account's funds are checked as a whole: a refused
+    reset raises ValueError and leaves the env, its state and its history as they
+    were (no phantom episode).
+
+    History (``env.unwrapped.exchange.history``, Polars frames by ``to_polars()``):
+    ``history`` says what it keeps, ``"episode"`` by default: every row of the
+    current episode (the one that just ended, until ``reset()``), whole, so
+    ``render`` and notebooks see it; rows of earlier episodes are dropped whole
+    once the logs hold twice what they kept at the last drop (at least ``4096 +
+    256 x lanes`` rows), so memory stays flat in a plain loop. An int ``N``: the
+    last ``N`` episodes; ``"all"``: everything (grows ~1-2 KB per step);
+    ``"none"``: nothing (cleared every step). ``history_store`` (an
+    ``orderbook.store.EpisodeStore`` or a folder) receives every row before it is
+    dropped, as run ``history_run`` ("env"); ``close()`` writes the rest. See
+    ``orderbook/retention.py``.
 
     ``info``: ``orders, fills, filled_lots, rejects, expiries, cancels`` of the
     step; ``slippage_mean_bps``, ``ack_latency_mean_ms`` of the episode; ``step``,

@@ -264,7 +264,13 @@ class TradingEnv(OrderbookEnv):
     (2), ``ttl_ms`` (0 = the venue's default), ``ruin_fraction`` (0.5),
     ``render_mode`` ("rgb_array"), ``compiled_step`` (True: the step as compiled
     kernels; False: the numpy specification, the same results bit for bit, ~15x
-    slower). ``reset`` takes no options (any key raises).
+    slower). ``reset`` takes no options (any key raises); a seed must be an int in
+    ``[0, 2**63 - 1]``, and a refused reset leaves the env as it was.
+
+    ``history`` (``"episode"``), ``history_store``, ``history_run``: what
+    ``env.unwrapped.exchange.history`` keeps (by default every row of the current
+    episode, whole; older episodes are dropped whole as the logs fill, so memory
+    stays flat) and where dropped rows go first; as in :class:`envs.execution.ExecutionEnv`.
 
     ``info``: ``orders, fills, filled_lots, rejects, expiries, cancels`` of the
     step; ``slippage_mean_bps``, ``ack_latency_mean_ms`` of the episode; ``step``,
