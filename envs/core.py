@@ -225,6 +225,10 @@ class BatchTask:
                 self.trace.clear()
             self.trace_start[mask] = len(self.trace)
             self.trace.append(self._trace_value())
+            first = int(self.trace_start.min())
+            if first > len(self.trace) - first:  # most of the trace is of finished episodes: drop it (bounded)
+                del self.trace[:first]
+                self.trace_start -= first
 
     def step(self, actions: np.ndarray, active: np.ndarray | None = None, with_info: bool = True):
         """One transition of every lane for validated ``(B, n)`` actions; inactive lanes send nothing.

@@ -207,3 +207,16 @@ def test_bad_history_arguments_raise(kwargs, match):
 
 def test_parse_keep():
     assert (parse_keep("episode"), parse_keep("all"), parse_keep("none"), parse_keep(4)) == (1, None, 0, 4)
+
+
+def test_render_trace_of_a_vector_env_stays_bounded():
+    """The render trace (one value per step) keeps what the lanes' current episodes need, not every step."""
+    lengths = []
+    env = run_vec(EXEC, "episode", render_mode="rgb_array", check=lambda env, t: lengths.append(len(env.unwrapped.task.trace)),
+                  **KW[EXEC])
+    task = env.unwrapped.task
+    # a step appends one value and a step with autoresets another: a lane's episode spans at most 2 x 7 values,
+    # and the trace is cut when more than half of it is older than every lane's episode
+    assert max(lengths) <= 2 * (2 * 7) + 2
+    assert len(lengths) == STEPS and max(lengths[STEPS // 2:]) <= max(lengths[: STEPS // 2])
+    assert (task.trace_start >= 0).all() and (task.trace_start < len(task.trace)).all()
