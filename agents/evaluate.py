@@ -102,7 +102,7 @@ def rollout(name: str, env: Any, raw: OrderbookVecEnv, act: Callable[[np.ndarray
     acc = {k: np.zeros(n, np.int64) for k in ("rejects", "expiries", "fills")}
     out: dict[str, list[np.ndarray]] = {}
     limit = episodes * (raw.max_episode_steps or 100_000) + 10
-    for t in range(limit):
+    for _ in range(limit):
         if not (count < episodes).any():
             break
         obs, _, done, _ = env.step(act(obs))

@@ -34,9 +34,9 @@ from envs import features as ft
 from envs import spaces as sp
 from envs.kernels import COMMON_INFO, begin_episode, begin_step, common_features, common_info, finish_observation
 from orderbook import state as st
-from orderbook.retention import HistoryKeeper
 from orderbook.intents import OrderIntents, empty_intents
 from orderbook.packed import Call, PackedCall
+from orderbook.retention import HistoryKeeper
 
 TTL_MS_MAX = 2**62 / 1e6  # a child's time to live, in ms, that the int64 ns clock can add to any time
 SEED_MAX = 2**63 - 1  # seeds are int64 in the core (lane b of a batch gets seed + b)

@@ -209,5 +209,5 @@ def test_history_of_the_adapter_is_bounded_and_can_keep_two_episodes():
         ledger = venv.exchange.history.ledger_frame()
         current = venv.exchange.lanes.episode
         for b in np.flatnonzero(done):
-            assert (ledger.filter((ledger["lane"] == b))["episode"] == current[b] - 1).any()
+            assert (ledger.filter(ledger["lane"] == b)["episode"] == current[b] - 1).any()
     assert keeper.drops > 0 and keeper.rows() <= keeper.limit + 3 * (18 * 64 + 3 * 4 + 2)
