@@ -7,6 +7,8 @@ import gymnasium as gym
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from orderbook.retention import parse_keep
 from orderbook.store import EpisodeStore
@@ -220,3 +222,31 @@ def test_render_trace_of_a_vector_env_stays_bounded():
     assert max(lengths) <= 2 * (2 * 7) + 2
     assert len(lengths) == STEPS and max(lengths[STEPS // 2:]) <= max(lengths[: STEPS // 2])
     assert (task.trace_start >= 0).all() and (task.trace_start < len(task.trace)).all()
+
+
+@settings(max_examples=10)
+@given(window=st.integers(1, 3), min_rows=st.integers(0, 600), steps=st.integers(10, 70), seed=st.integers(0, 2**32))
+def test_property_any_window_and_limit_keep_whole_exact_episodes(window, min_rows, steps, seed):
+    """Property: whatever the window, the least limit and the run, after every step each lane's last
+    ``window`` episodes are held, and every episode held equals, row for row, the run that keeps all."""
+    kw = {"horizon": 4, "max_episode_steps": 4, "quantity": "0.02"}
+    envs_ = [make_vec(EXEC, 3, history=h, **kw) for h in ("all", window)]
+    for env in envs_:
+        env.reset(seed=seed % 1000)
+    keeper = envs_[1].unwrapped.task.keeper
+    keeper.min_rows = keeper.limit = min_rows
+    rng = np.random.default_rng(seed)
+    nvec = envs_[0].single_action_space.nvec
+    for t in range(steps):
+        action = rng.integers(0, nvec, size=(3, len(nvec)))
+        for env in envs_:
+            env.step(action)
+        assert keeper.rows() <= max(keeper.limit, min_rows) + step_rows(envs_[1].unwrapped.exchange)
+        if t % 9 and t != steps - 1:
+            continue
+        frames = envs_[1].unwrapped.exchange.history.to_polars()
+        held = set().union(*(episodes_of(f) for f in frames.values()))
+        current = envs_[1].unwrapped.exchange.lanes.episode
+        wanted = {(b, e) for b in range(3) for e in range(max(int(current[b]) - window + 1, 0), int(current[b]) + 1)}
+        assert wanted <= held
+    same_rows(frames, envs_[0].unwrapped.exchange.history.to_polars(), held)
