@@ -425,8 +425,9 @@ class ExecutionEnv(OrderbookEnv):
     current episode (the one that just ended, until ``reset()``), whole, so
     ``render`` and notebooks see it; rows of earlier episodes are dropped whole
     once the logs hold twice what they kept at the last drop (at least ``4096 +
-    256 x lanes`` rows), so memory stays flat in a plain loop. An int ``N``: the
-    last ``N`` episodes; ``"all"``: everything (grows ~1-2 KB per step);
+    256 x lanes`` rows; 16x that with a store), so memory stays flat in a plain
+    loop. An int ``N``: the last ``N`` episodes; ``"all"``: everything (grows
+    ~1-2 KB per step);
     ``"none"``: nothing (cleared every step). ``history_store`` (an
     ``orderbook.store.EpisodeStore`` or a folder) receives every row before it is
     dropped, as run ``history_run`` ("env"); ``close()`` writes the rest. See

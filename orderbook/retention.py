@@ -25,7 +25,8 @@ The logs are dropped and cleared in place: their arrays and capacity stay, so
 memory is flat once the largest window was seen, not only bounded.
 
 ``store`` (an :class:`orderbook.store.EpisodeStore` or a folder for one): before
-any drop, the rows dropped are written to it as run ``run``; :meth:`flush` writes
+any drop, the rows dropped are written to it as run ``run`` (the least limit is
+then 16 times larger, so the store gets fewer, larger files); :meth:`flush` writes
 what is left and clears the logs (the envs' ``close()`` calls it). So the store's
 rows plus the rows in memory are every row written, none twice. ``"none"`` with
 a store is refused (it would write a file per step); ``"all"`` writes at flush.
@@ -67,7 +68,8 @@ class HistoryKeeper:
             the rows dropped go there first.
         run: the store's run name (1-128 letters, digits, ``_.-``, starting with a letter or digit).
         min_rows: the least row limit (rows of the three logs together) before episodes are dropped;
-            default ``4096 + 256 x lanes``.
+            default ``4096 + 256 x lanes``, 16 times that with a store (each drop writes files: fewer,
+            larger writes).
     """
 
     def __init__(self, exchange, keep: Any = "episode", store: Any = None, run: str = "env", min_rows: int | None = None):
@@ -82,7 +84,7 @@ class HistoryKeeper:
             raise ValueError(f"history_run must be 1-128 characters of letters, digits, '_', '.', '-', starting with a "
                              f"letter or digit, got {run!r}")
         if min_rows is None:
-            min_rows = 4096 + 256 * exchange.n_lanes
+            min_rows = (4096 + 256 * exchange.n_lanes) * (16 if store is not None else 1)
         if not (isinstance(min_rows, (int, np.integer)) and min_rows >= 0):
             raise ValueError(f"min_rows must be an int >= 0, got {min_rows!r}")
         self.exchange = exchange

@@ -137,8 +137,13 @@ def test_none_keeps_nothing_and_all_keeps_everything(reference):
 @pytest.mark.parametrize("env_id", [EXEC, TRADE])
 def test_store_plus_memory_is_every_row(env_id, reference, tmp_path):
     ref = reference[env_id]
-    env = run_vec(env_id, "episode", history_store=tmp_path / "store", history_run="r1", **KW[env_id])
+    env = make_vec(env_id, LANES, history="episode", history_store=tmp_path / "store", history_run="r1", **KW[env_id])
     keeper = env.unwrapped.task.keeper
+    assert keeper.min_rows == 16 * (4096 + 256 * LANES)  # with a store: fewer, larger writes
+    keeper.min_rows = keeper.limit = 2000  # drops (and writes) come within this short run
+    env.reset(seed=3)
+    for action in fixed_actions(env):
+        env.step(action)
     assert keeper.drops > 0 and keeper.files_written > 0
     store = EpisodeStore(tmp_path / "store")
     in_memory = env.unwrapped.exchange.history.to_polars()
