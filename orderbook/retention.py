@@ -11,9 +11,12 @@ SB3 ``VecEnv``), so a plain loop runs flat in memory. ``keep`` says what stays:
   history holds is complete. Lanes reset at different times, so dropping is lazy:
   when the logs hold more than :attr:`HistoryKeeper.limit` rows (twice the rows
   kept at the last drop, and at least ``min_rows``), every episode older than the
-  window goes. Until then older episodes linger (complete). Memory is bounded by
-  about twice what the kept episodes need, and a drop moves at most the rows it
-  keeps, half of what it scans, so its cost is O(1) per row written.
+  window goes. Until then older episodes linger (complete). The rows held stay
+  below ``max(2 x kept at the last drop, min_rows)`` plus one step's, and the next
+  drop waits until the rows at least double (or reach ``min_rows``), so a drop's
+  cost is amortized O(1) per row written. The bound is in episodes: a lane whose
+  episode never ends (no ``max_episode_steps``, no termination) keeps its whole
+  episode, growing; such loops want ``"none"`` or a store.
   :meth:`HistoryKeeper.trim` drops them at once (then exactly ``N`` episodes per
   lane remain).
 - ``"all"``: nothing is dropped (the logs grow without bound; for short runs
