@@ -156,9 +156,9 @@ class OrderbookVecEnv(VecEnv):
 
     # ------------------------------------------------------------- the rest of VecEnv
     def close(self) -> None:
-        """Write what the history holds to its ``history_store`` (if one was given)."""
+        """Write what the history holds to its ``history_store`` (if one was given) and let go of the store's run."""
         self.step_info = {}
-        self.task.keeper.flush()
+        self.task.keeper.close()
 
     def _target(self, name: str) -> Any:
         for owner in (self, self.task):

@@ -1,7 +1,9 @@
 """OHLCV bars of several sources, validated and aligned on one clock for the simulator to replay.
 
 ``load_bars(sources, step_ns=None)`` reads each :class:`BarSource` (a CSV or Parquet
-file, a glob of them, or a polars/pandas frame), validates it, and returns
+file, a glob of them, or a polars/pandas frame; a CSV with or without a header line:
+``BarSource(..., header=False, names=[...])`` names the columns of one without),
+validates it, and returns
 :class:`AlignedBars`: arrays of shape (T, S) on a common clock ``time_ns``.
 
 Error policy
@@ -9,8 +11,8 @@ Error policy
 - Each source is read fully and validated before anything is aligned. Any problem
   raises :class:`BarDataError` (a ``ValueError``) and nothing partial is returned.
 - The message names the file (or ``frame`` for an in-memory frame), the source's
-  venue and symbol, the 1-based data row (CSV line number minus the header line;
-  frame position + 1) and the column, and says what was expected and what was
+  venue and symbol, the 1-based data row (CSV line number minus the header line, if
+  the file has one; frame position + 1) and the column, and says what was expected and what was
   found, e.g. ``BTCUSD_1m.csv (binance_us BTC/USD) row 17, column 'high': high
   23100.5 is below low 23110.0``. If several rows fail, the first failing check is
   reported at its first row, with the number of rows failing it.
@@ -65,46 +67,26 @@ Known limits
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
 
-from orderbook.bars_validate import BarDataError, ColumnMap, SourceBars, fmt_duration, fmt_ns, read_source
-
-if TYPE_CHECKING:
-    import pandas as pd
+from orderbook.bars_validate import (
+    BarDataError,
+    BarSource,
+    ColumnMap,
+    SourceBars,
+    fmt_duration,
+    fmt_ns,
+    read_source,
+)
 
 __all__ = ["AlignedBars", "BarDataError", "BarSource", "ColumnMap", "load_bars"]
 
-_SYMBOL = re.compile(r"^[^/\s]+/[^/\s]+$")
 _PANEL_FIELDS = ("open", "high", "low", "close", "volume", "present")
-
-
-@dataclass(frozen=True, eq=False)
-class BarSource:
-    """One venue's bars of one symbol, and where to read them."""
-
-    venue: str  # e.g. "binance_us"
-    symbol: str  # "BASE/QUOTE", e.g. "BTC/USD"
-    data: str | os.PathLike[str] | pl.DataFrame | pd.DataFrame  # CSV/Parquet path, glob of them, or a frame
-    columns: ColumnMap = field(default_factory=ColumnMap)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.venue, str) or not self.venue:
-            raise BarDataError(f"BarSource.venue: expected a non-empty string, found {self.venue!r}")
-        if not isinstance(self.symbol, str) or not _SYMBOL.match(self.symbol):
-            raise BarDataError(f"BarSource.symbol: expected 'BASE/QUOTE' such as 'BTC/USD', found {self.symbol!r}")
-        if not isinstance(self.columns, ColumnMap):
-            raise BarDataError(f"BarSource.columns: expected a ColumnMap, found {type(self.columns).__name__}")
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.venue, self.symbol)
 
 
 @dataclass(frozen=True, eq=False)

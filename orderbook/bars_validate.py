@@ -1,8 +1,9 @@
-"""Reading and row-level validation of one OHLCV bar source (used by :mod:`orderbook.bars`).
+"""One OHLCV bar source: where it is (:class:`BarSource`), reading it, and row-level validation.
 
-A source (a CSV or Parquet file, a glob of such files, or a polars/pandas frame) is
-read with polars into one frame of canonical columns, then every row is checked
-with vectorised expressions (no Python loops over rows). The result is a
+Used by :mod:`orderbook.bars`, which aligns sources; this module imports nothing
+of it. A source (a CSV or Parquet file, a glob of such files, or a polars/pandas
+frame) is read with polars into one frame of canonical columns, then every row is
+checked with vectorised expressions (no Python loops over rows). The result is a
 :class:`SourceBars`, whose invariants are:
 
 - ``time_ns`` is int64 UTC epoch ns, strictly increasing across all files of the
@@ -10,22 +11,31 @@ with vectorised expressions (no Python loops over rows). The result is a
 - every price is finite and > 0, every volume finite and >= 0;
 - ``low <= open <= high`` and ``low <= close <= high`` on every row;
 - ``file_index[i]`` and ``row[i]`` name the file and the 1-based data row that bar
-  ``i`` came from (CSV line number minus the header line; frame position + 1).
+  ``i`` came from (CSV line number minus the header line, if the file has one;
+  frame position + 1).
 
 Every malformed input raises :class:`BarDataError`; the message names the file (or
 "frame"), the source's venue and symbol, the row and the column, and says what was
 expected and what was found. When several rows fail, the first failing check in
 the order of ``_row_checks`` is reported at its first row, with the count of rows
-failing it. Known limits: CSVs are comma-separated with one header line; a blank
-line is read as a row of empty cells (so it is reported, and row numbers stay equal
-to line numbers - 1); a quoted cell spanning lines would shift later row numbers.
+failing it. CSVs have one header line naming the columns, or none
+(``BarSource(..., header=False, names=[...])``: ``names`` gives every column of the
+file, in order, and a row with fewer cells has empty cells, reported as such).
+
+Known limits: CSVs are comma-separated; a row with more cells than the file's first
+line is reported for the file, not the row; a blank line is read as a row of empty
+cells (so it is reported, and row numbers stay tied to line numbers); a quoted cell
+spanning lines would shift later row numbers.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
+import re
 import zoneinfo
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,7 +44,7 @@ import numpy as np
 import polars as pl
 
 if TYPE_CHECKING:
-    from orderbook.bars import BarSource
+    import pandas as pd
 
 _NS_PER_UNIT = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 _INT64_MAX = int(np.iinfo(np.int64).max)
@@ -44,6 +54,7 @@ _ISO_NAIVE = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%d")
 PRICE_FIELDS = ("open", "high", "low", "close")
 VALUE_FIELDS = (*PRICE_FIELDS, "volume")
 _READ_ERRORS = (pl.exceptions.PolarsError, OSError)
+_SYMBOL = re.compile(r"^[^/\s]+/[^/\s]+$")
 
 
 class BarDataError(ValueError):
@@ -80,6 +91,53 @@ class ColumnMap:
     def source_name(self, field: str) -> str:
         """The source's column name for canonical field ``field`` ("time", "open", ...)."""
         return getattr(self, field)
+
+
+@dataclass(frozen=True, eq=False)
+class BarSource:
+    """One venue's bars of one symbol, and where to read them.
+
+    A CSV has a header line naming its columns (``header=True``), or none
+    (``header=False``), when ``names`` lists every column of the file in order;
+    ``columns`` then maps the fields to those names as it maps header names.
+    """
+
+    venue: str  # e.g. "binance_us"
+    symbol: str  # "BASE/QUOTE", e.g. "BTC/USD"
+    data: str | os.PathLike[str] | pl.DataFrame | pd.DataFrame  # CSV/Parquet path, glob of them, or a frame
+    columns: ColumnMap = dataclasses.field(default_factory=ColumnMap)
+    header: bool = True  # False: a CSV without a header line, its columns named by ``names``
+    names: Sequence[str] | None = None  # with header=False: every column of the CSV, in order
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.venue, str) or not self.venue:
+            raise BarDataError(f"BarSource.venue: expected a non-empty string, found {self.venue!r}")
+        if not isinstance(self.symbol, str) or not _SYMBOL.match(self.symbol):
+            raise BarDataError(f"BarSource.symbol: expected 'BASE/QUOTE' such as 'BTC/USD', found {self.symbol!r}")
+        if not isinstance(self.columns, ColumnMap):
+            raise BarDataError(f"BarSource.columns: expected a ColumnMap, found {type(self.columns).__name__}")
+        if not isinstance(self.header, bool):
+            raise BarDataError(f"BarSource.header: expected True or False, found {self.header!r}")
+        if self.header:
+            if self.names is not None:
+                raise BarDataError("BarSource.names: expected None for a source with a header line (names are for "
+                                   f"a CSV without one, with header=False), found {self.names!r}")
+            return
+        if not isinstance(self.data, (str, os.PathLike)):
+            raise BarDataError(f"BarSource.header: header=False is for CSV files without a header line, "
+                               f"found data of type {type(self.data).__name__}")
+        names = tuple(self.names) if isinstance(self.names, Sequence) and not isinstance(self.names, str) else None
+        if not names or not all(isinstance(n, str) and n for n in names):
+            raise BarDataError("BarSource.names: with header=False, expected a list of the CSV's column names in "
+                               f"file order (non-empty strings), found {self.names!r}")
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise BarDataError(f"BarSource.names: expected each column name once, found {repeated} more than once")
+        object.__setattr__(self, "names", names)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.venue, self.symbol)
 
 
 @dataclass(frozen=True)
@@ -149,13 +207,26 @@ def _resolve(source: BarSource) -> list[tuple[str, pl.LazyFrame]]:
     if not paths:
         raise located_error(path, label, None, None,
                             "empty source: expected a file or a glob matching at least one file, found none")
-    return [(p, _scan(p, label)) for p in paths]
+    return [(p, _scan(p, label, source)) for p in paths]
 
 
-def _scan(path: str, label: str) -> pl.LazyFrame:
+def _scan(path: str, label: str, source: BarSource) -> pl.LazyFrame:
     suffix = Path(path).suffix.lower()
-    if suffix == ".csv":
-        return pl.scan_csv(path, infer_schema=False)  # all String: parse errors stay row-located
+    if suffix == ".csv":  # all String: parse errors stay row-located
+        if source.header:
+            return pl.scan_csv(path, infer_schema=False)
+        names = list(source.names or ())
+        try:
+            width = pl.read_csv(path, has_header=False, infer_schema=False, n_rows=1).width
+        except _READ_ERRORS:
+            width = len(names)  # unreadable or empty: reported by _normalize, as for a file with a header
+        if width != len(names):
+            raise located_error(path, label, 1, None, f"expected {len(names)} columns, one per name in {names}, "
+                                f"found {width} in the first line")
+        return pl.scan_csv(path, infer_schema=False, has_header=False, new_columns=names)
+    if not source.header:
+        raise located_error(path, label, None, None, "header=False is for CSV files without a header line; "
+                            f"expected a .csv file, found suffix {suffix!r}")
     if suffix in (".parquet", ".pq"):
         return pl.scan_parquet(path)
     raise located_error(path, label, None, None, f"expected a .csv, .parquet or .pq file, found suffix {suffix!r}")
@@ -217,20 +288,27 @@ def _value_expr(dtype: pl.DataType, column: str, name: str, label: str) -> pl.Ex
     raise located_error(name, label, None, column, f"expected numbers, found dtype {dtype}")
 
 
-def _normalize(name: str, lf: pl.LazyFrame, index: int, cm: ColumnMap, label: str) -> pl.LazyFrame:
+def _normalize(name: str, lf: pl.LazyFrame, index: int, source: BarSource, label: str) -> pl.LazyFrame:
     """Canonical columns: _file, _row, time_ns, _local_ok, time_raw, open .. volume, open_raw .. volume_raw."""
+    cm = source.columns
     try:
         schema = lf.collect_schema()
     except pl.exceptions.NoDataError as exc:
-        raise located_error(name, label, None, None, "empty source: expected a header line and at least "
-                            "one bar, found an empty file") from exc
+        expected = "a header line and at least one bar" if source.header else "at least one bar"
+        raise located_error(name, label, None, None, f"empty source: expected {expected}, found an empty file") from exc
     except _READ_ERRORS as exc:
-        raise located_error(name, label, None, None, f"could not read the header: {_one_line(exc)}") from exc
+        what = "the header" if source.header else f"the first line as the columns {list(source.names or ())}"
+        raise located_error(name, label, None, None, f"could not read {what}: {_one_line(exc)}") from exc
     wanted = [cm.source_name(f) for f in ("time", *VALUE_FIELDS)]
     missing = [c for c in dict.fromkeys(wanted) if c not in schema]
     if missing:
+        where = "found" if source.header else "names given"
+        hint = ""
+        if source.header and name != "frame" and any(c[:1].isdigit() for c in schema):
+            hint = ("; the header line looks like a row of data: for a CSV without a header line pass "
+                    "header=False and names=[...] (every column of the file, in order)")
         raise located_error(name, label, None, None,
-                            f"missing columns {missing}; expected {wanted}, found {list(schema)}")
+                            f"missing columns {missing}; expected {wanted}, {where} {list(schema)}{hint}")
     time_ns, local_ok = _time_exprs(schema[cm.time], cm, name, label)
 
     def raw(column: str) -> pl.Expr:  # the text of a cell, kept for messages
@@ -337,7 +415,7 @@ def read_source(source: BarSource) -> SourceBars:
     cm, label = source.columns, f"{source.venue} {source.symbol}"
     parts = _resolve(source)
     files = [name for name, _ in parts]
-    df = _collect([(name, _normalize(name, lf, i, cm, label)) for i, (name, lf) in enumerate(parts)], label)
+    df = _collect([(name, _normalize(name, lf, i, source, label)) for i, (name, lf) in enumerate(parts)], label)
     df = _iso_fallback(df, cm)
     if df.height == 0:
         raise located_error(", ".join(files), label, None, None, "empty source: expected at least one bar, found none")

@@ -30,7 +30,8 @@ memory is flat once the largest window was seen, not only bounded.
 ``store`` (an :class:`orderbook.store.EpisodeStore` or a folder for one): before
 any drop, the rows dropped are written to it as run ``run`` (the least limit is
 then 16 times larger, so the store gets fewer, larger files); :meth:`flush` writes
-what is left and clears the logs (the envs' ``close()`` calls it). So the store's
+what is left and clears the logs (the envs' ``close()`` calls :meth:`close`, which
+also lets go of the run's writer lock). So the store's
 rows plus the rows in memory are every row written, none twice. ``"none"`` with
 a store is refused (it would write a file per step); ``"all"`` writes at flush.
 """
@@ -151,6 +152,14 @@ class HistoryKeeper:
         frames = history.to_polars()
         self._write(frames)
         history.clear()
+
+    def close(self) -> None:
+        """:meth:`flush`, then let go of the store's run (its writer lock) if the keeper opened the store
+        from a path; a store object given by the caller stays the caller's to close."""
+        self.flush()
+        if self._store is not None and self._store is not self._store_arg:
+            self._store.close()
+            self._store = None
 
     def _dropped_frames(self, first: np.ndarray) -> dict[str, pl.DataFrame]:
         out = {}

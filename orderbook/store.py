@@ -31,20 +31,51 @@ Choices:
   across a run's writes (stored as Int64) and "latest row" queries stay right
   when an episode spans several flushes.
 
-Limits: one writer per run at a time (part numbers and ``seq`` offsets are
-read from the directory at the first write); every :meth:`write_history` call
-writes all rows the history holds, so call it once per history or with
-``clear=True`` to flush periodically.
+- **One writer per run, enforced.** Part numbers and ``seq`` offsets are read
+  from the run's directory when a writer starts, so two writers of one run would
+  pick the same part names (one ``os.replace`` silently overwriting the other's
+  file) and the same ``seq`` values. The first write to a run (or
+  :meth:`EpisodeStore.open_run`) takes an exclusive ``flock`` on
+  ``root/_locks/run=<run>.lock`` and records the holder (pid, host, start time)
+  in it; another process that tries to write the run is refused at once with
+  :class:`RunLockedError`, naming the run and the holder. Store objects of one
+  process share the lock and the run's ``seq`` counter, so re-opening a store in
+  the same process (as a flush loop may) is not a second writer, and their
+  writes are serialised. The lock is released by :meth:`EpisodeStore.close`
+  (or leaving a ``with`` block, or the store being garbage collected) once no
+  store of the process has the run open, and by the kernel when the process
+  exits or is killed: a dead writer never blocks. A child forked from a writer
+  does not inherit it. Taking the lock removes the temporary files a killed
+  writer of that run left behind. Refusing is the default rather than unique
+  part names: two writers of one run would also overlap in ``seq`` and in
+  (lane, episode, order id), so their rows could not be told apart anyway.
+  Distinct runs are written concurrently; their shared ``_schema.json`` is
+  updated under its own lock (``_locks/_schema.lock``).
+
+Limits: every :meth:`write_history` call writes all rows the history holds, so
+call it once per history or with ``clear=True`` to flush periodically. The locks
+are ``flock`` locks: advisory (a process that writes files by hand is not
+stopped), and on network filesystems only as good as the filesystem's
+``flock``. Lock files are left in ``_locks`` (deleting one while another process
+waits on it would let two writers in); an unlocked file is harmless.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
+import socket
+import threading
 import uuid
+import weakref
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import count
 from pathlib import Path
-from typing import Iterable
 
 import polars as pl
 
@@ -57,10 +88,108 @@ VERSION_KEY = "orderbook.history_schema_version"
 HIVE_SCHEMA = {"run": pl.String, "episode": pl.Int32}
 _RUN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _PART = re.compile(r"part-(\d+)\.parquet")
+LOCK_DIR = "_locks"  # "_" first: hive readers (pyarrow, Spark) skip it
 
 
 class SchemaVersionError(ValueError):
     """A dataset, or a file in it, written with another history schema version."""
+
+
+class RunLockedError(RuntimeError):
+    """Another process is writing the run: one writer per run (see the module docstring)."""
+
+
+# ------------------------------------------------------------------ run locks
+
+
+@dataclass(eq=False)
+class _RunWriter:
+    """This process's hold on one run: the flock-ed lock file, the run's seq counter, the stores using it."""
+
+    fd: int  # the lock file, flock-ed LOCK_EX; closing it releases the lock
+    users: set[int] = field(default_factory=set)  # tokens of the EpisodeStore objects that have the run open
+    next_seq: dict[str, int] = field(default_factory=dict)  # kind -> the seq offset of the next write
+    mutex: threading.Lock = field(default_factory=threading.Lock)  # one write of the run at a time
+
+
+_WRITERS: dict[tuple[str, str], _RunWriter] = {}  # (real root, run) -> this process's hold
+_WRITERS_MUTEX = threading.Lock()
+_TOKENS = count()
+
+
+def _forget_inherited_locks() -> None:
+    """In a forked child: drop the parent's run locks (closing our copies of the fds leaves the parent's lock)."""
+    global _WRITERS_MUTEX
+    for writer in _WRITERS.values():
+        os.close(writer.fd)
+    _WRITERS.clear()
+    _WRITERS_MUTEX = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_inherited_locks)
+
+
+def _holder_text() -> str:
+    since = datetime.now(UTC).isoformat(timespec="seconds")
+    return f"pid {os.getpid()} on host {socket.gethostname()}, writing since {since}"
+
+
+def _lock_run(root: Path, run: str) -> _RunWriter:
+    """Take the run's lock without waiting; RunLockedError naming the holder if another process has it."""
+    (root / LOCK_DIR).mkdir(exist_ok=True)
+    path = root / LOCK_DIR / f"run={run}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "a writer that is starting"
+        os.close(fd)
+        raise RunLockedError(
+            f"run {run!r} of the episode store {root} is being written by another process ({holder}); "
+            "expected one writer per run: wait for that writer to close, or write to another run name"
+        ) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, _holder_text().encode(), 0)
+    return _RunWriter(fd=fd)
+
+
+def _release(key: tuple[str, str], token: int) -> None:
+    with _WRITERS_MUTEX:
+        writer = _WRITERS.get(key)
+        if writer is None or token not in writer.users:
+            return
+        writer.users.discard(token)
+        if not writer.users:
+            del _WRITERS[key]
+            os.ftruncate(writer.fd, 0)
+            os.close(writer.fd)  # releases the flock
+
+
+def _release_all(open_runs: dict[str, tuple[str, str]], token: int) -> None:
+    for key in open_runs.values():
+        _release(key, token)
+    open_runs.clear()
+
+
+@contextmanager
+def _schema_lock(root: Path) -> Iterator[None]:
+    """Hold ``_locks/_schema.lock`` (waiting for it) while ``_schema.json`` is read, changed and replaced.
+
+    Every writer of ``_schema.json`` holds it, so temporary schema files found
+    under it are a killed writer's and are removed.
+    """
+    (root / LOCK_DIR).mkdir(exist_ok=True)
+    fd = os.open(root / LOCK_DIR / "_schema.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        for stale in root.glob(f".{SCHEMA_FILE}.*.tmp"):
+            stale.unlink(missing_ok=True)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _write_parquet(frame: pl.DataFrame, fh, metadata: dict[str, str]) -> None:
@@ -108,16 +237,57 @@ class EpisodeStore:
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
-        self._next_seq: dict[tuple[str, str], int] = {}
+        self._token = next(_TOKENS)
+        self._open: dict[str, tuple[str, str]] = {}  # run -> key of _WRITERS, the runs this store writes
+        weakref.finalize(self, _release_all, self._open, self._token)  # garbage collected: lets the runs go
         if not (self.root / SCHEMA_FILE).exists():
             self.root.mkdir(parents=True, exist_ok=True)
             layout = "<kind>/run=<run>/episode=<episode>/part-<n>.parquet"
-            _write_json_atomically(
-                self.root / SCHEMA_FILE,
-                {"format": FORMAT, "schema_version": HISTORY_SCHEMA_VERSION, "partitioning": ["run", "episode"],
-                 "layout": layout, "kinds": {}},
-            )
+            with _schema_lock(self.root):
+                if not (self.root / SCHEMA_FILE).exists():
+                    _write_json_atomically(
+                        self.root / SCHEMA_FILE,
+                        {"format": FORMAT, "schema_version": HISTORY_SCHEMA_VERSION,
+                         "partitioning": ["run", "episode"], "layout": layout, "kinds": {}},
+                    )
         self.schema()
+
+    # ------------------------------------------------------------ writers
+    def open_run(self, run: str) -> None:
+        """Become the writer of ``run`` (the first write does this on its own).
+
+        Takes the run's lock, or raises :class:`RunLockedError` naming the holder
+        if another process writes it (store objects of this process share it),
+        and removes the temporary files a killed writer of the run left. Held
+        until :meth:`close`.
+        """
+        self._writer(self._run(run))
+
+    def close(self) -> None:
+        """Let go of every run this store opened; a run's lock is released once no store of this process has it open."""
+        _release_all(self._open, self._token)
+
+    def __enter__(self) -> EpisodeStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _writer(self, run: str) -> _RunWriter:
+        key = (os.path.realpath(self.root), run)
+        with _WRITERS_MUTEX:
+            writer = _WRITERS.get(key)
+            if writer is None:
+                writer = _lock_run(self.root, run)
+                for stale in self._temporary_files(run):  # ours now: no live writer of the run can own them
+                    stale.unlink(missing_ok=True)
+                _WRITERS[key] = writer
+            writer.users.add(self._token)
+        self._open[run] = key
+        return writer
+
+    def _temporary_files(self, run: str = "*") -> list[Path]:
+        return [p for k in KINDS for p in (self.root / k).glob(f"run={run}/episode=*/.part-*.tmp")]
 
     # ------------------------------------------------------------ metadata
     def schema(self) -> dict:
@@ -161,11 +331,29 @@ class EpisodeStore:
         return len(paths)
 
     def remove_temporary(self) -> list[Path]:
-        """Delete temporary files a crashed writer left (call when no writer runs)."""
-        stale = [p for k in KINDS for p in (self.root / k).glob("run=*/episode=*/.part-*.tmp")]
-        for p in stale:
-            p.unlink(missing_ok=True)
-        return stale
+        """Delete the temporary files killed writers left, in every run that no writer has open; returns them.
+
+        A run being written (by this process or another) is left alone: its
+        temporary files may be a live write's. Opening a run for writing cleans it.
+        """
+        removed: list[Path] = []
+        for run in self.runs():
+            stale = self._temporary_files(run)
+            if not stale:
+                continue
+            with _WRITERS_MUTEX:
+                if (os.path.realpath(self.root), run) in _WRITERS:
+                    continue
+                try:
+                    writer = _lock_run(self.root, run)
+                except RunLockedError:
+                    continue
+                for path in self._temporary_files(run):
+                    path.unlink(missing_ok=True)
+                    removed.append(path)
+                os.ftruncate(writer.fd, 0)
+                os.close(writer.fd)
+        return removed
 
     # --------------------------------------------------------------- write
     def write_history(self, run: str, history, clear: bool = False) -> list[Path]:
@@ -183,19 +371,27 @@ class EpisodeStore:
         the call was written and fsynced.
         """
         run = self._run(run)
+        writer = self._writer(run)
+        with writer.mutex:
+            return self._write_locked(writer, run, frames)
+
+    def _write_locked(self, writer: _RunWriter, run: str, frames: dict[str, pl.DataFrame]) -> list[Path]:
         meta = self.schema()
         staged: list[tuple[Path, Path]] = []
         temporary: list[Path] = []
+        created: list[Path] = []  # partition directories this call made, removed again if it fails
         recorded = dict(meta["kinds"])
+        new_kinds: dict[str, dict[str, str]] = {}
         try:
             for kind, frame in frames.items():
-                frame = self._prepare(run, self._kind(kind), frame)
+                frame = self._prepare(writer, run, self._kind(kind), frame)
                 if frame.height == 0:
                     continue
                 body = frame.drop("episode")
-                self._check_columns(recorded, kind, body)
+                new_kinds[kind] = self._check_columns(recorded, kind, _dtypes(body))
                 for (episode,), part in frame.partition_by("episode", as_dict=True, maintain_order=True).items():
                     directory = self.root / kind / f"run={run}" / f"episode={episode}"
+                    created += [d for d in (directory.parent, directory) if not d.exists()]
                     directory.mkdir(parents=True, exist_ok=True)
                     final = directory / f"part-{self._next_part(directory, staged):05d}.parquet"
                     tmp = _temporary(final)
@@ -206,18 +402,37 @@ class EpisodeStore:
                         os.fsync(fh.fileno())
                     staged.append((tmp, final))
             if recorded != meta["kinds"]:
-                _write_json_atomically(self.root / SCHEMA_FILE, {**meta, "kinds": recorded})
+                self._record_kinds(new_kinds)
             for tmp, final in staged:
                 os.replace(tmp, final)
             for directory in {final.parent for _, final in staged}:
                 _fsync_dir(directory)
+        except BaseException:
+            for tmp in temporary:
+                tmp.unlink(missing_ok=True)
+            for directory in reversed(created):  # so a refused first write leaves no empty run behind
+                try:
+                    directory.rmdir()
+                except OSError:  # not empty: a file of this call was already renamed into it
+                    pass
+            raise
         finally:
             for tmp in temporary:
                 tmp.unlink(missing_ok=True)
-        self._advance_seq(run, frames)
+        self._advance_seq(writer, run, frames)
         return [final for _, final in staged]
 
-    def _prepare(self, run: str, kind: str, frame: pl.DataFrame) -> pl.DataFrame:
+    def _record_kinds(self, kinds: dict[str, dict[str, str]]) -> None:
+        """Add kinds' column schemas to ``_schema.json``, checked against what other runs recorded meanwhile."""
+        with _schema_lock(self.root):
+            meta = self.schema()
+            recorded = dict(meta["kinds"])
+            for kind, dtypes in kinds.items():
+                self._check_columns(recorded, kind, dtypes)
+            if recorded != meta["kinds"]:
+                _write_json_atomically(self.root / SCHEMA_FILE, {**meta, "kinds": recorded})
+
+    def _prepare(self, writer: _RunWriter, run: str, kind: str, frame: pl.DataFrame) -> pl.DataFrame:
         if not isinstance(frame, pl.DataFrame):
             raise ValueError(f"{kind}: expected a polars DataFrame, got {type(frame).__name__}")
         missing = [c for c in ("lane", "episode") if c not in frame.columns]
@@ -230,30 +445,30 @@ class EpisodeStore:
             frame = frame.drop("run")
         frame = frame.with_columns(pl.col("episode").cast(pl.Int32))
         if "seq" in frame.columns and frame.height:
-            frame = frame.with_columns(pl.col("seq").cast(pl.Int64) + self._seq_offset(run, kind))
+            frame = frame.with_columns(pl.col("seq").cast(pl.Int64) + self._seq_offset(writer, run, kind))
         return frame
 
-    def _seq_offset(self, run: str, kind: str) -> int:
-        if (run, kind) not in self._next_seq:
+    def _seq_offset(self, writer: _RunWriter, run: str, kind: str) -> int:
+        if kind not in writer.next_seq:
             directory = self.root / kind / f"run={run}"
             last = None
             if any(directory.glob("episode=*/part-*.parquet")):
                 last = pl.scan_parquet(directory / "episode=*" / "part-*.parquet", hive_partitioning=False).select(pl.col("seq").max()).collect().item()
-            self._next_seq[(run, kind)] = 0 if last is None else int(last) + 1
-        return self._next_seq[(run, kind)]
+            writer.next_seq[kind] = 0 if last is None else int(last) + 1
+        return writer.next_seq[kind]
 
-    def _advance_seq(self, run: str, frames: dict[str, pl.DataFrame]) -> None:
+    def _advance_seq(self, writer: _RunWriter, run: str, frames: dict[str, pl.DataFrame]) -> None:
         for kind, frame in frames.items():
             if "seq" in frame.columns and frame.height:
-                self._next_seq[(run, kind)] = self._seq_offset(run, kind) + int(frame["seq"].max()) + 1
+                writer.next_seq[kind] = self._seq_offset(writer, run, kind) + int(frame["seq"].max()) + 1
 
     @staticmethod
-    def _check_columns(recorded: dict, kind: str, body: pl.DataFrame) -> None:
-        dtypes = _dtypes(body)
+    def _check_columns(recorded: dict, kind: str, dtypes: dict[str, str]) -> dict[str, str]:
         expected = recorded.setdefault(kind, dtypes)
         if expected != dtypes:
             diff = {k: (expected.get(k), dtypes.get(k)) for k in expected.keys() | dtypes.keys() if expected.get(k) != dtypes.get(k)}
             raise ValueError(f"{kind}: columns do not match the dataset's {kind} schema; (expected, got) per column: {diff}")
+        return dtypes
 
     @staticmethod
     def _next_part(directory: Path, staged: Iterable[tuple[Path, Path]]) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -133,6 +134,25 @@ def test_parquet_file_and_pandas_time_index_equal_csv(tmp_path: Path) -> None:
     assert load_bars([BarSource("v", "BTC/USD", indexed)]) == expected
 
 
+def test_csv_without_header_equals_the_same_file_with_one(tmp_path: Path) -> None:
+    lines = good_lines(6)
+    expected = load_bars([BarSource("v", "BTC/USD", write(tmp_path, "with.csv", lines))])
+    bare = BarSource("v", "BTC/USD", write(tmp_path, "without.csv", lines[1:]), header=False, names=list(NAMES))
+    assert bare.names == NAMES  # kept as a tuple: the source stays immutable
+    assert load_bars([bare]) == expected
+    for part, rows in (("b", lines[1:4]), ("a", lines[4:])):  # a glob of headerless files, put in time order
+        write(tmp_path, f"part_{part}.csv", rows)
+    assert load_bars([BarSource("v", "BTC/USD", str(tmp_path / "part_*.csv"), header=False, names=NAMES)]) == expected
+    # an exchange's kline export: no header, epoch milliseconds, columns beyond the six (Binance's layout)
+    names = ("open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume", "trades",
+             "taker_buy_volume", "taker_buy_quote_volume", "ignore")
+    klines = [f"{(T0_NS + m * STEP_NS) // 10**6},100.0,101.0,99.0,100.5,1.0,{(T0_NS + (m + 1) * STEP_NS) // 10**6 - 1},"
+              "100.5,3,0.5,50.25,0" for m in range(6)]
+    source = BarSource("v", "BTC/USD", write(tmp_path, "klines.csv", klines), ColumnMap(time_unit="ms"), header=False,
+                       names=names)
+    assert load_bars([source]) == expected
+
+
 # ------------------------------------------------------------------ timestamps
 
 
@@ -236,6 +256,21 @@ def one(lines: list[str], name: str = "bad.csv", **columns: object):
     return lambda tmp: [BarSource("v", "BTC/USD", write(tmp, name, lines), ColumnMap(**columns))]
 
 
+NAMES = tuple(HEADER.split(","))
+
+
+def headerless(lines: list[str], names: tuple[str, ...] = NAMES, name: str = "bad.csv", **columns: object):
+    """A CSV of ``lines`` (data only, no header line) read with ``names``; row n is line n."""
+    return lambda tmp: [BarSource("v", "BTC/USD", write(tmp, name, lines), ColumnMap(**columns), header=False,
+                                  names=names)]
+
+
+def touched(tmp: Path, name: str) -> Path:
+    """An empty file."""
+    (tmp / name).touch()
+    return tmp / name
+
+
 def two(lines_v: list[str], lines_w: list[str]):
     return lambda tmp: [BarSource("v", "BTC/USD", write(tmp, "a.csv", lines_v)),
                         BarSource("w", "BTC/USD", write(tmp, "b.csv", lines_w))]
@@ -323,6 +358,25 @@ MALFORMED = [  # (id, build sources from tmp_path, regex the message must match)
      r"bar 2023-03-01T00:10:00Z after the earliest last bar 2023-03-01T00:02:00Z"),
     ("grids out of phase", two(good_lines(), [HEADER] + [shifted(bar_line(m)) for m in range(5)]),
      re.escape("b.csv (w BTC/USD) row 1, column 'open_time': timestamp not on the common bar grid")),
+    # CSVs without a header line: rows are line numbers
+    ("no header: bad price", headerless(replaced(2, bar_line(1, c="abc"))[1:]),
+     loc("bad.csv", 2, "close") + ": expected a number, found 'abc'"),
+    ("no header: renamed column", headerless([f"{m},1,1,1,1,0" for m in (0, 60, 59)], names=("t", "o", "h", "l", "c", "v"),
+                                             time="t", open="o", high="h", low="l", close="c", volume="v", time_unit="s"),
+     loc("bad.csv", 3, "t") + ": timestamps not increasing"),
+    ("no header: short row", headerless(good_lines()[1:] + ["2023-03-01 00:05:00+00:00,100,101,99"]),
+     loc("bad.csv", 6, "close") + ": expected a number, found an empty cell"),
+    ("no header: too few names", headerless(good_lines()[1:], names=NAMES[:5]),
+     re.escape("bad.csv (v BTC/USD) row 1: expected 5 columns, one per name in ") + r".*found 6 in the first line"),
+    ("no header: a mapped column not named", headerless(good_lines()[1:], names=(*NAMES[:5], "vol")),
+     r"bad\.csv \(v BTC/USD\): missing columns \['volume'\]; expected .*, names given \[.*'vol'\]"),
+    ("no header: empty file", lambda tmp: [BarSource("v", "BTC/USD", touched(tmp, "nothing.csv"), header=False, names=NAMES)],
+     r"nothing\.csv \(v BTC/USD\): empty source: expected at least one bar, found an empty file"),
+    ("no header: not a csv", lambda tmp: [BarSource("v", "BTC/USD", touched(tmp, "bars.parquet"), header=False, names=NAMES)],
+     r"bars\.parquet \(v BTC/USD\): header=False is for CSV files without a header line; expected a \.csv file"),
+    ("header expected, data found", one(good_lines()[1:]),
+     r"missing columns .* the header line looks like a row of data: for a CSV without a header line pass "
+     r"header=False and names=\[\.\.\.\]"),
 ]
 
 
@@ -346,6 +400,16 @@ def test_explicit_step_ns_off_grid_names_row(tmp_path: Path) -> None:
     (lambda: load_bars([]), r"expected at least one BarSource, found none"),
     (lambda: load_bars([BarSource("v", "BTC/USD", pl.DataFrame())], step_ns=0), r"positive integer.*found 0"),
     (lambda: load_bars([BarSource("v", "BTC/USD", [1, 2])]), r"expected a path, a glob.*found list"),
+    (lambda: BarSource("v", "BTC/USD", "x.csv", header="no"), r"header: expected True or False, found 'no'"),
+    (lambda: BarSource("v", "BTC/USD", "x.csv", header=False), r"names: with header=False, expected a list of the "
+     r"CSV's column names in file order \(non-empty strings\), found None"),
+    (lambda: BarSource("v", "BTC/USD", "x.csv", header=False, names="open_time,open"), r"names: .*found 'open_time"),
+    (lambda: BarSource("v", "BTC/USD", "x.csv", header=False, names=["a", "", "c"]), r"names: .*found \['a', '', 'c'\]"),
+    (lambda: BarSource("v", "BTC/USD", "x.csv", header=False, names=["a", "b", "a"]),
+     r"names: expected each column name once, found \['a'\] more than once"),
+    (lambda: BarSource("v", "BTC/USD", "x.csv", names=NAMES), r"names: expected None for a source with a header line"),
+    (lambda: BarSource("v", "BTC/USD", pl.DataFrame(), header=False, names=NAMES),
+     r"header=False is for CSV files without a header line, found data of type DataFrame"),
 ])
 def test_bad_configuration_raises(make, match: str) -> None:
     with pytest.raises(BarDataError, match=match):
@@ -399,3 +463,17 @@ def test_aligned_bars_invariants(generated: list[tuple[list[int], pl.DataFrame]]
                 assert bars.open[t, s] == bars.high[t, s] == bars.low[t, s] == bars.close[t, s] == previous_close
                 assert bars.volume[t, s] == 0.0
             previous_close = bars.close[t, s]
+
+
+@settings(max_examples=25, deadline=None)
+@given(frame=sparse_sources().map(lambda generated: generated[0][1]), order=st.permutations(list(range(7))))
+def test_headerless_csv_in_any_column_order_equals_the_frame(frame: pl.DataFrame, order: list[int]) -> None:
+    columns = ColumnMap(time_unit="ns")
+    expected = load_bars([BarSource("v", "BTC/USD", frame, columns)], step_ns=STEP_NS)
+    wide = frame.with_columns(pl.lit("x").alias("note"))
+    wide = wide.select([wide.columns[i] for i in order])
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bars.csv"
+        wide.write_csv(path, include_header=False)
+        got = load_bars([BarSource("v", "BTC/USD", path, columns, header=False, names=wide.columns)], step_ns=STEP_NS)
+    assert got == expected
