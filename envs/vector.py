@@ -71,9 +71,14 @@ class OrderbookVectorEnv(VectorEnv):
         """Reset every lane; ``seed`` gives lane ``b`` the seed ``seed + b``; ``options`` apply to all lanes
         (lanes that autoreset later keep them)."""
         opts = self.task.parse_options(options)
-        super().reset(seed=seed)
-        self._started = False
-        self.task.reset(seed=seed, mask=None, options=opts)
+        seed = self.task.check_seed(seed)
+        before = (self._np_random, self._np_random_seed)
+        try:  # atomic: a reset refused after it began leaves the env as it was
+            super().reset(seed=seed)
+            self.task.reset(seed=seed, mask=None, options=opts, atomic=True)
+        except BaseException:
+            self._np_random, self._np_random_seed = before
+            raise
         self._started = True
         self._prev_done[:] = False
         self._elapsed[:] = 0
@@ -98,6 +103,10 @@ class OrderbookVectorEnv(VectorEnv):
             self._elapsed[again] = 0
         self._prev_done = terminated | truncated
         return self.task.observe(), reward.astype(np.float64), terminated, truncated, self._with_masks(info)
+
+    def close_extras(self, **kwargs: Any) -> None:
+        """Write what the history holds to its ``history_store`` (if one was given) and let go of the store's run."""
+        self.task.keeper.close()
 
     def _with_masks(self, info: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
