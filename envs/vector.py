@@ -14,6 +14,7 @@ last step, and a replayed market's window is used to its last bar.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -56,11 +57,15 @@ class OrderbookVectorEnv(VectorEnv):
         """The core :class:`orderbook.Exchange` (``num_envs`` lanes)."""
         return self.task.exchange
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
-        """Reset every lane; ``seed`` gives lane ``b`` the seed ``seed + b``; ``options`` apply to all lanes
-        (lanes that autoreset later keep them)."""
+    def reset(self, *, seed: int | Sequence[int] | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """Reset every lane; ``seed`` gives lane ``b`` the seed ``seed + b`` (a list: one seed per lane, as
+        Gymnasium's ``SyncVectorEnv``); ``options`` apply to all lanes (lanes that autoreset later keep them)."""
         opts = self.task.parse_options(options)
-        super().reset(seed=seed)
+        if seed is not None and not isinstance(seed, (int, np.integer)):
+            seed = [int(s) for s in seed]
+            if len(seed) != self.num_envs:
+                raise ValueError(f"seed: expected an int or {self.num_envs} ints (one per lane), got {len(seed)}")
+        super().reset(seed=seed if seed is None or isinstance(seed, (int, np.integer)) else seed[0])
         self._started = False
         self.task.reset(seed=seed, mask=None, options=opts)
         self._started = True
