@@ -119,3 +119,39 @@ def test_runner_lanes_are_seeded_from_the_run_runner_and_lane_and_tag_their_epis
         rllib.runner_lanes(env).attach(5)
     with pytest.raises(ValueError, match="env_id must be one of"):
         rllib.make_env({"env_id": "CartPole-v1"})
+
+
+@pytest.mark.slow
+def test_ppo_with_the_action_masking_module_never_samples_a_masked_choice(ray_cluster, tmp_path):
+    args = rllib.Args(env_runners=1, envs_per_runner=4, iterations=1, seed=5, horizon=HORIZON, faults="high",
+                      action_mask=True, train_batch_size=64, minibatch_size=32, epochs=1, rollout_fragment_length=16,
+                      hidden=16, save_history=False)
+    algo = rllib.build_config(args, None).build_algo()
+    try:
+        algo.train()
+        sampled = algo.env_runner_group.foreach_env_runner(lambda r: r.sample(num_timesteps=96), local_env_runner=False)
+    finally:
+        algo.stop()
+    nvec = gym.make("orderbook/Execution-v0").action_space.nvec
+    offsets = np.concatenate([[0], np.cumsum(nvec)[:-1]])
+    masked = chosen = 0
+    for episode in (e for runner in sampled for e in runner):
+        observations, actions = episode.get_observations(), episode.get_actions()
+        for t, action in enumerate(actions):
+            mask = observations["action_mask"][t] if isinstance(observations, dict) else observations[t]["action_mask"]
+            assert mask[offsets + np.asarray(action)].all(), (mask, action)
+            masked += int((mask == 0).sum())
+            chosen += 1
+    assert chosen >= 90 and masked > 0  # masks did forbid choices, and none was taken
+
+
+def test_the_cli_arguments_become_rllibs_config():
+    from agents.cli import parse
+
+    args = parse(rllib.Args, ["--env-id", "orderbook/Trading-v0", "--env-runners", "3", "--envs-per-runner", "16",
+                              "--seed", "7", "--train-batch-size", "512"])
+    config = rllib.build_config(args, Path("runs") / "t")
+    assert (config.num_env_runners, config.num_envs_per_env_runner, config.gym_env_vectorize_mode) == (3, 16, "vector_entry_point")
+    assert config.env == rllib.RLLIB_ENV and config.seed == 7 and config.train_batch_size_per_learner == 512
+    assert config.env_config["env_id"] == "orderbook/Trading-v0" and config.env_config["run"] == "t"
+    assert config.env_config["history_dir"] == str(Path("runs") / "t" / "history")
