@@ -3,6 +3,7 @@
 Layout (hive style, readable by Polars, pandas/pyarrow, DuckDB, Spark)::
 
     root/_schema.json
+    root/_runs/run=<run>.json  root/_locks/run=<run>.lock  root/_staging/run=<run>/  (hive readers skip "_")
     root/<kind>/run=<run>/episode=<episode>/part-00000.parquet    kind: events, ledger, market
 
 Choices:
@@ -31,33 +32,41 @@ Choices:
   across a run's writes (stored as Int64) and "latest row" queries stay right
   when an episode spans several flushes.
 
-- **One writer per run, enforced.** Part numbers and ``seq`` offsets are read
-  from the run's directory when a writer starts, so two writers of one run would
-  pick the same part names (one ``os.replace`` silently overwriting the other's
-  file) and the same ``seq`` values. The first write to a run (or
-  :meth:`EpisodeStore.open_run`) takes an exclusive ``flock`` on
-  ``root/_locks/run=<run>.lock`` and records the holder (pid, host, start time)
-  in it; another process that tries to write the run is refused at once with
-  :class:`RunLockedError`, naming the run and the holder. Store objects of one
-  process share the lock and the run's ``seq`` counter, so re-opening a store in
-  the same process (as a flush loop may) is not a second writer, and their
-  writes are serialised. The lock is released by :meth:`EpisodeStore.close`
-  (or leaving a ``with`` block, or the store being garbage collected) once no
-  store of the process has the run open, and by the kernel when the process
-  exits or is killed: a dead writer never blocks. A child forked from a writer
-  does not inherit it. Taking the lock removes the temporary files a killed
-  writer of that run left behind. Refusing is the default rather than unique
-  part names: two writers of one run would also overlap in ``seq`` and in
-  (lane, episode, order id), so their rows could not be told apart anyway.
-  Distinct runs are written concurrently; their shared ``_schema.json`` is
-  updated under its own lock (``_locks/_schema.lock``).
+- **One writer per run, enforced** (:mod:`orderbook.store_lock`). Part numbers
+  and ``seq`` offsets are read from the run's directory when a writer starts, so
+  two writers of one run would overwrite each other's parts and share ``seq``
+  values. The first write to a run (or :meth:`EpisodeStore.open_run`, a
+  :meth:`~EpisodeStore.compact` or :meth:`~EpisodeStore.describe_run`) takes an
+  exclusive ``flock`` on ``root/_locks/run=<run>.lock`` recording the holder (pid,
+  host, start time); another process is refused at once with
+  :class:`RunLockedError` naming the run and the holder. Store objects of one
+  process share the hold and the run's ``seq`` counter, and their writes are
+  serialised; it is released by :meth:`EpisodeStore.close` (or a ``with`` block,
+  or garbage collection) once no store of the process has the run open, and by
+  the kernel when the process dies: a dead writer never blocks, and taking the
+  lock removes the temporary files and compaction leftovers it left. A forked
+  child does not inherit it. Distinct runs are written concurrently; their shared
+  ``_schema.json`` is updated under ``_locks/_schema.lock``.
+- **Compaction** (:mod:`orderbook.store_compact`): each partition's parts merged
+  into one file and swapped in atomically; readers never see a half state and a
+  crash leaves every row exactly once.
+- **Runs table** (:mod:`orderbook.store_runs`): ``root/_runs/run=<run>.json`` per
+  run (env id, config, seeds, package version, created), one table through
+  :meth:`EpisodeStore.runs_table`.
+- **Time and partition types.** ``time_utc`` (``Datetime("us", "UTC")``) is written
+  beside the exact ``time_ns`` (stores created before it keep their columns);
+  :meth:`EpisodeStore.partitioning` gives pyarrow, pandas and Dask ``episode`` as an
+  int32 rather than a dictionary in directory order.
+- **Local paths only.** An object-store URL is refused with an error saying how to
+  get there (locks and atomic renames need a POSIX filesystem); ``file://`` is a
+  path. SQL over the store: :mod:`orderbook.store_sql`; readers of other engines:
+  ``docs/scaling.md``.
 
 Limits: every :meth:`write_history` call writes all rows the history holds, so
 call it once per history or with ``clear=True`` to flush periodically. The locks
-are ``flock`` locks: advisory (a process that writes files by hand is not
-stopped), and on network filesystems only as good as the filesystem's
-``flock``. Lock files are left in ``_locks`` (deleting one while another process
-waits on it would let two writers in); an unlocked file is harmless.
+are advisory ``flock`` locks, on network filesystems only as good as their
+``flock``; lock files stay in ``_locks`` (deleting one while another process waits
+on it would let two writers in).
 """
 
 from __future__ import annotations
