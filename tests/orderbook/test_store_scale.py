@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -16,6 +17,9 @@ import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from polars.testing import assert_frame_equal
 
 from orderbook import queries as q
@@ -327,3 +331,47 @@ def test_an_object_store_url_is_refused_and_creates_no_local_folder(tmp_path, mo
 def test_a_file_url_is_the_local_path(tmp_path):
     store = EpisodeStore(f"file://{tmp_path}/s")
     assert store.root == tmp_path / "s" and (tmp_path / "s" / "_schema.json").exists()
+
+
+# ------------------------------------------------------------------ property: writes and compactions interleaved
+
+class WritesAndCompactions(RuleBasedStateMachine):
+    """Appends of random episodes and compactions of random episode ranges, in any order: every row once, each
+    partition's rows in the order written, ``seq`` increasing across the run."""
+
+    def __init__(self):
+        super().__init__()
+        self.tmp = tempfile.TemporaryDirectory()
+        self.store = EpisodeStore(self.tmp.name)
+        self.written: list[tuple[int, int]] = []  # (episode, tag) in write order
+        self.tag = 0
+
+    @rule(episodes=st.lists(st.integers(0, 5), min_size=1, max_size=6))
+    def write(self, episodes):
+        tags = list(range(self.tag, self.tag + len(episodes)))
+        self.tag += len(episodes)
+        frame = pl.DataFrame({"lane": [0] * len(episodes), "episode": episodes, "seq": list(range(len(episodes))), "tag": tags})
+        self.store.write_episode("r", {"events": frame})
+        self.written += list(zip(episodes, tags, strict=True))
+
+    @rule(low=st.integers(0, 5), width=st.integers(1, 6), min_files=st.integers(2, 3))
+    def compact(self, low, width, min_files):
+        self.store.compact("r", episodes=range(low, low + width), min_files=min_files)
+
+    @invariant()
+    def every_row_once_in_write_order(self):
+        if not self.written:
+            return
+        back = self.store.read("events")
+        assert sorted(back["tag"].to_list()) == sorted(t for _, t in self.written)
+        for (episode,), part in back.partition_by("episode", as_dict=True, maintain_order=True).items():
+            assert part["tag"].to_list() == [t for e, t in self.written if e == episode]
+        assert back.sort("tag")["seq"].is_sorted() and back["seq"].n_unique() == back.height
+
+    def teardown(self):
+        self.store.close()
+        self.tmp.cleanup()
+
+
+TestWritesAndCompactions = WritesAndCompactions.TestCase
+TestWritesAndCompactions.settings = settings(max_examples=25, stateful_step_count=12)
