@@ -230,6 +230,8 @@ class Args:
     """SGD passes over each batch"""
     rollout_fragment_length: int = 64
     """vector steps a runner samples per request"""
+    sample_timeout_s: float = 600.0
+    """how long a runner may take to sample (its first sample compiles the env's kernels when numba's cache is cold)"""
     learning_rate: float = 3e-4
     """optimizer learning rate"""
     hidden: int = 64
@@ -264,7 +266,8 @@ def build_config(args: Args, out: Path | None = None):
         PPOConfig()
         .environment(env=RLLIB_ENV, env_config=env_config(args, out))
         .env_runners(num_env_runners=args.env_runners, num_envs_per_env_runner=args.envs_per_runner,
-                     gym_env_vectorize_mode="vector_entry_point", rollout_fragment_length=args.rollout_fragment_length)
+                     gym_env_vectorize_mode="vector_entry_point", rollout_fragment_length=args.rollout_fragment_length,
+                     sample_timeout_s=args.sample_timeout_s)
         .callbacks(on_environment_created=attach_runner)
         .training(train_batch_size_per_learner=args.train_batch_size, minibatch_size=args.minibatch_size,
                   num_epochs=args.epochs, lr=args.learning_rate)

@@ -4,6 +4,7 @@ each runner's history lands in its own store run; the action-mask Dict observati
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -20,18 +21,23 @@ REPO = Path(__file__).resolve().parents[2]
 HORIZON = 8
 
 
-@pytest.fixture(scope="module")
-def ray_cluster():
-    """A small local cluster: 2 CPUs, an 80 MB object store, its temporary files in a fresh temporary folder."""
+@pytest.fixture
+def ray_cluster(monkeypatch):
+    """A small local cluster: 2 CPUs, an 80 MB object store, its files in a fresh temporary folder (removed after),
+    no token written to the home folder. One test uses it, so parallel test workers never start two."""
     import ray
 
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     temp = tempfile.mkdtemp(prefix="ray-")  # short: ray's socket paths must stay under ~100 characters
     env_vars = {k: os.environ[k] for k in ("PYTHONPATH", "ORDERBOOK_KERNEL_DIR") if k in os.environ}
     env_vars["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env_vars.get("PYTHONPATH")]))
     ray.init(num_cpus=2, object_store_memory=80 * 2**20, include_dashboard=False, _temp_dir=temp,
              log_to_driver=False, runtime_env={"env_vars": env_vars})
-    yield ray
-    ray.shutdown()
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def replay(seed: int, episodes_before: int, actions, faults=None) -> tuple[list[np.ndarray], list[float]]:
@@ -49,7 +55,13 @@ def replay(seed: int, episodes_before: int, actions, faults=None) -> tuple[list[
 
 
 @pytest.mark.slow
-def test_ppo_on_two_remote_runners_trains_and_its_episodes_equal_the_single_envs(ray_cluster, tmp_path):
+def test_ppo_on_rllib_runners_trains_replays_on_a_single_env_and_respects_masks(ray_cluster, tmp_path):
+    """The issue's test (2 remote runners, 2 iterations, episodes equal the single env's), then the masked module."""
+    two_remote_runners_train_and_their_episodes_equal_the_single_envs(tmp_path)
+    the_action_masking_module_never_samples_a_masked_choice()
+
+
+def two_remote_runners_train_and_their_episodes_equal_the_single_envs(tmp_path):
     args = rllib.Args(env_id="orderbook/Execution-v0", env_runners=2, envs_per_runner=2, iterations=2, seed=3,
                       horizon=HORIZON, train_batch_size=64, minibatch_size=32, epochs=1, rollout_fragment_length=16,
                       hidden=16, flush_steps=8)
@@ -60,6 +72,7 @@ def test_ppo_on_two_remote_runners_trains_and_its_episodes_equal_the_single_envs
             result = algo.train()
         assert result["training_iteration"] == 2
         assert result["env_runners"]["num_env_steps_sampled_lifetime"] >= 2 * args.train_batch_size
+        assert result["learners"]["default_policy"]["num_module_steps_trained_lifetime"] >= 2 * args.train_batch_size
         sampled = algo.env_runner_group.foreach_env_runner(lambda r: r.sample(num_timesteps=48), local_env_runner=False)
     finally:
         algo.stop()  # closes the runners' envs: their last flush
@@ -121,8 +134,7 @@ def test_runner_lanes_are_seeded_from_the_run_runner_and_lane_and_tag_their_epis
         rllib.make_env({"env_id": "CartPole-v1"})
 
 
-@pytest.mark.slow
-def test_ppo_with_the_action_masking_module_never_samples_a_masked_choice(ray_cluster, tmp_path):
+def the_action_masking_module_never_samples_a_masked_choice():
     args = rllib.Args(env_runners=1, envs_per_runner=4, iterations=1, seed=5, horizon=HORIZON, faults="high",
                       action_mask=True, train_batch_size=64, minibatch_size=32, epochs=1, rollout_fragment_length=16,
                       hidden=16, save_history=False)
