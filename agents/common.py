@@ -7,39 +7,40 @@ the very env the model was trained on.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 
-import orderbook as ob
 from agents.vec_env import OrderbookVecEnv
+from envs.config import fault_spec as fault_spec  # noqa: F401 (re-exported: the CLI's --faults names)
 
-FAULT_LEVELS = ("none", "default", "high")
-MARKETS = ("synthetic", "binance_us")
-ALGOS = ("PPO", "A2C", "MaskablePPO")
-
-
-def fault_spec(level: str) -> ob.FaultSpec:
-    """``none``: every fault off; ``default``: ``FaultSpec()``; ``high``: ``FaultSpec.high()``."""
-    table = {"none": ob.FaultSpec.none, "default": ob.FaultSpec, "high": ob.FaultSpec.high}
-    if level not in table:
-        raise ValueError(f"fault level must be one of {FAULT_LEVELS}, got {level!r}")
-    return table[level]()
+EnvId = Literal["orderbook/Execution-v0", "orderbook/Trading-v0"]
+FaultLevel = Literal["none", "default", "high"]
+Market = Literal["synthetic", "binance_us"]
+Algo = Literal["PPO", "A2C", "MaskablePPO"]
+ENV_IDS, FAULT_LEVELS, MARKETS, ALGOS = get_args(EnvId), get_args(FaultLevel), get_args(Market), get_args(Algo)
 
 
 def env_kwargs(env_id: str, faults: str = "default", market: str = "synthetic", horizon: int = 0,
                max_episode_steps: int = 0) -> dict[str, Any]:
     """Keyword arguments of ``OrderbookVecEnv`` / ``gym.make_vec`` from the CLI's plain values.
 
-    ``market="synthetic"``: the built-in synthetic market; ``"binance_us"``: Binance.US
-    1-minute bars replayed from ``shared/data`` (``orderbook.binance_us_config``).
-    ``horizon`` (Execution only) and ``max_episode_steps``: 0 keeps the registered value.
+    The values stay plain (names, ints), as ``gym.make`` takes them (:mod:`envs.config`), so
+    the kwargs are JSON and an env's ``spec`` round-trips. ``market="synthetic"``: the
+    built-in synthetic market; ``"binance_us"``: Binance.US 1-minute bars replayed from
+    the packaged Binance.US sample (or ``$ORDERBOOK_SHARED/data``) (``orderbook.binance_us_config``). ``horizon`` (Execution only) and
+    ``max_episode_steps``: 0 keeps the registered value. Raises ``ValueError`` naming the
+    choices for anything else.
     """
+    if faults not in FAULT_LEVELS:
+        raise ValueError(f"faults must be one of {FAULT_LEVELS}, got {faults!r}")
     if market not in MARKETS:
         raise ValueError(f"market must be one of {MARKETS}, got {market!r}")
-    kwargs: dict[str, Any] = {"faults": fault_spec(faults)}
-    if market == "binance_us":
-        kwargs["config"] = ob.binance_us_config()
+    if env_id not in ENV_IDS:
+        raise ValueError(f"env id must be one of {ENV_IDS}, got {env_id!r}")
+    kwargs: dict[str, Any] = {"faults": faults}
+    if market != "synthetic":
+        kwargs["market"] = market
     if horizon:
         if not env_id.endswith("Execution-v0"):
             raise ValueError(f"horizon applies to orderbook/Execution-v0 only, got env {env_id}")

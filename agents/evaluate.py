@@ -30,15 +30,15 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
 from stable_baselines3.common.vec_env import VecNormalize
 
 from agents.baselines import baselines_for
-from agents.cli import parse
-from agents.common import algorithm, env_kwargs, make_env, set_threads
+from agents.cli import parse, require
+from agents.common import EnvId, algorithm, env_kwargs, make_env, set_threads
 from agents.history import HistoryWriter
 from agents.plots import comparison_png
 from agents.stats import markdown_table, paired, summarize
@@ -49,11 +49,11 @@ from agents.vec_env import OrderbookVecEnv
 class Args:
     run_dir: str = ""
     """training run folder (model.zip, vecnormalize.pkl, args.json); empty: baselines only"""
-    env_id: str = "orderbook/Execution-v0"
+    env_id: EnvId = "orderbook/Execution-v0"
     """env when there is no run (a run's args.json names its own)"""
-    faults: str = ""
+    faults: Literal["", "none", "default", "high"] = ""
     """broker faults: none, default or high (empty: as trained, else default)"""
-    market: str = ""
+    market: Literal["", "synthetic", "binance_us"] = ""
     """market: synthetic or binance_us (empty: as trained, else synthetic)"""
     horizon: int = 0
     """Execution-v0 horizon in steps (0: as trained, else the env's default)"""
@@ -75,6 +75,12 @@ class Args:
     """write each policy's episode history to the Parquet episode store in history/ (run = policy)"""
     threads: int = 1
     """torch threads"""
+
+    def __post_init__(self) -> None:
+        for name in ("n_envs", "episodes", "threads"):
+            require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        for name in ("horizon", "max_episode_steps"):
+            require(getattr(self, name) >= 0, f"--{name.replace('_', '-')} must be >= 0 (0: as trained), got {getattr(self, name)}")
 
 
 METRICS = {
@@ -189,19 +195,28 @@ def write_results(out: Path, episodes: pl.DataFrame, kind: str, title: str) -> d
     return paths
 
 
-def evaluate(args: Args) -> dict[str, Path]:
-    """Evaluate the model and the baselines; write the table and the plot; return the paths written."""
-    set_threads(args.threads)
+def resolve(args: Args) -> dict[str, Any]:
+    """What ``args`` ask for, checked before anything is created: the run's arguments, env, kwargs
+    and baselines. Raises ``ValueError`` (the CLI: one line, exit 2) for a folder that is not a
+    run, unknown baselines, or nothing to evaluate."""
     run_dir = Path(args.run_dir) if args.run_dir else None
     trained = load_run(run_dir) if run_dir else {}
     env_id = trained.get("env_id", args.env_id)
     faults = args.faults or trained.get("faults", "default")
     kwargs = env_kwargs(env_id, faults, args.market or trained.get("market", "synthetic"),
                         args.horizon or trained.get("horizon", 0), args.max_episode_steps or trained.get("max_episode_steps", 0))
-    kind = task_kind(env_id)
     wanted = chosen_baselines(args.baselines, env_id, kwargs)
     if run_dir is None and not wanted:
         raise ValueError("nothing to evaluate: give --run-dir or some --baselines")
+    return dict(run_dir=run_dir, trained=trained, env_id=env_id, faults=faults, kwargs=kwargs, wanted=wanted)
+
+
+def evaluate(args: Args) -> dict[str, Path]:
+    """Evaluate the model and the baselines; write the table and the plot; return the paths written."""
+    what = resolve(args)
+    run_dir, trained, env_id, faults, kwargs, wanted = (what[k] for k in ("run_dir", "trained", "env_id", "faults", "kwargs", "wanted"))
+    set_threads(args.threads)
+    kind = task_kind(env_id)
     out = Path(args.out_dir) if args.out_dir else (run_dir / "eval" if run_dir else Path("runs") / f"eval-{kind}")
     out.mkdir(parents=True, exist_ok=True)
 
@@ -218,8 +233,15 @@ def evaluate(args: Args) -> dict[str, Path]:
     return write_results(out, episodes, kind, title)
 
 
-def main(argv: list[str] | None = None) -> dict[str, Path]:
-    return evaluate(parse(Args, argv, description=__doc__))
+def run(argv: list[str] | None = None) -> dict[str, Path]:
+    """Parse ``argv`` (bad values, a folder that is not a run, unknown baselines: one line on stderr,
+    exit 2, nothing created), evaluate; the paths written."""
+    return evaluate(parse(Args, argv, description=__doc__, check=resolve))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m agents.evaluate`` and the ``orderbook-evaluate`` console script."""
+    run(argv)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ from pathlib import Path
 
 from agents import evaluate as ev
 from agents import train as tr
-from agents.cli import parse
+from agents.cli import parse, require
+from agents.common import FaultLevel
 
 
 @dataclass
@@ -35,7 +36,7 @@ class Args:
     """training lanes"""
     horizon: int = 20
     """parent horizon in one-minute steps"""
-    faults: str = "default"
+    faults: FaultLevel = "default"
     """broker faults: none, default or high"""
     seed: int = 0
     """training seed (evaluation uses seeds 10000 + lane)"""
@@ -48,8 +49,14 @@ class Args:
     progress_bar: bool = True
     """show the training progress bar"""
 
+    def __post_init__(self) -> None:
+        for name in ("total_timesteps", "n_envs", "eval_envs", "eval_episodes"):
+            require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        require(self.horizon >= 0, f"--horizon must be >= 0 (0: the env's default, 60), got {self.horizon}")
 
-def main(argv: list[str] | None = None) -> dict[str, Path]:
+
+def run(argv: list[str] | None = None) -> dict[str, Path]:
+    """Parse ``argv`` (bad values: one line on stderr, exit 2, nothing created), train, evaluate; the paths written."""
     args = parse(Args, argv, description=__doc__)
     t0 = time.perf_counter()
     run = tr.train(tr.Args(env_id="orderbook/Execution-v0", algo="PPO", n_envs=args.n_envs, total_timesteps=args.total_timesteps,
@@ -62,6 +69,11 @@ def main(argv: list[str] | None = None) -> dict[str, Path]:
     print(f"[main] table: {paths['table']}")
     print(f"[main] plot:  {paths['plot']}")
     return paths
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m agents.main``."""
+    run(argv)
 
 
 if __name__ == "__main__":

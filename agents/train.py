@@ -28,16 +28,17 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 
-from agents.cli import as_dict, parse
-from agents.common import algorithm, env_kwargs, make_env, set_threads
+from agents.cli import as_dict, parse, require
+from agents.common import Algo, EnvId, FaultLevel, Market, algorithm, env_kwargs, make_env, set_threads
 from agents.history import HistoryWriter
+from orderbook import compile_notice
 
 
 @dataclass
 class Args:
-    env_id: str = "orderbook/Execution-v0"
+    env_id: EnvId = "orderbook/Execution-v0"
     """registered env id: orderbook/Execution-v0 or orderbook/Trading-v0"""
-    algo: str = "PPO"
+    algo: Algo = "PPO"
     """algorithm: PPO, A2C (stable-baselines3) or MaskablePPO (sb3-contrib, uses the env's action masks)"""
     n_envs: int = 16
     """lanes of the batched env (one SB3 VecEnv over the native task)"""
@@ -47,10 +48,10 @@ class Args:
     """seed of the policy and of the lanes (lane b gets seed + b)"""
     out_dir: str = ""
     """output folder (default: runs/<env>-<algo>-s<seed>)"""
-    faults: str = "default"
+    faults: FaultLevel = "default"
     """broker faults: none, default (FaultSpec()) or high (FaultSpec.high())"""
-    market: str = "synthetic"
-    """market data: synthetic (built-in) or binance_us (1-minute bars replayed from shared/data)"""
+    market: Market = "synthetic"
+    """market data: synthetic (built-in) or binance_us (1-minute bars replayed from the packaged Binance.US sample)"""
     horizon: int = 0
     """Execution-v0 parent horizon in steps (0: the env's default, 60)"""
     max_episode_steps: int = 0
@@ -84,6 +85,17 @@ class Args:
     log_every: int = 5
     """print a line every this many rollouts"""
 
+    def __post_init__(self) -> None:
+        for name in ("n_envs", "total_timesteps", "batch_size", "n_epochs", "threads", "history_flush_steps", "log_every"):
+            require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        for name in ("horizon", "max_episode_steps", "n_steps"):
+            require(getattr(self, name) >= 0, f"--{name.replace('_', '-')} must be >= 0 (0: the default), got {getattr(self, name)}")
+        require(self.learning_rate > 0, f"--learning-rate must be > 0, got {self.learning_rate}")
+        arch = [x for x in self.net_arch.split(",") if x.strip()]  # empty: no hidden layer
+        require(all(x.strip().isdigit() and int(x) > 0 for x in arch),
+                f"--net-arch must be comma-separated layer sizes > 0 such as 64,64, got {self.net_arch!r}")
+        env_kwargs(self.env_id, self.faults, self.market, self.horizon, self.max_episode_steps)  # horizon: Execution only
+
 
 def default_out_dir(args: Args) -> Path:
     short = args.env_id.split("/")[-1].split("-")[0].lower()
@@ -106,10 +118,10 @@ class RunCallback(BaseCallback):
         super().__init__()
         self.writer, self.flush_every, self.log_every = writer, max(flush_every, 1), max(log_every, 1)
         self.calls = self.rollouts = 0
-        self.t0 = 0.0
+        self.t0 = self.compile0 = 0.0
 
     def _on_training_start(self) -> None:
-        self.t0 = time.perf_counter()
+        self.t0, self.compile0 = time.perf_counter(), compile_notice.compile_seconds()
 
     def _on_step(self) -> bool:
         self.calls += 1
@@ -117,11 +129,17 @@ class RunCallback(BaseCallback):
             self.writer.flush()
         return True
 
+    def compile_s(self) -> float:
+        """Seconds of kernel compiling (first run only) since training started: not stepping time."""
+        return compile_notice.compile_seconds() - self.compile0
+
     def steps_per_s(self) -> float:
-        return self.num_timesteps / max(time.perf_counter() - self.t0, 1e-9)
+        return self.num_timesteps / max(time.perf_counter() - self.t0 - self.compile_s(), 1e-9)
 
     def _on_rollout_end(self) -> None:
         self.rollouts += 1
+        if self.rollouts == 1:
+            compile_notice.finish()  # "compiled N kernels in X s" on stderr, when this run compiled any
         sps = self.steps_per_s()
         self.logger.record("time/steps_per_s", sps)
         if self.rollouts % self.log_every == 0:
@@ -145,12 +163,14 @@ def progress_bar_available() -> bool:
 
 def train(args: Args) -> Path:
     """Train, save model + normalisation + arguments + history into the output folder; return it."""
+    algo_cls = algorithm(args.algo)  # choices checked before anything is created
+    kwargs = env_kwargs(args.env_id, args.faults, args.market, args.horizon, args.max_episode_steps)
     out = Path(args.out_dir) if args.out_dir else default_out_dir(args)
     out.mkdir(parents=True, exist_ok=True)
     threads = set_threads(args.threads)
-    algo_cls = algorithm(args.algo)
-    kwargs = env_kwargs(args.env_id, args.faults, args.market, args.horizon, args.max_episode_steps)
+    compile_notice.install()
     t_start = time.perf_counter()
+    compile_start = compile_notice.compile_seconds()
     raw = make_env(args.env_id, args.n_envs, **kwargs)
     raw.seed(args.seed)
     venv = VecNormalize(VecMonitor(raw), norm_obs=True, norm_reward=True, gamma=args.gamma)
@@ -165,21 +185,30 @@ def train(args: Args) -> Path:
         print("[train] tqdm and rich are not installed: no progress bar (pip install tqdm rich); progress lines below", flush=True)
     model.learn(total_timesteps=args.total_timesteps, callback=callback, progress_bar=bar)
     seconds = time.perf_counter() - t_start
+    compile_s = compile_notice.compile_seconds() - compile_start
     model.save(out / "model.zip")
     venv.save(str(out / "vecnormalize.pkl"))
     (out / "args.json").write_text(json.dumps(as_dict(args), indent=2) + "\n")
     returns = [float(ep["r"]) for ep in model.ep_info_buffer]
-    summary = {"timesteps": int(model.num_timesteps), "seconds": round(seconds, 2), "steps_per_s": round(callback.steps_per_s(), 1),
+    summary = {"timesteps": int(model.num_timesteps), "seconds": round(seconds, 2), "compile_seconds": round(compile_s, 2),
+               "steps_per_s": round(callback.steps_per_s(), 1),
                "recent_episode_return_mean": float(np.mean(returns)) if returns else None, "history_rows": writer.rows, "history_files": writer.files}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"[train] done: {model.num_timesteps:,} steps in {seconds:.1f} s ({summary['steps_per_s']:,.0f} steps/s while learning); "
+    compiled = f", of which {compile_s:.1f} s compiling kernels (first run only)" if compile_s >= 0.05 else ""
+    print(f"[train] done: {model.num_timesteps:,} steps in {seconds:.1f} s{compiled} ({summary['steps_per_s']:,.0f} steps/s while learning); "
           f"saved model.zip, vecnormalize.pkl, args.json, history/ in {out}", flush=True)
     venv.close()
     return out
 
 
-def main(argv: list[str] | None = None) -> Path:
+def run(argv: list[str] | None = None) -> Path:
+    """Parse ``argv`` (bad values: one line on stderr, exit 2, nothing created), train; the output folder."""
     return train(parse(Args, argv, description=__doc__))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m agents.train`` and the ``orderbook-train`` console script."""
+    run(argv)
 
 
 if __name__ == "__main__":

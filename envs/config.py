@@ -11,7 +11,7 @@ Every env takes the same configuration arguments, so ``gym.make`` and
   ``latency`` (:class:`~orderbook.LatencySpec`): replace that part of every venue;
 - ``market``: a :class:`~orderbook.SyntheticMarket` or a replay source (the data);
 - ``data``: real bars to trade instead of the synthetic market, without writing a
-  config: ``"binance_us"`` (``../shared/data``), an :class:`~orderbook.bars.AlignedBars`,
+  config: ``"binance_us"`` (the packaged Binance.US sample, or ``$ORDERBOOK_SHARED/data``), an :class:`~orderbook.bars.AlignedBars`,
   a list of :class:`~orderbook.bars.BarSource`, or a :class:`~orderbook.ReplayMarket`;
   the account trades every pair of the data (:func:`orderbook.replay.replay_config`)
   in windows of ``episode_steps`` bars (the env's horizon by default);
@@ -20,26 +20,116 @@ Every env takes the same configuration arguments, so ``gym.make`` and
 
 Pieces apply on top of ``config``, so ``config=my_cfg, faults=FaultSpec.high()``
 is ``my_cfg`` with every venue's faults turned up.
+
+Plain values, as the command lines take them (``agents.train --faults high
+--market binance_us``), are accepted too, so an env's ``spec.kwargs`` can be plain
+JSON and ``gym.make(EnvSpec.from_json(env.spec.to_json()))`` rebuilds the same env:
+
+- ``faults``: ``"none"``, ``"default"`` or ``"high"`` (:data:`FAULT_LEVELS`);
+  ``latency``: ``"default"`` or ``"zero"``; ``fills``: ``"default"``;
+- ``config``: ``"default"`` or ``"binance_us"`` (:func:`orderbook.binance_us_config`);
+  ``market``: ``"synthetic"`` (the default market) or ``"binance_us"`` (the same as
+  ``config="binance_us"``, as ``--market binance_us`` means on the command line);
+- ``faults``, ``fills``, ``latency`` and a synthetic ``market`` as dicts of their
+  fields (what ``EnvSpec.to_json`` writes for them). A whole ``ExchangeConfig`` or
+  replayed data does not survive JSON: given as a dict, it is refused with a
+  message saying what to pass instead.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import typing
 from typing import Any
+
+from gymnasium.envs.registration import EnvSpec
 
 import orderbook as ob
 
 DEFAULT_VENUES = ("alpha", "beta")
+FAULTS = {"none": ob.FaultSpec.none, "default": ob.FaultSpec, "high": ob.FaultSpec.high}  # the CLI's --faults
+LATENCIES = {"default": ob.LatencySpec, "zero": ob.LatencySpec.zero}
+FILLS = {"default": ob.FillSpec}
+FAULT_LEVELS = tuple(FAULTS)
+CONFIG_NAMES = ("default", "binance_us")
+MARKET_NAMES = ("synthetic", "binance_us")
+
+
+def fault_spec(level: str) -> ob.FaultSpec:
+    """``none``: every fault off; ``default``: ``FaultSpec()``; ``high``: ``FaultSpec.high()``."""
+    return _part("faults", level, ob.FaultSpec, FAULTS)
+
+
+def _spec_from_dict(cls: type, value: dict, name: str) -> Any:
+    """``cls(**value)``, nested dataclass fields (and dicts of them) rebuilt too: the inverse of
+    ``dataclasses.asdict`` for the flat specs (what ``EnvSpec.to_json`` writes)."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(value) - fields)
+    if unknown:
+        raise ValueError(f"{name} as a dict takes {cls.__name__} fields {sorted(fields)}, got unknown {unknown}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, item in value.items():
+        hint = hints.get(key)
+        args = typing.get_args(hint)
+        if dataclasses.is_dataclass(hint) and isinstance(item, dict):
+            item = _spec_from_dict(hint, item, f"{name}.{key}")
+        elif typing.get_origin(hint) is dict and len(args) == 2 and dataclasses.is_dataclass(args[1]) and isinstance(item, dict):
+            item = {k: _spec_from_dict(args[1], v, f"{name}.{key}[{k!r}]") if isinstance(v, dict) else v for k, v in item.items()}
+        elif typing.get_origin(hint) is tuple and isinstance(item, list):
+            item = tuple(item)
+        kwargs[key] = item
+    return cls(**kwargs)
+
+
+def _part(name: str, value: Any, cls: type, names: dict[str, Any]) -> Any:
+    """A venue part (``faults``, ``fills``, ``latency``) from a spec object, a name or a dict of fields."""
+    if value is None or isinstance(value, cls):
+        return value
+    if isinstance(value, str):
+        if value not in names:
+            raise ValueError(f"{name} as a name must be one of {tuple(names)}, got {value!r}")
+        return names[value]()
+    if isinstance(value, dict):
+        return _spec_from_dict(cls, value, name)
+    raise ValueError(f"{name} must be an orderbook.{cls.__name__}, one of the names {tuple(names)} or a dict of its fields, "
+                     f"got {type(value).__name__}")
+
+
+def _named_config(config: Any, market: Any) -> tuple[Any, Any]:
+    """``config`` and ``market`` given by name (or as JSON dicts) resolved to objects, or refused clearly."""
+    if isinstance(config, dict):
+        raise ValueError("config came as a dict (an EnvSpec read back from JSON?): an ExchangeConfig does not survive JSON; "
+                         f"pass config by name {CONFIG_NAMES} and its parts as faults=, fills=, latency=, exchange={{...}}")
+    if isinstance(config, str):
+        if config not in CONFIG_NAMES:
+            raise ValueError(f"config as a name must be one of {CONFIG_NAMES}, got {config!r}")
+        config = None if config == "default" else ob.binance_us_config()
+    if isinstance(market, str):
+        if market not in MARKET_NAMES:
+            raise ValueError(f"market as a name must be one of {MARKET_NAMES}, got {market!r}")
+        if market == "binance_us":
+            if config is not None:
+                raise ValueError("market='binance_us' is the Binance.US config; pass it without config (or pass config='binance_us')")
+            return ob.binance_us_config(), None
+        return config, None
+    if isinstance(market, dict):
+        if set(market) <= {f.name for f in dataclasses.fields(ob.SyntheticMarket)}:
+            return config, _spec_from_dict(ob.SyntheticMarket, market, "market")
+        raise ValueError("market came as a dict that is not a SyntheticMarket (an EnvSpec read back from JSON?): replayed "
+                         f"data does not survive JSON; pass market by name {MARKET_NAMES} or data='binance_us'")
+    return config, market
 
 
 def build_config(
-    config: ob.ExchangeConfig | None = None,
+    config: ob.ExchangeConfig | str | None = None,
     *,
     venues: tuple[str, ...] | None = None,
     quotes: tuple[str, ...] | None = None,
-    faults: ob.FaultSpec | None = None,
-    fills: ob.FillSpec | None = None,
-    latency: ob.LatencySpec | None = None,
+    faults: ob.FaultSpec | str | dict | None = None,
+    fills: ob.FillSpec | str | dict | None = None,
+    latency: ob.LatencySpec | str | dict | None = None,
     market: Any = None,
     exchange: dict[str, Any] | None = None,
     data: Any = None,
@@ -51,9 +141,10 @@ def build_config(
         if config is not None or market is not None or venues is not None or quotes is not None:
             raise ValueError("data=... builds the config from the data; pass it without config, market, venues or quotes")
         config = _config_from_data(data, episode_steps)
-    for name, value, cls in (("faults", faults, ob.FaultSpec), ("fills", fills, ob.FillSpec), ("latency", latency, ob.LatencySpec)):
-        if value is not None and not isinstance(value, cls):
-            raise ValueError(f"{name} must be an orderbook.{cls.__name__}, got {type(value).__name__}")
+    config, market = _named_config(config, market)
+    faults = _part("faults", faults, ob.FaultSpec, FAULTS)
+    fills = _part("fills", fills, ob.FillSpec, FILLS)
+    latency = _part("latency", latency, ob.LatencySpec, LATENCIES)
     overrides = dict(exchange or {})
     if not isinstance(overrides, dict):
         raise ValueError(f"exchange must be a dict of ExchangeConfig fields, got {type(exchange).__name__}")
@@ -85,6 +176,35 @@ def build_config(
     return cfg
 
 
+_JSON_ADVICE = {
+    "config": "pass config by name ('default', 'binance_us') and its parts as faults=, fills=, latency=, exchange={...}",
+    "market": "pass market by name ('synthetic', 'binance_us'), a SyntheticMarket, or data='binance_us'",
+    "data": "pass data='binance_us'",
+}
+
+
+class JsonCheckedSpec(EnvSpec):
+    """An :class:`EnvSpec` whose ``to_json`` names the keyword argument that is not JSON and what to pass
+    instead (Gymnasium's own message names only a type deep inside, such as ``Decimal``)."""
+
+    def to_json(self) -> str:
+        for key, value in self.kwargs.items():
+            try:
+                json.dumps(dataclasses.asdict(value) if dataclasses.is_dataclass(value) and not isinstance(value, type) else value)
+            except (TypeError, ValueError) as e:
+                advice = _JSON_ADVICE.get(key, "pass plain values (names, numbers, lists, dicts)")
+                raise TypeError(f"{self.id}: the keyword argument {key}={type(value).__name__} cannot be written as JSON ({e}); "
+                                f"to make the env spec JSON, {advice}") from None
+        return super().to_json()
+
+
+def json_checked(spec: EnvSpec | None) -> EnvSpec | None:
+    """``spec`` as a :class:`JsonCheckedSpec` (the same fields), for an env's ``spec`` attribute."""
+    if spec is None or isinstance(spec, JsonCheckedSpec):
+        return spec
+    return JsonCheckedSpec(**{f.name: getattr(spec, f.name) for f in dataclasses.fields(spec) if f.init})
+
+
 def _replace_venues(cfg: ob.ExchangeConfig, **changes: Any) -> ob.ExchangeConfig:
     return dataclasses.replace(cfg, venues=tuple(v.replace(**changes) for v in cfg.venues))
 
@@ -95,7 +215,7 @@ def _config_from_data(data: Any, episode_steps: int) -> ob.ExchangeConfig:
 
     if isinstance(data, str):
         if data != "binance_us":
-            raise ValueError(f"data as a name must be 'binance_us' (../shared/data/binance_us), got {data!r}")
+            raise ValueError(f"data as a name must be 'binance_us' (the packaged Binance.US sample of March 2023), got {data!r}")
         return ob.binance_us_config(episode_steps=episode_steps)
     if isinstance(data, (AlignedBars, ReplayMarket)) or (
         isinstance(data, (list, tuple)) and data and all(isinstance(x, BarSource) for x in data)

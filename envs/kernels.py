@@ -160,6 +160,7 @@ def clear_intents(intents, b):
         intents.price_ticks[b, m] = 0
         intents.qty_lots[b, m] = 0
         intents.ttl_ns[b, m] = 0
+        intents.tif[b, m] = c.TIF_GTD
 
 
 @kernel(inline=True)
@@ -171,6 +172,7 @@ def write_intent(intents, b, g, inst, side, level, price, lots, send, ttl):
     intents.price_ticks[b, g] = 0 if level == LEVEL_MARKET else price
     intents.qty_lots[b, g] = lots if send else 0
     intents.ttl_ns[b, g] = ttl
+    intents.tif[b, g] = c.TIF_GTD  # the venue's default TTL when ttl is 0
 
 
 @kernel(inline=True)

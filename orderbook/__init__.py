@@ -3,7 +3,7 @@
 The core of orderbook-gym. No Gymnasium or torch dependency: numpy, numba, polars.
 """
 
-from orderbook.codes import Event, LedgerCause, Liquidity, OrderKind, Reason, Side, Status
+from orderbook.codes import Event, LedgerCause, Liquidity, OrderKind, Reason, Side, Status, TimeInForce
 from orderbook.config import ExchangeConfig, default_config
 from orderbook.exchange import Exchange
 from orderbook.intents import Order, OrderIntents, empty_intents
@@ -15,7 +15,7 @@ from orderbook.specs import Asset, BookSpec, FaultSpec, FillSpec, ImpactSpec, In
 __all__ = [
     "Asset", "BookSpec", "DepegSpec", "Event", "Exchange", "ExchangeConfig", "FaultSpec", "FillSpec",
     "IllegalTransition", "ImpactSpec", "Instrument", "LatencySpec", "LedgerCause", "Liquidity", "Order",
-    "OrderIntents", "OrderKind", "Reason", "ReplayMarket", "Side", "Status", "SyntheticMarket", "Venue",
+    "OrderIntents", "OrderKind", "Reason", "ReplayMarket", "Side", "Status", "SyntheticMarket", "TimeInForce", "Venue",
     "binance_us_config", "default_config", "empty_intents",
 ]
 

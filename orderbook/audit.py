@@ -15,7 +15,17 @@ direct, not a broad consistency sum, so a failure names what broke:
 - ``one-terminal``: no order has two terminal statuses; an order without a
   terminal status is live in the table;
 - ``latest=live``: the latest status of each order in the table, from its
-  events, equals the table's status.
+  events, equals the table's status;
+- ``balance<=bound``: every balance (free + locked, summed with Python ints) is
+  at most its proven bound ``Compiled.balance_bound_atoms`` (:mod:`orderbook.bounds`);
+- ``fill=price x qty x atoms``: for a sample of fill rows (up to
+  ``FILL_SAMPLE`` rows, evenly spread, the last one always in), recomputed
+  exactly with Python ints: the notional is ``price_x_lots x
+  quote_atoms_per_tick_lot`` for a whole ``price_x_lots`` (the sum of each
+  level's price x lots) within ``lots x [min_price_ticks, max_price_ticks]``,
+  and no worse than the order's price (a buy at most ``lots x price``, a sell at
+  least); the lots at most ``max_qty_lots``; the fee in ``[0, notional + 1]``.
+  A product that wrapped around int64 cannot pass.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ import polars as pl
 from orderbook import codes as c
 
 _TERMINAL = [s.name for s in c.TERMINAL_STATUSES]
+FILL_SAMPLE = 2_000
 
 
 def _balances_vs_ledger(ex, ledger: pl.DataFrame) -> list[str]:
@@ -122,6 +133,38 @@ def _event_checks(ex, events: pl.DataFrame) -> list[str]:
     return out
 
 
+def _bound_checks(ex) -> list[str]:
+    cc, acct = ex.compiled, ex.accounts
+    total = acct.free_atoms.astype(object) + acct.locked_atoms.astype(object)  # Python ints: the sum cannot wrap
+    bound = cc.balance_bound_atoms.astype(object)[None]
+    bad = np.argwhere((total < 0) | (total > bound))
+    if len(bad):
+        b, v, a = (int(x) for x in bad[0])
+        return [f"balance<=bound: lane {b} venue {v} asset {a} free + locked = {total[b, v, a]} is outside [0, {bound[0, v, a]}]"]
+    return []
+
+
+def _fill_checks(ex, events: pl.DataFrame) -> list[str]:
+    cc = ex.compiled
+    fills = events.filter(pl.col("fill_lots") != 0).select("seq", "instrument", "side", "price_ticks", "fill_lots", "fill_notional_atoms", "fee_atoms")
+    n = fills.height
+    if n == 0:
+        return []
+    rows = np.unique(np.linspace(0, n - 1, min(n, FILL_SAMPLE)).astype(np.int64))
+    for seq, i, side, price, lots, notional, fee in fills[rows].iter_rows():
+        atoms = int(cc.quote_atoms_per_tick_lot[i])
+        lo, hi, max_qty = int(cc.min_price_ticks[i]), int(cc.max_price_ticks[i]), int(cc.max_qty_lots[i])
+        px_lots, rest = divmod(notional, atoms)
+        worse = px_lots > lots * price if side == "BUY" else px_lots < lots * price
+        if rest or not (0 < lots <= max_qty) or not (lots * lo <= px_lots <= lots * hi) or worse or not (0 <= fee <= notional + 1):
+            return [
+                f"fill=price x qty x atoms: event seq {seq} ({side}, instrument {i}, order price {price} ticks): {lots} lots for "
+                f"{notional} atoms is not a whole price x lots within {lots} x [{lo}, {hi}] ticks x {atoms} atoms, no worse than "
+                f"the order's price (fee {fee})"
+            ]
+    return []
+
+
 def audit(exchange) -> list[str]:
     """Every invariant violation of ``exchange`` now (empty list when all hold)."""
     frames = exchange.history
@@ -132,4 +175,6 @@ def audit(exchange) -> list[str]:
         + _balances_vs_ledger(exchange, ledger)
         + _locked_vs_reserved(exchange)
         + _event_checks(exchange, events)
+        + _bound_checks(exchange)
+        + _fill_checks(exchange, events)
     )

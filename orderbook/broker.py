@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from orderbook import rng
+from orderbook.bounds import MAX_DURATION_NS, NEVER_NS, sat_add_ns
 from orderbook.jit import kernel
-from orderbook.state import NEVER_NS
 
 LAT_CONSTANT = 0
 LAT_UNIFORM = 1
@@ -20,7 +20,7 @@ LAT_LOGNORMAL = 2
 
 @kernel
 def draw_latency_ns(cc, v, seed, episode, step, key, purpose):
-    """Latency of one message to venue ``v`` in ns, from the venue's distribution."""
+    """Latency of one message to venue ``v`` in ns, from the venue's distribution, at most ``MAX_DURATION_NS``."""
     kind = cc.latency_kind[v]
     p = cc.latency_params_ns
     if kind == LAT_CONSTANT:
@@ -31,7 +31,9 @@ def draw_latency_ns(cc, v, seed, episode, step, key, purpose):
         x = p[v, 3] * np.exp(cc.latency_sigma[v] * rng.normal(seed, episode, step, key, purpose))
         if rng.uniform(seed, episode, step, key, rng.P_LATENCY_TAIL) < cc.latency_tail_prob[v]:
             x *= p[v, 4]
-    return np.int64(min(x, 1e18))
+    if not x < MAX_DURATION_NS:  # a tail draw past the bound (or inf x 0) saturates there
+        return np.int64(MAX_DURATION_NS)
+    return np.int64(x)
 
 
 @kernel
@@ -39,7 +41,7 @@ def ack_time_ns(cc, v, seed, episode, step, order_id, sent_ns):
     """When the ack of an order sent at ``sent_ns`` arrives; NEVER_NS if it is lost."""
     if rng.uniform(seed, episode, step, order_id, rng.P_ACK_LOST) < cc.lost_ack_prob[v]:
         return NEVER_NS
-    return sent_ns + draw_latency_ns(cc, v, seed, episode, step, order_id, rng.P_LATENCY)
+    return sat_add_ns(sent_ns, draw_latency_ns(cc, v, seed, episode, step, order_id, rng.P_LATENCY))
 
 
 @kernel

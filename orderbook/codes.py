@@ -1,4 +1,4 @@
-"""Integer codes of the order system: sides, kinds, statuses, events, reasons.
+"""Integer codes of the order system: sides, kinds, times in force, statuses, events, reasons.
 
 Every code is a small integer stored in a ``uint8``/``int8`` column of the order
 table and of the history. The enums here are the single source of those numbers;
@@ -73,6 +73,22 @@ class Reason(IntEnum):
     CANCEL_TOO_LATE = 11  # the order was already done when the cancel arrived
     UNSOLICITED = 12  # the venue cancelled a resting order on its own
     USER_CANCEL = 13  # the cancel the user asked for
+    PRICE_OUT_OF_RANGE = 14  # limit price outside the instrument's [min_price, max_price]
+    BALANCE_LIMIT = 15  # the balance the order would credit is at the accounting bound (orderbook.bounds)
+
+
+class TimeInForce(IntEnum):
+    """How long an order may rest; one arm per rule, decided where the order is written.
+
+    GTD (0, the default of every intent row): good till its time to live, the order's
+    own ``ttl_ns`` or, when that is 0, the venue's ``default_ttl_ms`` (the order
+    system's rule that drops lingering orders). GTC: good till cancelled, never
+    expires by time (its ``ttl_ns`` must be 0). Later arms (IOC, FOK, post-only)
+    are appended here.
+    """
+
+    GTD = 0
+    GTC = 1
 
 
 class Liquidity(IntEnum):
@@ -135,7 +151,13 @@ R_ACK_TIMEOUT = int(Reason.ACK_TIMEOUT)
 R_CANCEL_TOO_LATE = int(Reason.CANCEL_TOO_LATE)
 R_UNSOLICITED = int(Reason.UNSOLICITED)
 R_USER_CANCEL = int(Reason.USER_CANCEL)
+R_PRICE_OUT_OF_RANGE = int(Reason.PRICE_OUT_OF_RANGE)
+R_BALANCE_LIMIT = int(Reason.BALANCE_LIMIT)
 N_REASON = len(Reason)
+
+TIF_GTD = int(TimeInForce.GTD)
+TIF_GTC = int(TimeInForce.GTC)
+N_TIF = len(TimeInForce)
 
 LIQ_NONE = int(Liquidity.NONE)
 LIQ_MAKER = int(Liquidity.MAKER)

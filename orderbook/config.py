@@ -4,7 +4,8 @@
 balances, the step length, the order table size and the market source.
 :meth:`ExchangeConfig.compile` checks everything that involves more than one spec
 (an instrument on an unknown venue, a tick x lot that is not a whole number of
-quote atoms, an asset that cannot be valued in the numeraire) and returns
+quote atoms, an asset that cannot be valued in the numeraire, a price range and
+maximum quantity whose products could overflow int64: :mod:`orderbook.bounds`) and returns
 :class:`Compiled`, a tuple of plain arrays the kernels read and never write.
 """
 
@@ -16,12 +17,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from orderbook import bounds
+from orderbook.bounds import NS_PER_MS
 from orderbook.market import SyntheticMarket
 from orderbook.specs import Asset, FaultSpec, Instrument, Venue, to_decimal
 
 LATENCY_KIND_CODE = {"constant": 0, "uniform": 1, "lognormal": 2}
 IMPACT_CODE = {"none": 0, "linear": 1, "sqrt": 2}
-NS_PER_MS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,8 @@ class ExchangeConfig:
         object.__setattr__(self, "assets", tuple(self.assets))
         object.__setattr__(self, "venues", tuple(self.venues))
         object.__setattr__(self, "instruments", tuple(self.instruments))
-        if not (isinstance(self.step_ms, int) and self.step_ms > 0):
-            raise ValueError(f"ExchangeConfig.step_ms must be an int > 0, got {self.step_ms!r}")
+        if not (isinstance(self.step_ms, int) and 0 < self.step_ms * NS_PER_MS <= bounds.MAX_DURATION_NS):
+            raise ValueError(f"ExchangeConfig.step_ms must be an int in [1, {bounds.MAX_DURATION_NS // NS_PER_MS}] (2**60 ns), got {self.step_ms!r}")
         if not (isinstance(self.slots, int) and 1 <= self.slots <= 4096):
             raise ValueError(f"ExchangeConfig.slots must be an int in [1, 4096], got {self.slots!r}")
         if not (isinstance(self.max_new_orders, int) and 1 <= self.max_new_orders <= 256):
@@ -102,6 +104,8 @@ class Compiled(NamedTuple):
     maker_fee_e8: np.ndarray  # int64 fee rate per 1e8 of notional
     taker_fee_e8: np.ndarray  # int64
     max_qty_lots: np.ndarray  # int64
+    min_price_ticks: np.ndarray  # int64 lowest price of the instrument's range (>= 1)
+    max_price_ticks: np.ndarray  # int64 highest price; every product is bounded by it (orderbook.bounds)
     tick_size: np.ndarray  # float64 quote units per tick (edges only)
     lot_size: np.ndarray  # float64 base units per lot (edges only)
     # venues (V,)
@@ -111,7 +115,7 @@ class Compiled(NamedTuple):
     latency_tail_prob: np.ndarray  # float64
     broker_error_prob: np.ndarray
     lost_ack_prob: np.ndarray
-    ack_timeout_ns: np.ndarray  # int64
+    ack_timeout_ns: np.ndarray  # int64 <= MAX_DURATION_NS
     outage_start_prob: np.ndarray
     outage_end_prob: np.ndarray  # 1 / mean outage steps
     rate_limit_per_step: np.ndarray  # int64, 0 = unlimited
@@ -132,9 +136,10 @@ class Compiled(NamedTuple):
     min_spread_ticks: np.ndarray  # int64
     level_step_bps: np.ndarray
     depth_fractions: np.ndarray  # (V, L) float64, zero-padded
-    default_ttl_ns: np.ndarray  # int64
+    default_ttl_ns: np.ndarray  # int64 <= MAX_DURATION_NS: a GTD order without its own ttl
     # accounts
     initial_free_atoms: np.ndarray  # (V, A) int64
+    balance_bound_atoms: np.ndarray  # (V, A) int64 no balance exceeds this (orderbook.bounds, audited)
     atoms_per_unit: np.ndarray  # (A,) float64
     valuation_inst: np.ndarray  # (V, A, 2) int64 instrument of each factor, -1 = none
     valuation_power: np.ndarray  # (V, A, 2) int64 exponent of each factor (+1, -1, 0)
@@ -150,7 +155,7 @@ def _compile_instruments(cfg: ExchangeConfig) -> dict[str, np.ndarray]:
     assets = {a.name: a for a in cfg.assets}
     venues = [v.name for v in cfg.venues]
     seen: set[tuple[str, str]] = set()
-    cols: dict[str, list] = {k: [] for k in ("inst_venue", "inst_base", "inst_quote", "quote_atoms_per_tick_lot", "base_atoms_per_lot", "min_notional_atoms", "maker_fee_e8", "taker_fee_e8", "max_qty_lots", "tick_size", "lot_size")}
+    cols: dict[str, list] = {k: [] for k in ("inst_venue", "inst_base", "inst_quote", "quote_atoms_per_tick_lot", "base_atoms_per_lot", "min_notional_atoms", "maker_fee_e8", "taker_fee_e8", "max_qty_lots", "min_price_ticks", "max_price_ticks", "tick_size", "lot_size")}
     for inst in cfg.instruments:
         name = f"instrument {inst.venue}:{inst.symbol}"
         if inst.key in seen:
@@ -176,6 +181,12 @@ def _compile_instruments(cfg: ExchangeConfig) -> dict[str, np.ndarray]:
         cols["maker_fee_e8"].append(round(inst.maker_fee_bps * 10_000))
         cols["taker_fee_e8"].append(round(inst.taker_fee_bps * 10_000))
         cols["max_qty_lots"].append(inst.max_qty_lots)
+        lo, hi = bounds.price_range_ticks(name, inst.tick_size, inst.min_price, inst.max_price)
+        cols["min_price_ticks"].append(lo)
+        cols["max_price_ticks"].append(hi)
+        n_max = bounds.max_notional_atoms(name, hi, inst.max_qty_lots, cols["quote_atoms_per_tick_lot"][-1])
+        if cols["min_notional_atoms"][-1] > n_max:
+            raise ValueError(f"{name}: min_notional {inst.min_notional} is above the largest notional max_price x max_qty_lots = {n_max} {quote.name} atoms; expected at most that")
         cols["tick_size"].append(float(inst.tick_size))
         cols["lot_size"].append(float(inst.lot_size))
     return {k: np.asarray(v, dtype=np.float64 if k in ("tick_size", "lot_size") else np.int64) for k, v in cols.items()}
@@ -199,7 +210,7 @@ def _compile_venues(cfg: ExchangeConfig) -> dict[str, np.ndarray]:
         latency_tail_prob=f64([v.latency.tail_prob for v in vs]),
         broker_error_prob=f64([v.faults.broker_error_prob for v in vs]),
         lost_ack_prob=f64([v.faults.lost_ack_prob for v in vs]),
-        ack_timeout_ns=i64([min(int(v.faults.ack_timeout_ms * ms), 2**62) for v in vs]),
+        ack_timeout_ns=i64([min(int(v.faults.ack_timeout_ms * ms), bounds.MAX_DURATION_NS) for v in vs]),  # min: float rounding at the bound
         outage_start_prob=f64([v.faults.outage_start_prob for v in vs]),
         outage_end_prob=f64([1.0 / v.faults.outage_mean_steps for v in vs]),
         rate_limit_per_step=i64([v.faults.rate_limit_per_step for v in vs]),
@@ -217,7 +228,7 @@ def _compile_venues(cfg: ExchangeConfig) -> dict[str, np.ndarray]:
         min_spread_ticks=i64([v.book.min_spread_ticks for v in vs]),
         level_step_bps=f64([v.book.level_step_bps for v in vs]),
         depth_fractions=depth,
-        default_ttl_ns=i64([int(v.default_ttl_ms * ms) for v in vs]),
+        default_ttl_ns=i64([min(int(v.default_ttl_ms * ms), bounds.MAX_DURATION_NS) for v in vs]),
     )
 
 
@@ -299,16 +310,24 @@ def compile_config(cfg: ExchangeConfig) -> Compiled:
         atoms = to_decimal(amount, f"initial balance {venue}:{asset}") * cfg.assets[a].atoms_per_unit
         if atoms < 0:
             raise ValueError(f"initial balance {venue}:{asset} must be >= 0, got {amount}")
+        if atoms > bounds.BALANCE_CAP_ATOMS:
+            raise ValueError(f"initial balance {venue}:{asset} must be at most 2**62 atoms for int64 accounting, got {amount} = {atoms} atoms")
         free[v, a] = _exact_int(atoms, f"initial balance {venue}:{asset} must be a whole number of atoms (1e-{cfg.assets[a].decimals})")
-        if free[v, a] > 2**60:
-            raise ValueError(f"initial balance {venue}:{asset} is too large for int64 accounting: {amount}")
     plan_inst, plan_pow = _valuation_plan(cfg)
+    balance_bound = bounds.check_money_bounds(
+        [f"instrument {i.venue}:{i.symbol}" for i in cfg.instruments],
+        inst["inst_venue"], inst["inst_base"], inst["inst_quote"],
+        [int(p) * int(q) * int(x) for p, q, x in zip(inst["max_price_ticks"], inst["max_qty_lots"], inst["quote_atoms_per_tick_lot"])],
+        [int(q) * int(u) for q, u in zip(inst["max_qty_lots"], inst["base_atoms_per_lot"])],
+        cfg.slots, free.shape,
+    )
     return Compiled(
         step_ns=cfg.step_ns,
         **inst,
         **ven,
         **_impact_per_instrument(cfg),
         initial_free_atoms=free,
+        balance_bound_atoms=balance_bound,
         atoms_per_unit=np.asarray([a.atoms_per_unit for a in cfg.assets], dtype=np.float64),
         valuation_inst=plan_inst,
         valuation_power=plan_pow,

@@ -6,8 +6,9 @@ one transition for every lane; both are a handful of compiled calls over the
 whole batch (no Python loop over lanes or orders).
 
 Invariants kept:
-- bad input (wrong shapes, dtypes, NaN, unknown instruments, negative time to
-  live, off-lot quantities) raises ``ValueError`` before anything changes: state
+- bad input (wrong shapes, dtypes, NaN, unknown instruments, a time to live
+  below 0 or above 2**60 ns or on a GTC order, an unknown time in force,
+  off-lot quantities) raises ``ValueError`` before anything changes: state
   and history stay as they were;
 - a lane's episode depends only on its seeds and its own intents (keyed
   randomness), so lane ``b`` of any batch equals a batch of one with its seeds.

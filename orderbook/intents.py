@@ -1,15 +1,18 @@
 """What an agent asks for in one step: new orders and cancels, validated at the edge.
 
 :class:`OrderIntents` holds up to ``M`` new orders per lane as ``(B, M)`` integer
-arrays (instrument ``-1`` = no order); cancels are a ``(B, K)`` boolean mask over
+arrays (instrument ``-1`` = no order), each with its time in force (``tif``:
+:class:`~orderbook.codes.TimeInForce`, GTD by default, so a row's ``ttl_ns`` or the
+venue's default TTL applies; GTC never expires by time); cancels are a ``(B, K)`` boolean mask over
 slots. :func:`validate_intents` and :func:`validate_cancels` check shapes, dtypes
 and ranges and raise ``ValueError`` saying what was expected and what came,
 before anything changes. :class:`Order` and :func:`intents_from_orders` take
 human units (decimal price and quantity) and refuse prices off the tick and
-quantities off the lot.
+quantities off the lot. A time to live is at most 2**60 ns (:mod:`orderbook.bounds`).
 
 What passes validation may still be refused by the broker (funds, rate limit,
-venue down, min notional, price band): that is an event, not an error.
+venue down, min notional, price band, price range, balance limit): that is an
+event, not an error.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any, Iterable, NamedTuple
 import numpy as np
 
 from orderbook import codes as c
+from orderbook.bounds import MAX_DURATION_NS, check_duration_ms
 from orderbook.jit import kernel
 from orderbook.specs import to_decimal
 
@@ -33,7 +37,8 @@ class OrderIntents(NamedTuple):
     kind: np.ndarray  # (B, M) int64 OrderKind
     price_ticks: np.ndarray  # (B, M) int64 limit price (ignored for market orders)
     qty_lots: np.ndarray  # (B, M) int64 > 0
-    ttl_ns: np.ndarray  # (B, M) int64 time to live, 0 = the venue's default
+    ttl_ns: np.ndarray  # (B, M) int64 time to live of a GTD order, 0 = the venue's default; 0 for GTC
+    tif: np.ndarray | None = None  # (B, M) int64 TimeInForce; None (validation fills it in) = GTD everywhere
 
 
 def empty_intents(n_lanes: int, max_new: int) -> OrderIntents:
@@ -45,6 +50,7 @@ def empty_intents(n_lanes: int, max_new: int) -> OrderIntents:
         np.zeros(shape, dtype=np.int64),
         np.zeros(shape, dtype=np.int64),
         np.zeros(shape, dtype=np.int64),
+        np.full(shape, c.TIF_GTD, dtype=np.int64),
     )
 
 
@@ -77,39 +83,61 @@ _CHECKS = (
     ("ttl_ns", "a time to live >= 0 ns (0 = venue default)"),
     ("qty_lots", "a quantity <= 2**40 lots"),
     ("price_ticks", "a price <= 2**40 ticks"),
-)
+    ("tif", "0 (GTD) or 1 (GTC)"),
+    ("ttl_ns", "a time to live <= 2**60 ns (36.5 years; GTC for no expiry)"),
+    ("ttl_ns", "0 for a GTC order (good till cancelled never expires by time)"),
+)  # _row_check returns len(_CHECKS) = 11 for a row that passes them all
+
+
+@kernel(inline=True)
+def _row_check(intents, n_instruments, b, m):
+    """Index in :data:`_CHECKS` of the first check row ``(b, m)`` fails, or ``len(_CHECKS)``."""
+    inst = intents.instrument[b, m]
+    if inst >= n_instruments:
+        return 0
+    if inst < 0:
+        return 11  # no order: nothing else is read
+    side, kind, tif = intents.side[b, m], intents.kind[b, m], intents.tif[b, m]
+    qty, price, ttl = intents.qty_lots[b, m], intents.price_ticks[b, m], intents.ttl_ns[b, m]
+    if side != c.BUY and side != c.SELL:
+        return 1
+    if kind != c.MARKET and kind != c.LIMIT:
+        return 2
+    if qty <= 0:
+        return 3
+    if kind == c.LIMIT and price <= 0:
+        return 4
+    if ttl < 0:
+        return 5
+    if qty > 2**40:
+        return 6
+    if price > 2**40:
+        return 7
+    if tif != c.TIF_GTD and tif != c.TIF_GTC:
+        return 8
+    if ttl > MAX_DURATION_NS:
+        return 9
+    if tif == c.TIF_GTC and ttl != 0:
+        return 10
+    return 11
 
 
 @kernel
 def _first_bad_intent(intents, n_instruments, out):
-    """``out = (check, b, m)`` of the first failing check of :data:`_CHECKS` (row-major within a check), or check -1."""
+    """``out = (check, b, m)`` of the first failing check of :data:`_CHECKS` (row-major within a check), or check -1.
+
+    One pass over the rows: a row replaces the answer only with a strictly earlier check.
+    """
     n_b, n_m = intents.instrument.shape
     out[0] = -1
-    for check in range(8):
-        for b in range(n_b):
-            for m in range(n_m):
-                inst = intents.instrument[b, m]
-                used = inst >= 0
-                side, kind = intents.side[b, m], intents.kind[b, m]
-                qty, price = intents.qty_lots[b, m], intents.price_ticks[b, m]
+    best = 11
+    for b in range(n_b):
+        for m in range(n_m):
+            check = _row_check(intents, n_instruments, b, m)
+            if check < best:
+                best = check
+                out[0], out[1], out[2] = check, b, m
                 if check == 0:
-                    bad = inst >= n_instruments
-                elif check == 1:
-                    bad = used and side != c.BUY and side != c.SELL
-                elif check == 2:
-                    bad = used and kind != c.MARKET and kind != c.LIMIT
-                elif check == 3:
-                    bad = used and qty <= 0
-                elif check == 4:
-                    bad = used and kind == c.LIMIT and price <= 0
-                elif check == 5:
-                    bad = used and intents.ttl_ns[b, m] < 0
-                elif check == 6:
-                    bad = used and qty > 2**40
-                else:
-                    bad = used and price > 2**40
-                if bad:
-                    out[0], out[1], out[2] = check, b, m
                     return
 
 
@@ -122,6 +150,8 @@ def validate_intents(intents: OrderIntents, n_lanes: int, max_new: int, n_instru
     if not isinstance(intents, OrderIntents):
         raise ValueError(f"intents must be an OrderIntents, got {type(intents).__name__}")
     shape = (n_lanes, max_new)
+    if intents.tif is None:
+        intents = intents._replace(tif=np.full(shape, c.TIF_GTD, dtype=np.int64))
     arr = OrderIntents(*(_as_int_array(name, x, shape) for name, x in zip(OrderIntents._fields, intents)))
     found = np.zeros(3, dtype=np.int64)
     _first_bad_intent(arr, n_instruments, found)
@@ -145,7 +175,11 @@ def validate_cancels(cancels: Any, n_lanes: int, n_slots: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Order:
-    """A new order in human units: ``quantity`` in base units, ``price`` in quote units."""
+    """A new order in human units: ``quantity`` in base units, ``price`` in quote units.
+
+    ``tif``: ``"GTD"`` (default: expires after ``ttl_ms``, or the venue's default TTL
+    when ``ttl_ms`` is 0) or ``"GTC"`` (never expires by time; ``ttl_ms`` must be 0).
+    """
 
     venue: str
     symbol: str
@@ -154,6 +188,7 @@ class Order:
     price: Decimal | str | float | None = None
     lane: int = 0
     ttl_ms: float = 0.0
+    tif: str | int = "GTD"
 
     @property
     def kind(self) -> int:
@@ -171,6 +206,16 @@ def _side_code(side: str | int) -> int:
     return int(side)
 
 
+def _tif_code(tif: str | int) -> int:
+    if isinstance(tif, str):
+        if tif.upper() not in c.TimeInForce.__members__:
+            raise ValueError(f"tif must be one of {list(c.TimeInForce.__members__)}, got {tif!r}")
+        return int(c.TimeInForce[tif.upper()])
+    if isinstance(tif, bool) or tif not in {int(t) for t in c.TimeInForce}:
+        raise ValueError(f"tif must be a TimeInForce ({', '.join(f'{t.value} = {t.name}' for t in c.TimeInForce)}), got {tif!r}")
+    return int(tif)
+
+
 def intents_from_orders(config, n_lanes: int, orders: Iterable[Order]) -> OrderIntents:
     """OrderIntents from human-unit orders; refuses off-tick prices and off-lot quantities."""
     intents = empty_intents(n_lanes, config.max_new_orders)
@@ -185,15 +230,21 @@ def intents_from_orders(config, n_lanes: int, orders: Iterable[Order]) -> OrderI
         lots = qty / inst.lot_size
         if lots != lots.to_integral_value() or lots <= 0:
             raise ValueError(f"{where}: quantity must be a positive multiple of lot_size {inst.lot_size}, got {qty}")
+        if lots > 2**40:
+            raise ValueError(f"{where}: quantity must be at most 2**40 lots of {inst.lot_size} (max_qty_lots is {inst.max_qty_lots}), got {qty}")
         ticks = 0
         if order.price is not None:
             px = to_decimal(order.price, f"{where} price")
             t = px / inst.tick_size
             if t != t.to_integral_value() or t <= 0:
                 raise ValueError(f"{where}: price must be a positive multiple of tick_size {inst.tick_size}, got {px}")
+            if t > 2**40:
+                raise ValueError(f"{where}: price must be at most 2**40 ticks of {inst.tick_size} (max_price is {inst.max_price}), got {px}")
             ticks = int(t)
-        if order.ttl_ms < 0:
-            raise ValueError(f"{where}: ttl_ms must be >= 0 (0 = venue default), got {order.ttl_ms}")
+        ttl_ms = check_duration_ms(f"{where}: ttl_ms (0 = venue default)", order.ttl_ms, positive=False)
+        tif = _tif_code(order.tif)
+        if tif == c.TIF_GTC and ttl_ms != 0:
+            raise ValueError(f"{where}: a GTC order never expires by time, so ttl_ms must be 0, got {order.ttl_ms}")
         m = used[order.lane]
         if m >= config.max_new_orders:
             raise ValueError(f"{where}: lane {order.lane} has more than max_new_orders={config.max_new_orders} orders")
@@ -204,5 +255,6 @@ def intents_from_orders(config, n_lanes: int, orders: Iterable[Order]) -> OrderI
         intents.kind[b, m] = order.kind
         intents.price_ticks[b, m] = ticks
         intents.qty_lots[b, m] = int(lots)
-        intents.ttl_ns[b, m] = int(order.ttl_ms * 1_000_000)
+        intents.ttl_ns[b, m] = min(int(ttl_ms * 1_000_000), MAX_DURATION_NS)
+        intents.tif[b, m] = tif
     return intents

@@ -10,11 +10,39 @@ cost ~2 us per lane and phase, 8x the whole step (measured with
 What that requires, and every kernel keeps: **a kernel never allocates** (no
 ``np.empty``, no array-returning expressions, no lists); it reads and writes the
 arrays it is given. Views (``a[b, :] = 0``) are fine.
+
+Parallel kernels (:func:`parallel_kernel`) run in numba's threads from a layer
+that survives ``fork``: importing this module selects numba's ``forksafe`` layer
+(``tbb`` when installed, else ``workqueue``; never GNU OpenMP, whose child dies
+at its first parallel region after a fork), unless ``NUMBA_THREADING_LAYER``
+says otherwise or numba's threads were already started. Why and what it costs:
+``docs/core.md`` ("Threads and fork").
 """
 
 from __future__ import annotations
 
+import os
+
+import numba
 from numba import njit
+from numba.np.ufunc import parallel as _numba_parallel
+
+FORK_SAFE_LAYER = "forksafe"
+
+
+def use_fork_safe_threads() -> bool:
+    """Select numba's ``forksafe`` threading layer if nobody chose one and its threads have not started.
+
+    Returns whether the choice was made here. Numba reads the layer once, when it
+    starts its threads (the first parallel call or ``numba.get_num_threads()``).
+    """
+    if "NUMBA_THREADING_LAYER" in os.environ or getattr(_numba_parallel, "_is_initialized", False):
+        return False
+    numba.config.THREADING_LAYER = FORK_SAFE_LAYER
+    return True
+
+
+use_fork_safe_threads()
 
 
 def kernel(func=None, *, inline: bool = False):
@@ -43,7 +71,5 @@ PARALLEL_MIN_LANES = 512
 
 def parallel_blocks(n_lanes: int) -> int:
     """How many blocks of lanes a parallel driver should use: numba's threads, or 0 (run serially)."""
-    import numba
-
     threads = numba.get_num_threads()
     return threads if threads > 1 and n_lanes >= PARALLEL_MIN_LANES else 0

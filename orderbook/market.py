@@ -14,6 +14,11 @@ A market source fills the bar arrays ``open/high/low/close`` (ticks) and
 Every draw is keyed by the lane's market seed (:mod:`orderbook.rng`), so a lane's
 market depends on nothing but its seed and episode. The lane's own permanent
 impact (``impact_ticks``) is added to its prices here, from the next bar on.
+
+Bounds (:mod:`orderbook.bounds`): every synthetic price (drift and impact
+included) is clamped into its instrument's ``[min_price, max_price]`` range, so a
+bar sticks at the edge of the range rather than leave it; an initial price outside
+the range is refused at configuration. Bar volumes are capped at ``MAX_VOLUME_LOTS``.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import numpy as np
 from numba import prange
 
 from orderbook import rng
+from orderbook.bounds import MAX_VOLUME_LOTS
 from orderbook.jit import kernel, parallel_kernel
 
 PROCESSES = ("gbm", "abm")
@@ -151,6 +157,13 @@ def compile_synthetic(spec: SyntheticMarket, asset_names, instruments, numeraire
             raise ValueError(f"SyntheticMarket.initial_prices has no price for base asset {base!r}; got {spec.initial_prices}")
         if base in quotes:
             raise ValueError(f"SyntheticMarket supports each asset as base or quote, found {base!r} as both")
+    for inst in instruments:
+        price = spec.initial_prices[inst.base]
+        if not float(inst.min_price) <= price <= float(inst.max_price):
+            raise ValueError(
+                f"SyntheticMarket.initial_prices[{inst.base!r}] = {price!r} is outside the price range "
+                f"[{inst.min_price}, {inst.max_price}] of instrument {inst.venue}:{inst.symbol}; expected a price inside it"
+            )
     volume = np.zeros(len(instruments))
     for i, inst in enumerate(instruments):
         volume[i] = spec.volume_mean.get(inst.base, 0.0) / float(inst.lot_size)
@@ -249,7 +262,15 @@ def synthetic_bar(p, b, i, key, open_price, close_price, tick_size):
         return hi, max(lo, tick_size), 0
     z = rng.normal_at(key, i, rng.P_VOLUME)
     vol = p.volume_mean_lots[i] * np.exp(p.volume_sigma * z - 0.5 * p.volume_sigma * p.volume_sigma)
-    return hi, max(lo, tick_size), np.int64(vol)
+    return hi, max(lo, tick_size), np.int64(min(vol, MAX_VOLUME_LOTS))
+
+
+@kernel(inline=True)
+def in_range_ticks(cc, i, x):
+    """``x`` (float ticks) rounded to the nearest tick and clamped into instrument ``i``'s price range."""
+    lo, hi = cc.min_price_ticks[i], cc.max_price_ticks[i]
+    t = np.int64(np.round(min(max(x, float(lo)), float(hi))))
+    return min(max(t, lo), hi)
 
 
 @kernel
@@ -285,7 +306,7 @@ def synthetic_reset(cc, p, s, lanes, bars, mask):
         synthetic_reset_lane(p, s, b, seed, episode)
         for i in range(bars.open_ticks.shape[1]):
             fair = synthetic_fair_price(p, s, b, i, cc.inst_base, cc.inst_quote) / cc.tick_size[i]
-            start_bar(cc, bars, b, i, max(np.int64(np.round(fair)), 1))
+            start_bar(cc, bars, b, i, in_range_ticks(cc, i, fair))
 
 
 @kernel
@@ -322,16 +343,17 @@ def synthetic_advance_lanes(cc, p, s, lanes, bars, lo, hi):
         for i in range(n_inst):
             # the open is the last fair price, shifted by the lane's impact so far
             fair_open = synthetic_fair_price(p, s, b, i, cc.inst_base, cc.inst_quote) / cc.tick_size[i]
-            bars.open_ticks[b, i] = max(np.int64(np.round(fair_open + bars.impact_ticks[b, i])), 1)
+            bars.open_ticks[b, i] = in_range_ticks(cc, i, fair_open + bars.impact_ticks[b, i])
         key = rng.step_key(seed, episode, step)
         synthetic_advance_lane(p, s, b, key)
         for i in range(n_inst):
             tick = cc.tick_size[i]
             fair_close = synthetic_fair_price(p, s, b, i, cc.inst_base, cc.inst_quote) / tick
-            close = max(np.int64(np.round(fair_close + bars.impact_ticks[b, i])), 1)
+            close = in_range_ticks(cc, i, fair_close + bars.impact_ticks[b, i])
             hi, lo, volume = synthetic_bar(p, b, i, key, float(bars.open_ticks[b, i]), float(close), 1.0)
+            p_lo, p_hi = cc.min_price_ticks[i], cc.max_price_ticks[i]
             bars.close_ticks[b, i] = close
-            bars.high_ticks[b, i] = max(np.int64(np.ceil(hi)), bars.open_ticks[b, i], close)
-            bars.low_ticks[b, i] = max(min(np.int64(np.floor(lo)), bars.open_ticks[b, i], close), 1)
+            bars.high_ticks[b, i] = max(min(np.int64(np.ceil(min(hi, float(p_hi)))), p_hi), bars.open_ticks[b, i], close)
+            bars.low_ticks[b, i] = max(min(np.int64(np.floor(max(lo, float(p_lo)))), bars.open_ticks[b, i], close), p_lo)
             bars.volume_lots[b, i] = volume
             close_quotes(cc, bars, b, i)

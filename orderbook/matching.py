@@ -14,6 +14,15 @@
   Square-root: ``sqrt_coef x price x sqrt(lots this step / bar volume)``.
 
 Orders match in slot order. A bar without volume fills nothing.
+
+Bounds (:mod:`orderbook.bounds`): a temporary impact shift is at most the
+instrument's ``max_price_ticks`` a lot and the lane's permanent impact stays in
+``[-max_price_ticks, max_price_ticks]``, so no product of price and lots leaves
+int64. Times: a taker fill is stamped at the ack (or the bar's start), a maker
+fill at the middle of the bar, but never before its ack and never at or after
+its expiry or after a cancel that lost the race to it, so an order's event times
+never decrease. (An order whose expiry falls inside the bar still fills as if it
+rested for the whole bar: the bar is the finest resolution of the fill model.)
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from orderbook import codes as c
 from orderbook import rng
 from orderbook import state as st
 from orderbook.book import is_marketable, walk
+from orderbook.bounds import sat_add_ns
 from orderbook.jit import kernel
 from orderbook.lifecycle import FILL_FULL
 from orderbook.portfolio import settle_fill
@@ -44,7 +54,7 @@ def _impact_shift_ticks(cc, bars, b, i, lots_this_step):
         x = cc.impact_sqrt_coef[v] * bars.open_ticks[b, i] * np.sqrt(lots_this_step / max(bars.volume_lots[b, i], 1))
     else:
         return np.int64(0)
-    return np.int64(np.ceil(x - 1e-9))
+    return np.int64(np.ceil(min(x, float(cc.max_price_ticks[i])) - 1e-9))
 
 
 @kernel
@@ -59,7 +69,8 @@ def _take(cc, bars, b, i, side, cap, want):
         px_lots = min(px_lots + lots * shift, cap * lots)
     else:
         px_lots = max(px_lots - lots * shift, cap * lots, lots)
-    bars.impact_ticks[b, i] += side * cc.impact_gamma_ticks_per_lot[i] * lots
+    bound = float(cc.max_price_ticks[i])
+    bars.impact_ticks[b, i] = min(max(bars.impact_ticks[b, i] + side * cc.impact_gamma_ticks_per_lot[i] * lots, -bound), bound)
     return lots, px_lots
 
 
@@ -120,6 +131,7 @@ def match(ctx, b, t0, bars):
     """Fill every live, acknowledged order of lane ``b`` against this step's bar."""
     cc, orders, lanes = ctx[0], ctx[1], ctx[2]
     half_step = cc.step_ns // 2
+    mid_bar = sat_add_ns(t0, half_step)
     for k in range(orders.status.shape[1]):
         s = orders.status[b, k]
         if not (s == c.OPEN or s == c.PARTIAL or s == c.PENDING_CANCEL) or orders.arrival_mid_x2[b, k] == 0:
@@ -140,4 +152,5 @@ def match(ctx, b, t0, bars):
                 continue
         lots, px_lots = _make(cc, orders, lanes, bars, b, k, i, side, price, remaining)
         if lots > 0:
-            _apply_fill(ctx, b, k, max(ack, t0 + half_step), lots, px_lots, c.LIQ_MAKER)
+            stamp = max(ack, min(mid_bar, orders.cancel_ack_ns[b, k], orders.expiry_ns[b, k] - 1))
+            _apply_fill(ctx, b, k, stamp, lots, px_lots, c.LIQ_MAKER)

@@ -19,7 +19,11 @@ What it keeps true:
   (a history log grown by doubling hands out a new ``LogArrays``). In-place
   writes to the packed arrays are seen by the kernels, and vice versa; rebinding
   a field of a named tuple is impossible (tuples are immutable);
-- only C-contiguous arrays are packed; anything else raises ``TypeError``.
+- only C-contiguous arrays are packed; anything else raises ``TypeError``;
+- a copy (``copy.deepcopy``) or a pickle never carries the tables: the clone
+  loads the kernel by its source and packs the arrays its own copied calls hold
+  (copied in the same pass as their owner, so they are the owner's copies), so
+  stepping a clone never writes the original's memory, and a clone outlives it.
 
 The generated source is written to a per-user cache directory (named by a hash
 of the source and of the package's code, so a code change never reuses stale
@@ -41,6 +45,8 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from orderbook import compile_notice
+
 __all__ = ["PackedCall", "Call", "address_to_voidptr"]
 
 
@@ -55,11 +61,19 @@ def address_to_voidptr(typingctx, address):
 
 
 class Call(NamedTuple):
-    """One kernel call of a packed sequence; ``result`` names a slot of the results array, or -1."""
+    """One kernel call of a packed sequence; ``result`` names a slot of the results array, or -1.
+
+    A copy or a pickle names ``func`` (``module``, ``qualname``) and imports it again, so the
+    clone calls the very dispatcher its module defines (numba's own pickling would rebuild a
+    new dispatcher in another process); ``args`` are copied as they are.
+    """
 
     func: Any  # a numba dispatcher importable as module.name
     args: tuple
     result: int = -1
+
+    def __reduce__(self):
+        return _call_by_name, (*_qualified(self.func), self.args, self.result)
 
 
 def _qualified(obj) -> tuple[str, str]:
@@ -74,6 +88,18 @@ def _qualified(obj) -> tuple[str, str]:
     if target is not obj and getattr(target, "py_func", object()) is not py_func:
         raise TypeError(f"{module}.{name} does not name {obj!r}; packed calls need module-level functions")
     return module, name
+
+
+def _resolve(module: str, name: str):
+    """The object ``module.name`` names (``name`` may be dotted), imported if need be."""
+    target = importlib.import_module(module)
+    for part in name.split("."):
+        target = getattr(target, part)
+    return target
+
+
+def _call_by_name(module: str, name: str, args: tuple, result: int) -> Call:
+    return Call(_resolve(module, name), args, result)
 
 
 def _dtype_expr(dtype: np.dtype) -> str:
@@ -185,6 +211,7 @@ def _forget_other_versions(folder: Path) -> None:
 def _load(source: str) -> Callable:
     """Write ``source`` to the cache directory (atomically) and import its ``packed`` kernel."""
     global _CODE_VERSION
+    compile_notice.install()  # the first kernels of a cold run compile right after this: say so on stderr
     if _CODE_VERSION is None:
         _CODE_VERSION = _code_version()
     key = f"{_CODE_VERSION}_{hashlib.sha256(source.encode()).hexdigest()[:12]}"
@@ -243,17 +270,43 @@ class PackedCall:
         source = "\n".join(header + ["", "", "@njit(cache=True)", "def packed(ti, tf, res):"] + layout.lines + body + ["    return 0", ""])
         self.source = source
         self.n_int, self.n_float = layout.n_int, layout.n_float
-        self._kernel = _load(source)
+        self._start()
+
+    def _start(self) -> None:
+        """Load the kernel of :attr:`source`, allocate the tables and pack :attr:`calls` into them."""
+        self._kernel = _load(self.source)
         self._ti = np.zeros(max(self.n_int, 1), dtype=np.int64)
         self._tf = np.zeros(max(self.n_float, 1), dtype=np.float64)
-        self._res = np.zeros(max(n_results, 1), dtype=np.int64)
+        self._res = np.zeros(max(self.n_results, 1), dtype=np.int64)
         self._keep: list = []
         self._packed_args: tuple = ()
         self._packed_from: object = None
         self.repack()
 
+    # A copy or a pickle carries the calls (their arguments copied with the rest of the object graph,
+    # so they are the clone's arrays) and the source; never the tables, whose addresses are the
+    # original's arrays, nor the identity caches. The clone loads the kernel by its source and packs
+    # its own arrays (the copied _res would be harmless; it is made fresh like the rest).
+    _COPIED = ("calls", "n_results", "source", "n_int", "n_float")
+
+    def __getstate__(self) -> dict:
+        return {name: getattr(self, name) for name in self._COPIED}
+
+    def __setstate__(self, state: dict) -> None:
+        if set(state) != set(self._COPIED):
+            raise ValueError(f"a PackedCall's state has the keys {sorted(self._COPIED)}, got {sorted(state)}")
+        self.__dict__.update(state)
+        self._start()
+
     def repack(self, calls: Sequence[Call] | None = None) -> None:
-        """Refill the tables from ``calls`` (same structure, dtypes and ndims; new objects allowed)."""
+        """Refill the tables from ``calls`` (same structure, dtypes and ndims; new objects allowed).
+
+        Calls of other kernels than the packed ones (a driver that chose its serial kernel this time,
+        the thread count having changed) generate and load the kernel again instead.
+        """
+        if calls is not None and not self._same_funcs(calls):
+            self.__init__(calls, self.n_results)
+            return
         if calls is not None:
             self.calls = tuple(calls)
         ti: list[int] = []
@@ -268,9 +321,12 @@ class PackedCall:
         self._keep = keep
         self._packed_args = tuple(a for call in self.calls for a in call.args)  # held: their ids stay unique
 
+    def _same_funcs(self, calls: Sequence[Call]) -> bool:
+        return len(calls) == len(self.calls) and all(a.func is b.func for a, b in zip(calls, self.calls))
+
     def _same_args(self, calls: Sequence[Call]) -> bool:
         packed = iter(self._packed_args)
-        return all(a is next(packed, None) for call in calls for a in call.args)
+        return self._same_funcs(calls) and all(a is next(packed, None) for call in calls for a in call.args)
 
     def __call__(self, calls: Sequence[Call] | None = None) -> np.ndarray | None:
         """Run the kernels. With ``calls`` (the same structure), repack first if any argument object changed."""

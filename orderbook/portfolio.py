@@ -15,6 +15,9 @@ overflows). A fill at a price at or better than the limit therefore always costs
 no more than the reservation it frees (proof in ``docs``: the release is
 ``(R - R' - notional) + ceil((acc + R r)/1e8) - ceil((acc' + R' r)/1e8) >= 0``).
 Fees are paid in the quote asset and round up to the atom over the order's life.
+Every product here (notional, reservation, fee accumulator, balance) fits int64:
+the configuration's price range and maximum quantity bound it (proof in
+:mod:`orderbook.bounds`).
 """
 
 from __future__ import annotations

@@ -16,9 +16,11 @@ keep their name. Every instrument needs a column; extra columns are ignored.
 Conversion (once per source, vectorised):
 - prices to integer ticks by rounding to the nearest tick, halves up
   (``floor(price / tick + 0.5 + 1e-9)``: the epsilon makes a decimal half such as
-  100.015 at tick 0.01 round up whatever its float error); a price that rounds below one tick, or so high that a notional
-  of ``max_qty_lots`` could overflow int64, is refused (``ValueError`` naming the
-  column, row and time). Rounding is monotone, so ``low <= open, close <= high``
+  100.015 at tick 0.01 round up whatever its float error); a price outside the
+  instrument's range ``[min_price, max_price]`` (the range :mod:`orderbook.bounds`
+  proves every product fits int64 for) is refused (``ValueError`` naming the
+  column, row and time), as are bar times that are negative or whose close passes
+  ``MAX_TIME_NS``. Rounding is monotone, so ``low <= open, close <= high``
   still holds in ticks.
 - volumes to integer lots by flooring (``floor(volume / lot + 1e-9)``: the
   epsilon absorbs float error, so 0.0003 BTC is 3 lots of 0.0001, not 2).
@@ -40,7 +42,7 @@ anything changes.
 Spread and depth come from each venue's :class:`~orderbook.specs.BookSpec` (the one
 book model, :mod:`orderbook.book`), exactly as for synthetic bars. The lane's own
 permanent impact (``bars.impact_ticks``, rounded to the tick) shifts all four
-prices of its later bars.
+prices of its later bars, clamped into the instrument's price range.
 
 Known limits: the whole panel is held in memory as (T, I) int64 arrays (five of
 them, per config instrument); a window never wraps around the end of the data.
@@ -60,6 +62,7 @@ import numpy as np
 from orderbook import rng
 from orderbook.bars import AlignedBars, BarSource, load_bars
 from orderbook.bars_validate import fmt_duration, fmt_ns
+from orderbook.bounds import MAX_TIME_NS
 from orderbook.config import ExchangeConfig
 from orderbook.jit import kernel
 from orderbook.market import close_quotes, start_bar
@@ -238,20 +241,26 @@ def compile_replay(spec: ReplayMarket, config, compiled) -> ReplayData:
             f"ExchangeConfig.step_ms={config.step_ms} does not match the data's bar interval "
             f"{fmt_duration(spec.data.step_ns)}; expected step_ms={spec.data.step_ns // 1_000_000}"
         )
+    times = spec.data.time_ns
+    if times.shape[0] and (int(times[0]) < 0 or int(times[-1]) > MAX_TIME_NS - config.step_ns):
+        raise ValueError(
+            f"ReplayMarket: bar times must lie in [0, MAX_TIME_NS - step] = [0, {MAX_TIME_NS - config.step_ns}] ns "
+            f"(1970 to about 2079) so that no time sum can wrap; found bars from {int(times[0])} to {int(times[-1])} ns"
+        )
     columns = instrument_columns(spec, config)
     n_bars, n_inst = spec.data.time_ns.shape[0], len(config.instruments)
     prices = {name: np.empty((n_bars, n_inst), dtype=np.int64) for name in ("open", "high", "low", "close")}
     volume = np.empty((n_bars, n_inst), dtype=np.int64)
     for i, (inst, s) in enumerate(zip(config.instruments, columns, strict=True)):
         tick, lot = float(inst.tick_size), float(inst.lot_size)
-        max_ticks = 2**62 // (int(compiled.max_qty_lots[i]) * int(compiled.quote_atoms_per_tick_lot[i]))
+        lo_ticks, hi_ticks = int(compiled.min_price_ticks[i]), int(compiled.max_price_ticks[i])
         for name in prices:
             raw = getattr(spec.data, name)[:, s]
             with np.errstate(invalid="ignore", over="ignore"):
                 ticks = np.floor(raw / tick + (0.5 + _HALF_TICK_EPS))
-            bad = ~np.isfinite(ticks) | (ticks < 1) | (ticks > max_ticks)
+            bad = ~np.isfinite(ticks) | (ticks < lo_ticks) | (ticks > hi_ticks)
             if bad.any():
-                _refuse(spec, int(s), inst, name, bad, raw, f"a finite price in [{tick / 2}, {max_ticks * tick:.6g}] for tick {inst.tick_size}")
+                _refuse(spec, int(s), inst, name, bad, raw, f"a finite price in the instrument's range [{inst.min_price}, {inst.max_price}] (ticks of {inst.tick_size})")
             prices[name][:, i] = ticks.astype(np.int64)
         raw = np.where(spec.data.present[:, s], spec.data.volume[:, s], 0.0)
         with np.errstate(invalid="ignore", over="ignore"):
@@ -349,11 +358,12 @@ def replay_advance(cc, data, episode_steps, start_row, lanes, bars):
         for i in range(n_inst):
             bars.ref_bid_ticks[b, i] = bars.bid_ticks[b, i]
             bars.ref_ask_ticks[b, i] = bars.ask_ticks[b, i]
-            shift = np.int64(np.round(bars.impact_ticks[b, i]))
-            bars.open_ticks[b, i] = max(data.open_ticks[row, i] + shift, 1)
-            bars.high_ticks[b, i] = max(data.high_ticks[row, i] + shift, 1)
-            bars.low_ticks[b, i] = max(data.low_ticks[row, i] + shift, 1)
-            bars.close_ticks[b, i] = max(data.close_ticks[row, i] + shift, 1)
+            shift = np.int64(np.round(bars.impact_ticks[b, i]))  # |impact| <= max_price_ticks (matching)
+            lo, hi = cc.min_price_ticks[i], cc.max_price_ticks[i]
+            bars.open_ticks[b, i] = min(max(data.open_ticks[row, i] + shift, lo), hi)
+            bars.high_ticks[b, i] = min(max(data.high_ticks[row, i] + shift, lo), hi)
+            bars.low_ticks[b, i] = min(max(data.low_ticks[row, i] + shift, lo), hi)
+            bars.close_ticks[b, i] = min(max(data.close_ticks[row, i] + shift, lo), hi)
             bars.volume_lots[b, i] = data.volume_lots[row, i]
             close_quotes(cc, bars, b, i)
     return -1

@@ -13,6 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
+from orderbook.bounds import MAX_TIME_NS
 from orderbook.jit import parallel_blocks
 from orderbook.market import (
     SyntheticMarket,
@@ -51,6 +52,9 @@ class SyntheticSource:
         self.params = compile_synthetic(spec, names, config.instruments, config.numeraire)
         self.state = new_synthetic_state(n_lanes, len(names), len(config.instruments))
         self.compiled = compiled
+        self.last_start_ns = MAX_TIME_NS - config.step_ns  # a lane's clock never passes MAX_TIME_NS
+        self.step_ns = config.step_ns
+        self.checks = 0  # check_advance calls: times checks x step_ns bounds every lane's clock (0 at reset)
 
     def reset(self, lanes, bars, mask: np.ndarray) -> None:
         synthetic_reset(self.compiled, self.params, self.state, lanes, bars, mask)
@@ -68,7 +72,19 @@ class SyntheticSource:
         return Call(synthetic_reset, (self.compiled, self.params, self.state, lanes, bars, mask))
 
     def check_advance(self, lanes) -> None:
-        pass  # a synthetic market never runs out of bars
+        """A synthetic market never runs out of bars, but its clock (0 at reset) stops at ``MAX_TIME_NS``.
+
+        The arrays are read only once ``checks x step_ns`` could have passed the bound
+        (never, at a 1-minute step, before 5e10 steps): a step pays a Python increment.
+        """
+        self.checks += 1
+        if self.checks * self.step_ns > self.last_start_ns and lanes.time_ns.max() > self.last_start_ns:
+            over = np.flatnonzero(lanes.active & (lanes.time_ns > self.last_start_ns)).tolist()
+            if over:
+                raise ValueError(
+                    f"lane(s) {over} are at market time > MAX_TIME_NS - step = {self.last_start_ns} ns, the end of the "
+                    f"int64 clock (orderbook.bounds); expected them reset before stepping further"
+                )
 
 
 def make_source(config, compiled, n_lanes: int) -> MarketSource:

@@ -7,6 +7,11 @@ and ``lot_size`` are decimals in quote and base units, and a spec is refused unl
 ``lot_size`` is a whole number of base atoms and ``tick_size x lot_size`` a whole
 number of quote atoms, so every fill's notional is an exact integer of quote atoms.
 
+Every product of price, quantity and atoms is bounded: an instrument has a price
+range (``min_price``, ``max_price``, as venues publish it) and ``max_qty_lots``, and
+``ExchangeConfig.compile`` refuses a configuration that could overflow int64
+(:mod:`orderbook.bounds`). Every duration is finite and at most 2**60 ns.
+
 Fault and fill parameters live per venue (:class:`LatencySpec`, :class:`FaultSpec`,
 :class:`FillSpec`, :class:`BookSpec`, :class:`ImpactSpec`); each fault switches off
 with a zero (or ``FaultSpec.none()``).
@@ -18,7 +23,13 @@ import math
 from dataclasses import dataclass, field, fields
 from decimal import Decimal, InvalidOperation
 
+from orderbook.bounds import check_duration_ms
+
 LATENCY_KINDS = ("constant", "uniform", "lognormal")
+MAX_OUTAGE_MEAN_STEPS = 1e12  # outage lengths stay far inside int64
+MAX_SPREAD_BPS = 10_000.0  # a spread or level step of 100% of the price at most
+MAX_MIN_SPREAD_TICKS = 2**40
+MAX_DEPTH_FRACTION = 100.0  # the book's depth (sum of fractions x bar volume <= 2**53 lots) stays far inside int64
 IMPACT_MODELS = ("none", "linear", "sqrt")
 
 
@@ -73,7 +84,12 @@ class Asset:
 
 @dataclass(frozen=True)
 class Instrument:
-    """A tradable pair ``base/quote`` on one venue, with its trading rules and fees."""
+    """A tradable pair ``base/quote`` on one venue, with its trading rules and fees.
+
+    Prices are in ``[min_price, max_price]`` (quote units; ``min_price`` defaults to
+    one tick): a limit outside is refused (``PRICE_OUT_OF_RANGE``) and market prices
+    are kept inside (:mod:`orderbook.bounds`). ``max_qty_lots`` caps one order.
+    """
 
     venue: str
     base: str
@@ -84,15 +100,24 @@ class Instrument:
     maker_fee_bps: float = 1.0
     taker_fee_bps: float = 5.0
     max_qty_lots: int = 1_000_000
+    min_price: Decimal | str | float | None = None
+    max_price: Decimal | str | float = Decimal("1000000")
 
     def __post_init__(self) -> None:
         name = f"Instrument {self.venue}:{self.base}/{self.quote}"
         _require(self.base != self.quote, f"{name}: base and quote must differ, got {self.base!r} twice")
-        for attr in ("tick_size", "lot_size", "min_notional"):
+        if self.min_price is None:
+            object.__setattr__(self, "min_price", self.tick_size)
+        for attr in ("tick_size", "lot_size", "min_notional", "min_price", "max_price"):
             object.__setattr__(self, attr, to_decimal(getattr(self, attr), f"{name}.{attr}"))
         _require(self.tick_size > 0, f"{name}: tick_size must be > 0, got {self.tick_size}")
         _require(self.lot_size > 0, f"{name}: lot_size must be > 0, got {self.lot_size}")
         _require(self.min_notional >= 0, f"{name}: min_notional must be >= 0, got {self.min_notional}")
+        _require(self.min_price > 0, f"{name}: min_price must be > 0, got {self.min_price}")
+        _require(
+            self.max_price >= self.min_price and self.max_price >= self.tick_size,
+            f"{name}: max_price must be >= min_price ({self.min_price}) and >= tick_size ({self.tick_size}), got {self.max_price}",
+        )
         for attr in ("maker_fee_bps", "taker_fee_bps"):
             bps = getattr(self, attr)
             _require(
@@ -125,7 +150,8 @@ class LatencySpec:
     ``constant``: ``constant_ms``. ``uniform``: in ``[low_ms, high_ms]``.
     ``lognormal``: median ``median_ms`` and log-sd ``sigma``; with probability
     ``tail_prob`` the draw is multiplied by ``tail_multiplier`` (a heavy tail of
-    stalls, the ones that lose races and hit the ack timeout).
+    stalls, the ones that lose races and hit the ack timeout). Durations are finite
+    and at most 2**60 ns; a draw above that saturates there.
     """
 
     kind: str = "lognormal"
@@ -139,7 +165,9 @@ class LatencySpec:
 
     def __post_init__(self) -> None:
         _require(self.kind in LATENCY_KINDS, f"LatencySpec.kind must be one of {LATENCY_KINDS}, got {self.kind!r}")
-        for f in ("constant_ms", "low_ms", "high_ms", "median_ms", "sigma", "tail_multiplier"):
+        for f in ("constant_ms", "low_ms", "high_ms", "median_ms"):
+            check_duration_ms(f"LatencySpec.{f}", getattr(self, f), positive=False)
+        for f in ("sigma", "tail_multiplier"):
             _check_nonnegative("LatencySpec", f, getattr(self, f))
         _require(
             self.low_ms <= self.high_ms,
@@ -178,13 +206,10 @@ class FaultSpec:
     def __post_init__(self) -> None:
         for f in ("broker_error_prob", "lost_ack_prob", "outage_start_prob", "unsolicited_cancel_prob", "cancel_race_prob"):
             _check_probability("FaultSpec", f, getattr(self, f))
+        check_duration_ms("FaultSpec.ack_timeout_ms", self.ack_timeout_ms, positive=True)
         _require(
-            isinstance(self.ack_timeout_ms, (int, float)) and self.ack_timeout_ms > 0,
-            f"FaultSpec.ack_timeout_ms must be > 0, got {self.ack_timeout_ms!r}",
-        )
-        _require(
-            isinstance(self.outage_mean_steps, (int, float)) and self.outage_mean_steps >= 1,
-            f"FaultSpec.outage_mean_steps must be >= 1, got {self.outage_mean_steps!r}",
+            isinstance(self.outage_mean_steps, (int, float)) and math.isfinite(self.outage_mean_steps) and 1 <= self.outage_mean_steps <= MAX_OUTAGE_MEAN_STEPS,
+            f"FaultSpec.outage_mean_steps must be a finite number of steps in [1, {MAX_OUTAGE_MEAN_STEPS:.0e}], got {self.outage_mean_steps!r}",
         )
         _require(
             isinstance(self.rate_limit_per_step, int) and self.rate_limit_per_step >= 0,
@@ -193,7 +218,7 @@ class FaultSpec:
 
     @classmethod
     def none(cls) -> FaultSpec:
-        """Every fault off."""
+        """Every fault off (the ack timeout, 1e12 ms, never comes in an episode)."""
         return cls(0.0, 0.0, 1e12, 0.0, 1.0, 0, 0.0, 0.0)
 
     @classmethod
@@ -242,17 +267,22 @@ class BookSpec:
     depth_fractions: tuple[float, ...] = (0.05, 0.08, 0.12, 0.15, 0.2)
 
     def __post_init__(self) -> None:
-        _check_nonnegative("BookSpec", "spread_bps", self.spread_bps)
-        _check_nonnegative("BookSpec", "level_step_bps", self.level_step_bps)
+        for f in ("spread_bps", "level_step_bps"):
+            x = getattr(self, f)
+            _require(
+                isinstance(x, (int, float)) and math.isfinite(x) and 0 <= x <= MAX_SPREAD_BPS,
+                f"BookSpec.{f} must be a finite number in [0, {MAX_SPREAD_BPS:.0f}], got {x!r}",
+            )
         _require(
-            isinstance(self.min_spread_ticks, int) and self.min_spread_ticks >= 0,
-            f"BookSpec.min_spread_ticks must be an int >= 0, got {self.min_spread_ticks!r}",
+            isinstance(self.min_spread_ticks, int) and 0 <= self.min_spread_ticks <= MAX_MIN_SPREAD_TICKS,
+            f"BookSpec.min_spread_ticks must be an int in [0, 2**40], got {self.min_spread_ticks!r}",
         )
         object.__setattr__(self, "depth_fractions", tuple(self.depth_fractions))
         _require(
             len(self.depth_fractions) >= 1
-            and all(isinstance(x, (int, float)) and math.isfinite(x) and x > 0 for x in self.depth_fractions),
-            f"BookSpec.depth_fractions must be a non-empty tuple of numbers > 0, got {self.depth_fractions!r}",
+            and all(isinstance(x, (int, float)) and math.isfinite(x) and x > 0 for x in self.depth_fractions)
+            and sum(self.depth_fractions) <= MAX_DEPTH_FRACTION,
+            f"BookSpec.depth_fractions must be a non-empty tuple of numbers > 0 summing to at most {MAX_DEPTH_FRACTION:.0f}, got {self.depth_fractions!r}",
         )
 
 
@@ -290,7 +320,11 @@ class FillSpec:
 
 @dataclass(frozen=True)
 class Venue:
-    """An exchange: its latency, faults, fill rules, book shape and default time to live."""
+    """An exchange: its latency, faults, fill rules, book shape and default time to live.
+
+    ``default_ttl_ms`` is the order system's rule that drops lingering orders: a GTD
+    order without its own time to live expires after it. GTC orders never expire by time.
+    """
 
     name: str
     latency: LatencySpec = field(default_factory=LatencySpec)
@@ -303,10 +337,7 @@ class Venue:
         _require(bool(self.name) and isinstance(self.name, str), f"Venue.name must be a non-empty str, got {self.name!r}")
         for f, cls in (("latency", LatencySpec), ("faults", FaultSpec), ("fills", FillSpec), ("book", BookSpec)):
             _require(isinstance(getattr(self, f), cls), f"Venue {self.name}: {f} must be a {cls.__name__}, got {type(getattr(self, f)).__name__}")
-        _require(
-            isinstance(self.default_ttl_ms, (int, float)) and self.default_ttl_ms > 0,
-            f"Venue {self.name}: default_ttl_ms must be > 0, got {self.default_ttl_ms!r}",
-        )
+        check_duration_ms(f"Venue {self.name}: default_ttl_ms", self.default_ttl_ms, positive=True)
 
     def replace(self, **changes: object) -> Venue:
         """A copy with some fields changed (``dataclasses.replace``)."""

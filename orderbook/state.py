@@ -12,8 +12,7 @@ from typing import NamedTuple
 import numpy as np
 
 from orderbook import codes as c
-
-NEVER_NS = np.int64(2**62)  # a time that never comes (lost acks, no cancel)
+from orderbook.bounds import NEVER_NS  # noqa: F401  (a time that never comes: lost acks, no cancel, GTC)
 
 
 class Orders(NamedTuple):
@@ -23,6 +22,7 @@ class Orders(NamedTuple):
     instrument: np.ndarray  # (B, K) int64
     side: np.ndarray  # (B, K) int8 Side
     kind: np.ndarray  # (B, K) uint8 OrderKind
+    tif: np.ndarray  # (B, K) uint8 TimeInForce
     status: np.ndarray  # (B, K) uint8 Status
     reason: np.ndarray  # (B, K) uint8 Reason of the last rejection/cancel/expiry
     price_ticks: np.ndarray  # (B, K) int64 limit price, or the collar of a market order
@@ -35,7 +35,7 @@ class Orders(NamedTuple):
     reserved_atoms: np.ndarray  # (B, K) int64 locked for this order (quote for buys, base for sells)
     submit_ns: np.ndarray  # (B, K) int64
     ack_ns: np.ndarray  # (B, K) int64 when the ack arrives (NEVER_NS if lost)
-    expiry_ns: np.ndarray  # (B, K) int64 submit + time to live
+    expiry_ns: np.ndarray  # (B, K) int64 submit + time to live (saturating), NEVER_NS for GTC
     cancel_ack_ns: np.ndarray  # (B, K) int64 when the cancel lands (NEVER_NS if none)
     decision_mid_x2: np.ndarray  # (B, K) int64 bid + ask (half ticks) when the order was decided
     arrival_mid_x2: np.ndarray  # (B, K) int64 bid + ask when the order reached the venue
@@ -130,7 +130,7 @@ def new_orders(n_lanes: int, n_slots: int) -> Orders:
         del typ
         cols[name] = np.zeros(shape, dtype=np.int64)
     cols["side"] = np.zeros(shape, dtype=np.int8)
-    for name in ("kind", "status", "reason"):
+    for name in ("kind", "tif", "status", "reason"):
         cols[name] = np.zeros(shape, dtype=np.uint8)
     return Orders(**cols)
 

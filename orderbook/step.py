@@ -18,6 +18,15 @@ quotes the agent decided on in ``ref_bid/ref_ask``):
 Every status change goes through :func:`transit` and the transition table; every
 balance change through :func:`orderbook.portfolio.move`; every change writes its
 history row as it happens. The kernel never allocates.
+
+Bounds kept (:mod:`orderbook.bounds`): a limit price outside the instrument's range
+is refused (``PRICE_OUT_OF_RANGE``) and a market order's collar is clamped into it
+before any product of price and quantity is formed; an order that would credit a
+balance already above ``BALANCE_CAP_ATOMS`` is refused (``BALANCE_LIMIT``). Every
+time sum saturates at ``NEVER_NS``. Times in force: GTC expires at ``NEVER_NS``;
+GTD at its ttl (or the venue's default). An order that reaches the venue at or
+after its expiry is never acknowledged, and a cancel landing at or after it never
+lands: the expiry comes first, so each order's event times never decrease.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ from orderbook import broker, rng
 from orderbook import codes as c
 from orderbook import state as st
 from orderbook.book import initial_queue_lots, open_quotes
+from orderbook.bounds import BALANCE_CAP_ATOMS, sat_add_ns
 from orderbook.event_log import append_event_fields
 from orderbook.history import append_market
 from orderbook.jit import kernel
@@ -64,7 +74,7 @@ def request_cancels(ctx, b, t0, cancels):
             record(ctx, b, k, t0, c.EV_CANCEL_REJECT, s, c.R_VENUE_DOWN)
             continue
         latency = broker.draw_latency_ns(cc, v, seed, ep, step, orders.order_id[b, k], rng.P_CANCEL_LATENCY)
-        orders.cancel_ack_ns[b, k] = max(t0 + latency, orders.ack_ns[b, k])
+        orders.cancel_ack_ns[b, k] = max(sat_add_ns(t0, latency), orders.ack_ns[b, k])
         status = transit(orders, b, k, c.EV_CANCEL_REQUEST, error)
         record(ctx, b, k, t0, c.EV_CANCEL_REQUEST, status, c.R_NONE)
 
@@ -78,8 +88,12 @@ def _free_slot(orders, b):
 
 
 @kernel
-def _refusal(cc, orders, lanes, bars, b, i, side, kind, price, qty):
-    """Reason a new order is refused before sending, or R_NONE (funds checked later)."""
+def _refusal(cc, lanes, bars, acct, b, i, side, kind, price, qty):
+    """Reason a new order is refused before sending, or R_NONE (funds checked later).
+
+    The quantity and price range are checked before the notional is formed, so it
+    is at most ``max_price x max_qty_lots x quote_atoms_per_tick_lot`` (orderbook.bounds).
+    """
     v = cc.inst_venue[i]
     if broker.venue_down(lanes, b, v):
         return c.R_VENUE_DOWN
@@ -88,11 +102,16 @@ def _refusal(cc, orders, lanes, bars, b, i, side, kind, price, qty):
         return c.R_RATE_LIMITED
     if qty > cc.max_qty_lots[i]:
         return c.R_BAD_LOT
+    if price < cc.min_price_ticks[i] or price > cc.max_price_ticks[i]:
+        return c.R_PRICE_OUT_OF_RANGE
     mid = 0.5 * (bars.ref_bid_ticks[b, i] + bars.ref_ask_ticks[b, i])
     if kind == c.LIMIT and abs(price - mid) > cc.band_bps[v] * 1e-4 * mid:
         return c.R_BAD_TICK
     if price * qty * cc.quote_atoms_per_tick_lot[i] < cc.min_notional_atoms[i]:
         return c.R_BELOW_MIN_NOTIONAL
+    credited = cc.inst_base[i] if side == c.BUY else cc.inst_quote[i]
+    if acct.free_atoms[b, v, credited] + acct.locked_atoms[b, v, credited] > BALANCE_CAP_ATOMS:
+        return c.R_BALANCE_LIMIT
     return c.R_NONE
 
 
@@ -108,21 +127,22 @@ def submit(ctx, b, t0, bars, intents):
         side, kind, qty = intents.side[b, m], intents.kind[b, m], intents.qty_lots[b, m]
         v = cc.inst_venue[i]
         ref_bid, ref_ask = bars.ref_bid_ticks[b, i], bars.ref_ask_ticks[b, i]
-        if kind == c.MARKET:  # a market order is a limit at the collar
+        if kind == c.MARKET:  # a market order is a limit at the collar, inside the price range
             if side == c.BUY:
-                price = np.int64(np.ceil(ref_ask * (1.0 + cc.collar_bps[v] * 1e-4)))
+                price = min(np.int64(np.ceil(min(ref_ask * (1.0 + cc.collar_bps[v] * 1e-4), 4e18))), cc.max_price_ticks[i])
             else:
-                price = max(np.int64(np.floor(ref_bid * (1.0 - cc.collar_bps[v] * 1e-4))), 1)
+                price = max(np.int64(np.floor(ref_bid * (1.0 - cc.collar_bps[v] * 1e-4))), cc.min_price_ticks[i])
         else:
             price = intents.price_ticks[b, m]
         oid = lanes.next_order_id[b]
         lanes.next_order_id[b] = oid + 1
         count(stats, b, st.CNT_ORDERS)
         k = _free_slot(orders, b)
-        reason = c.R_NO_FREE_SLOT if k < 0 else _refusal(cc, orders, lanes, bars, b, i, side, kind, price, qty)
+        reason = c.R_NO_FREE_SLOT if k < 0 else _refusal(cc, lanes, bars, acct, b, i, side, kind, price, qty)
         if reason == c.R_NONE:
-            ttl = intents.ttl_ns[b, m]
-            _write_order(orders, b, k, oid, i, side, kind, price, qty, t0, t0 + (ttl if ttl > 0 else cc.default_ttl_ns[v]), ref_bid + ref_ask)
+            tif, ttl = intents.tif[b, m], intents.ttl_ns[b, m]
+            expiry = NEVER_NS if tif == c.TIF_GTC else sat_add_ns(t0, ttl if ttl > 0 else cc.default_ttl_ns[v])
+            _write_order(orders, b, k, oid, i, side, kind, tif, price, qty, t0, expiry, ref_bid + ref_ask)
             if not lock_reservation(cc, orders, acct, ledger, lanes, b, k, t0):
                 reason = c.R_INSUFFICIENT_FUNDS
                 orders.status[b, k] = c.EMPTY
@@ -138,11 +158,12 @@ def submit(ctx, b, t0, bars, intents):
 
 
 @kernel
-def _write_order(orders, b, k, oid, i, side, kind, price, qty, t0, expiry, decision_mid_x2):
+def _write_order(orders, b, k, oid, i, side, kind, tif, price, qty, t0, expiry, decision_mid_x2):
     orders.order_id[b, k] = oid
     orders.instrument[b, k] = i
     orders.side[b, k] = side
     orders.kind[b, k] = kind
+    orders.tif[b, k] = tif
     orders.status[b, k] = c.EMPTY
     orders.reason[b, k] = c.R_NONE
     orders.price_ticks[b, k] = price
@@ -187,8 +208,8 @@ def acknowledge(ctx, b, t1, bars):
         ack = orders.ack_ns[b, k]
         i = orders.instrument[b, k]
         v = cc.inst_venue[i]
-        if ack > t1 or ack > orders.submit_ns[b, k] + cc.ack_timeout_ns[v]:
-            continue
+        if ack > t1 or ack > sat_add_ns(orders.submit_ns[b, k], cc.ack_timeout_ns[v]) or ack >= orders.expiry_ns[b, k]:
+            continue  # not yet, too late (ACK_TIMEOUT), or after its expiry (TIMEOUT): expire() ends it
         bid, ask = open_quotes(cc, bars, b, i)
         orders.arrival_mid_x2[b, k] = bid + ask
         if broker.broker_errs(cc, v, lanes.fault_seed[b], lanes.rng_episode[b], lanes.step[b], orders.order_id[b, k]):
@@ -210,6 +231,8 @@ def land_cancels(ctx, b, t1, after_fills):
     for k in range(orders.status.shape[1]):
         if orders.status[b, k] != c.PENDING_CANCEL or orders.cancel_ack_ns[b, k] > t1 or orders.arrival_mid_x2[b, k] == 0:
             continue
+        if orders.cancel_ack_ns[b, k] >= orders.expiry_ns[b, k]:
+            continue  # the order expires before the cancel lands: expire() ends it
         v = cc.inst_venue[orders.instrument[b, k]]
         if not after_fills and broker.cancel_loses_race(cc, v, lanes.fault_seed[b], lanes.rng_episode[b], lanes.step[b], orders.order_id[b, k]):
             continue
@@ -225,7 +248,7 @@ def expire(ctx, b, t1):
         if not is_live(s):
             continue
         v = cc.inst_venue[orders.instrument[b, k]]
-        ack_deadline = orders.submit_ns[b, k] + cc.ack_timeout_ns[v]
+        ack_deadline = sat_add_ns(orders.submit_ns[b, k], cc.ack_timeout_ns[v])
         unacked = orders.arrival_mid_x2[b, k] == 0
         if unacked and ack_deadline <= t1 and ack_deadline < orders.expiry_ns[b, k]:
             finish(ctx, b, k, ack_deadline, c.EV_EXPIRE, c.R_ACK_TIMEOUT)
@@ -251,7 +274,7 @@ def step_orders(cc, orders, lanes, bars, acct, stats, events, ledger, market_log
         if not lanes.active[b]:
             continue
         t0 = lanes.time_ns[b]
-        t1 = t0 + cc.step_ns
+        t1 = sat_add_ns(t0, cc.step_ns)
         lanes.sent_this_step[b, :] = 0
         bars.depth_used_lots[b, :, :] = 0
         bars.volume_used_lots[b, :] = 0

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -35,7 +41,7 @@ def test_bool_and_typed_options_parse():
 
 @pytest.mark.parametrize("algo", ["PPO", "MaskablePPO"])
 def test_train_then_evaluate_write_model_stats_history_table_and_plot(tmp_path, algo):
-    run = train.main(TINY + ["--algo", algo, "--out-dir", str(tmp_path / "run"), "--faults", "high"])
+    run = train.run(TINY + ["--algo", algo, "--out-dir", str(tmp_path / "run"), "--faults", "high"])
     for name in ("model.zip", "vecnormalize.pkl", "args.json", "summary.json", "progress.csv"):
         assert (run / name).is_file(), name
     assert json.loads((run / "args.json").read_text())["algo"] == algo
@@ -50,7 +56,7 @@ def test_train_then_evaluate_write_model_stats_history_table_and_plot(tmp_path, 
     summary = json.loads((run / "summary.json").read_text())
     assert summary["history_rows"]["events"] == events.height
 
-    paths = evaluate.main(["--run-dir", str(run), "--n-envs", "4", "--episodes", "2", "--baselines", "twap,all_at_once,random"])
+    paths = evaluate.run(["--run-dir", str(run), "--n-envs", "4", "--episodes", "2", "--baselines", "twap,all_at_once,random"])
     for key in ("episodes", "summary", "paired", "table", "plot"):
         assert paths[key].is_file() and paths[key].stat().st_size > 0, key
     assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -65,7 +71,7 @@ def test_train_then_evaluate_write_model_stats_history_table_and_plot(tmp_path, 
 def test_evaluation_gives_every_policy_the_same_markets(tmp_path):
     """Common random numbers: episode k of lane b sees the same bars whatever the policy did."""
     out = tmp_path / "eval"
-    evaluate.main(["--n-envs", "4", "--episodes", "3", "--horizon", "6", "--baselines", "twap,passive,random",
+    evaluate.run(["--n-envs", "4", "--episodes", "3", "--horizon", "6", "--baselines", "twap,passive,random",
                    "--faults", "high", "--out-dir", str(out)])
     cols = ["lane", "episode", "step", "instrument"]
     store = EpisodeStore(out / "history")
@@ -80,7 +86,7 @@ def test_evaluation_gives_every_policy_the_same_markets(tmp_path):
 
 
 def test_trading_baselines_evaluate_without_a_model(tmp_path):
-    paths = evaluate.main(["--env-id", "orderbook/Trading-v0", "--max-episode-steps", "10", "--n-envs", "4", "--episodes", "2",
+    paths = evaluate.run(["--env-id", "orderbook/Trading-v0", "--max-episode-steps", "10", "--n-envs", "4", "--episodes", "2",
                            "--out-dir", str(tmp_path), "--no-save-history"])
     ep = pl.read_parquet(paths["episodes"])
     assert sorted(ep["policy"].unique()) == ["buy_and_hold", "hold_cash", "random"]
@@ -89,17 +95,113 @@ def test_trading_baselines_evaluate_without_a_model(tmp_path):
     assert ep.filter(pl.col("policy") == "buy_and_hold")["fills"].min() > 0
 
 
-def test_evaluate_refuses_unknown_baselines_and_folders_that_are_not_runs(tmp_path):
-    with pytest.raises(ValueError, match="unknown baselines"):
-        evaluate.main(["--baselines", "twap,vwap", "--out-dir", str(tmp_path)])
-    with pytest.raises(ValueError, match="args.json"):
-        evaluate.main(["--run-dir", str(tmp_path)])
+def one_line_error(capsys, run, argv) -> str:
+    """``run(argv)`` exits with code 2 and a single ``error:`` line on stderr, nothing on stdout."""
+    with pytest.raises(SystemExit) as exit_info:
+        run(argv)
+    assert exit_info.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and ": error: " in err, err
+    return err
+
+
+def test_evaluate_refuses_unknown_baselines_and_folders_that_are_not_runs(tmp_path, capsys):
+    err = one_line_error(capsys, evaluate.run, ["--baselines", "twap,vwap", "--out-dir", str(tmp_path / "eval")])
+    assert "unknown baselines ['vwap']" in err
+    err = one_line_error(capsys, evaluate.run, ["--run-dir", str(tmp_path)])
+    assert "args.json" in err
+    assert not (tmp_path / "eval").exists() and not (tmp_path / "eval-execution").exists()
+    with pytest.raises(ValueError, match="unknown baselines"):  # the library call raises, the CLI exits
+        evaluate.evaluate(evaluate.Args(baselines="twap,vwap", out_dir=str(tmp_path / "eval")))
+
+
+@pytest.mark.parametrize(("run", "argv", "expected"), [
+    (train.run, ["--algo", "DQN"], "argument --algo: invalid choice: 'DQN' (choose from 'PPO', 'A2C', 'MaskablePPO')"),
+    (train.run, ["--faults", "extreme"], "argument --faults: invalid choice: 'extreme'"),
+    (train.run, ["--market", "nasdaq"], "argument --market: invalid choice: 'nasdaq'"),
+    (train.run, ["--env-id", "CartPole-v1"], "argument --env-id: invalid choice: 'CartPole-v1'"),
+    (train.run, ["--n-envs", "0"], "--n-envs must be >= 1, got 0"),
+    (train.run, ["--net-arch", "64,x"], "--net-arch must be comma-separated layer sizes > 0"),
+    (train.run, ["--env-id", "orderbook/Trading-v0", "--horizon", "5"], "horizon applies to orderbook/Execution-v0 only"),
+    (evaluate.run, ["--faults", "extreme"], "argument --faults: invalid choice: 'extreme'"),
+    (evaluate.run, ["--episodes", "0"], "--episodes must be >= 1, got 0"),
+    (main_cli.run, ["--faults", "high!"], "argument --faults: invalid choice: 'high!'"),
+    (main_cli.run, ["--horizon", "-1"], "--horizon must be >= 0 (0: the env's default, 60), got -1"),
+])
+def test_bad_arguments_exit_2_with_one_line_and_create_nothing(tmp_path, capsys, monkeypatch, run, argv, expected):
+    monkeypatch.chdir(tmp_path)  # default output folders would land here
+    err = one_line_error(capsys, run, argv + ["--out-dir", str(tmp_path / "out")])
+    assert expected in err
+    assert list(tmp_path.iterdir()) == [], "nothing is created for bad arguments"
+
+
+def test_python_m_train_with_a_bad_algo_prints_one_line_and_no_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "agents.train", "--algo", "DQN", "--out-dir", str(tmp_path / "run")],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stdout == "" and proc.stderr.strip().count("\n") == 0, proc.stderr
+    assert "invalid choice: 'DQN'" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("cls", [train.Args, evaluate.Args, main_cli.Args])
+def test_help_keeps_paragraphs_and_shows_each_default_once(cls):
+    module = sys.modules[cls.__module__]
+    text = parser_for(cls, description=module.__doc__).format_help()
+    assert "(default: )" not in text
+    first_paragraph = module.__doc__.split("\n\n")[0]
+    assert first_paragraph.splitlines()[0] in text.splitlines(), "the description is printed as written"
+    options = text.split("options:")[1]
+    for f in dataclasses.fields(cls):
+        block = options.split(f"--{f.name.replace('_', '-')}")[1].split("\n  --")[0]
+        assert block.count("default:") <= 1, block
+        if f.default not in ("", None):
+            assert block.count("default:") == 1 or "default" in field_docs(cls)[f.name], block
+
+
+def test_choices_are_listed_in_help():
+    text = parser_for(train.Args).format_help()
+    assert "{PPO,A2C,MaskablePPO}" in text and "{none,default,high}" in text
 
 
 def test_main_trains_then_evaluates_into_one_folder(tmp_path, capsys):
-    paths = main_cli.main(["--total-timesteps", "256", "--n-envs", "2", "--horizon", "5", "--eval-envs", "2",
+    paths = main_cli.run(["--total-timesteps", "256", "--n-envs", "2", "--horizon", "5", "--eval-envs", "2",
                            "--eval-episodes", "2", "--out-dir", str(tmp_path / "main"), "--no-progress-bar"])
     assert (tmp_path / "main" / "model.zip").is_file() and paths["table"].parent == tmp_path / "main" / "eval"
     printed = capsys.readouterr().out
     assert f"table: {paths['table']}" in printed and f"plot:  {paths['plot']}" in printed
     assert all(name in printed for name in ("ppo (trained)", "twap", "almgren_chriss", "passive", "all_at_once", "random"))
+
+
+def test_console_scripts_name_main_functions_that_print_help(capsys):
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    scripts = pyproject["project"]["scripts"]
+    assert set(scripts) == {"orderbook-train", "orderbook-evaluate", "orderbook-demo"}
+    for name, target in scripts.items():
+        module, func = target.split(":")
+        assert func == "main"
+        with pytest.raises(SystemExit) as exit_info:
+            getattr(importlib.import_module(module), func)(["--help"])
+        assert exit_info.value.code == 0
+        assert "--help" in capsys.readouterr().out, name
+
+
+def test_training_steps_per_second_leave_compile_time_out(monkeypatch):
+    callback = train.RunCallback(writer=None, flush_every=1, log_every=1)
+    monkeypatch.setattr("orderbook.compile_notice.compile_seconds", lambda: 7.0)
+    callback._on_training_start()
+    callback.num_timesteps = 1_000
+    callback.t0 -= 10.0  # ten seconds since training started...
+    monkeypatch.setattr("orderbook.compile_notice.compile_seconds", lambda: 12.0)  # ...five of them compiling
+    assert callback.compile_s() == 5.0
+    assert 190 < callback.steps_per_s() < 201
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--lanes", "0"], "argument --lanes: expected an integer in [1, 65536], got 0"),
+    (["--steps", "ten"], "argument --steps: expected an integer in [1, 1048576], got 'ten'"),
+])
+def test_demo_refuses_bad_counts_in_one_line(capsys, argv, expected):
+    from orderbook import demo
+
+    assert expected in one_line_error(capsys, demo.main, argv)

@@ -85,10 +85,12 @@ def test_a_whole_config_with_pieces_on_top():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(config="nope"), "config must be an orderbook.ExchangeConfig"),
+        (dict(config="nope"), r"config as a name must be one of \('default', 'binance_us'\), got 'nope'"),
+        (dict(config=3), "config must be an orderbook.ExchangeConfig"),
         (dict(config=ob.default_config(), venues=("a",)), "venues and quotes choose the default config"),
         (dict(exchange={"slot": 3}), "unknown ExchangeConfig fields"),
-        (dict(faults="high"), "faults must be an orderbook.FaultSpec"),
+        (dict(faults="extreme"), r"faults as a name must be one of \('none', 'default', 'high'\), got 'extreme'"),
+        (dict(faults=0.5), "faults must be an orderbook.FaultSpec, one of the names"),
         (dict(orders_per_step=9), r"orders_per_step must be an int in \[1, 4\]"),
         (dict(quote="EUR"), "no venue lists BTC/EUR"),
         (dict(quantity="0.00001"), "multiple of the lot sizes"),

@@ -120,3 +120,28 @@ def test_generated_modules_of_other_code_versions_are_forgotten(tmp_path, monkey
     packed._forget_other_versions(tmp_path)
     assert all(p.exists() for p in keep + [other])
     assert not any(p.exists() for p in drop)
+
+
+def test_repacking_calls_of_another_kernel_generates_and_runs_that_kernel():
+    """A driver may pick its parallel or serial kernel when its calls are rebuilt (the thread count changed):
+    the packed call then generates the new sequence instead of packing it for the old kernels."""
+    from orderbook.market import synthetic_advance, synthetic_advance_parallel
+
+    packed_ex, direct_ex = ob.Exchange(small_config(), 3), ob.Exchange(small_config(), 3)
+    for ex in (packed_ex, direct_ex):
+        ex.reset(seed=2)
+        ex.lanes.active[:] = True
+    s = packed_ex.source
+    serial = (Call(synthetic_advance, (packed_ex.compiled, s.params, s.state, packed_ex.lanes, packed_ex.bars)),)
+    packed = PackedCall(serial)
+    packed(serial)
+    packed((Call(synthetic_advance_parallel, serial[0].args + (2,)),))
+    assert packed.calls[0].func is synthetic_advance_parallel and "synthetic_advance_parallel" in packed.source
+    packed(serial)
+    assert packed.calls[0].func is synthetic_advance
+    for _ in range(3):
+        direct_ex.source.advance(direct_ex.lanes, direct_ex.bars)
+    for group in ("bars", "lanes"):
+        for name, a, b in zip(type(getattr(packed_ex, group))._fields, getattr(packed_ex, group), getattr(direct_ex, group)):
+            np.testing.assert_array_equal(a, b, err_msg=f"{group}.{name}")
+    assert (packed_ex.lanes.step == 3).all()

@@ -327,7 +327,7 @@ def _data_is_a_path_string(base, aligned):
         (_start_window_runs_past_the_end, r"leaves 5 bars, but a window needs 11 .*latest start is 2023-03-21T23:49:00Z"),
         (_start_index_out_of_range, r"start=30235 is outside the data: a window of 11 bars must start at a bar index in \[0, 30229\]"),
         (_step_length_differs, r"step_ms=30000 does not match the data's bar interval 60 s; expected step_ms=60000"),
-        (_price_below_half_a_tick, r"BTC/USD, bar 0 \(2023-03-01T00:00:00Z\), open 0\.00231\d* is not representable: expected a finite price in \[0\.005"),
+        (_price_below_half_a_tick, r"BTC/USD, bar 0 \(2023-03-01T00:00:00Z\), open 0\.00231\d* is not representable: expected a finite price in the instrument's range \[0\.01, 1000000\]"),
         (_data_is_a_path_string, r"ReplayMarket.data must be AlignedBars or a sequence of BarSource, got str"),
     ],
 )

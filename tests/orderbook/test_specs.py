@@ -29,7 +29,7 @@ BAD_SPECS = [
     (lambda: ob.BookSpec(depth_fractions=()), r"depth_fractions must be a non-empty tuple"),
     (lambda: ob.SyntheticMarket(process="ou"), r"process must be one of \('gbm', 'abm'\), got 'ou'"),
     (lambda: small_config(slots=0), r"slots must be an int in \[1, 4096\], got 0"),
-    (lambda: small_config(step_ms=-1), r"step_ms must be an int > 0, got -1"),
+    (lambda: small_config(step_ms=-1), r"step_ms must be an int in \[1, 1152921504606\] \(2\*\*60 ns\), got -1"),
     # cross-spec checks at compile
     (lambda: cfg_with(instruments=(ob.Instrument("alpha", "BTC", "USD", tick_size="0.0000001"),)), r"tick_size x lot_size must be a whole number of USD atoms \(1e-6\), got 0.00001"),
     (lambda: cfg_with(instruments=(ob.Instrument("alpha", "BTC", "USD", lot_size="0.000000001"),)), r"lot_size must be a whole number of BTC atoms \(1e-8\), got 0.1"),
@@ -71,6 +71,6 @@ def test_quote_assets_are_valued_through_a_shared_base():
 
 def test_venue_replace_keeps_validation():
     v = ob.Venue("alpha")
-    with pytest.raises(ValueError, match="default_ttl_ms must be > 0"):
+    with pytest.raises(ValueError, match="default_ttl_ms must be a finite duration > 0"):
         v.replace(default_ttl_ms=0)
     assert dataclasses.replace(v, name="beta").name == "beta"

@@ -1,0 +1,121 @@
+"""``gym.make`` takes the command line's plain values, and env specs round-trip through JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.envs.registration import EnvSpec
+from hypothesis import given
+from hypothesis import strategies as st
+
+import orderbook as ob
+from agents.common import FAULT_LEVELS, MARKETS, env_kwargs
+from envs.config import FAULTS, build_config
+from tests.envs.helpers import EXEC, TRADE, make_vec
+
+
+def venue_parts(env, part: str) -> set:
+    return {getattr(v, part) for v in env.unwrapped.task.exchange.config.venues}
+
+
+@pytest.mark.parametrize("level", FAULT_LEVELS)
+def test_faults_by_name_are_the_specs_the_cli_means(level):
+    env = gym.make(EXEC, faults=level)
+    assert venue_parts(env, "faults") == {FAULTS[level]()}
+    assert env.spec.kwargs == {"faults": level}
+
+
+def test_latency_and_fills_by_name():
+    env = gym.make(TRADE, latency="zero", fills="default")
+    assert venue_parts(env, "latency") == {ob.LatencySpec.zero()}
+    assert venue_parts(env, "fills") == {ob.FillSpec()}
+
+
+@pytest.mark.parametrize("market", MARKETS)
+def test_every_cli_market_and_fault_level_builds_the_cli_env(market):
+    kwargs = env_kwargs(EXEC, "high", market, horizon=6)
+    direct = build_config(**{k: v for k, v in kwargs.items() if k in ("faults", "market")})
+    expected = ob.binance_us_config(faults=ob.FaultSpec.high()) if market == "binance_us" else ob.default_config(faults=ob.FaultSpec.high())
+    assert {v.faults for v in direct.venues} == {ob.FaultSpec.high()}
+    assert [(i.venue, i.symbol) for i in direct.instruments] == [(i.venue, i.symbol) for i in expected.instruments]
+    assert type(direct.market) is type(expected.market)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"faults": "extreme"}, r"faults as a name must be one of \('none', 'default', 'high'\), got 'extreme'"),
+    ({"latency": "slow"}, r"latency as a name must be one of \('default', 'zero'\), got 'slow'"),
+    ({"faults": 3}, r"faults must be an orderbook.FaultSpec, one of the names .* or a dict of its fields, got int"),
+    ({"faults": {"broker_error": 0.1}}, r"faults as a dict takes FaultSpec fields .* got unknown \['broker_error'\]"),
+    ({"market": "nasdaq"}, r"market as a name must be one of \('synthetic', 'binance_us'\), got 'nasdaq'"),
+    ({"config": "mine"}, r"config as a name must be one of \('default', 'binance_us'\), got 'mine'"),
+    ({"config": {"slots": 8}}, r"an ExchangeConfig does not survive JSON; pass config by name"),
+    ({"market": {"windows": 3}}, r"replayed data does not survive JSON"),
+])
+def test_bad_names_and_dicts_say_what_was_expected(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        gym.make(EXEC, **kwargs)
+
+
+def roundtrip(env) -> gym.Env:
+    return gym.make(EnvSpec.from_json(env.spec.to_json()))
+
+
+def rollout(env, seed: int, steps: int) -> list:
+    obs, _ = env.reset(seed=seed)
+    env.action_space.seed(seed)
+    out = [obs]
+    for _ in range(steps):
+        obs, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+        out += [obs, reward, terminated, truncated]
+        if terminated or truncated:
+            break
+    return out
+
+
+@pytest.mark.parametrize("kwargs", [
+    {},
+    {"faults": "high", "horizon": 8, "max_episode_steps": 8},
+    {"faults": ob.FaultSpec.high(), "latency": ob.LatencySpec(median_ms=300.0), "fills": ob.FillSpec(impact=ob.ImpactSpec("linear", eta=1e-4))},
+    {"market": ob.SyntheticMarket(depeg={"USDC": ob.DepegSpec(start_prob=0.1)}), "quotes": ("USD", "USDC"), "exchange": {"slots": 16}},
+])
+def test_env_spec_json_round_trip_gives_an_equal_env(kwargs):
+    env = gym.make(EXEC, **kwargs)
+    again = roundtrip(env)
+    assert again.spec.to_json() == env.spec.to_json()
+    assert again.unwrapped.task.exchange.config == env.unwrapped.task.exchange.config
+    for x, y in zip(rollout(env, 3, 5), rollout(again, 3, 5)):
+        assert np.array_equal(x, y)
+
+
+def test_trading_spec_round_trips_too():
+    env = gym.make(TRADE, faults="none", latency="zero")
+    again = roundtrip(env)
+    assert again.unwrapped.task.exchange.config == env.unwrapped.task.exchange.config
+    assert again.spec.max_episode_steps == env.spec.max_episode_steps
+
+
+def test_a_whole_config_is_not_json_and_the_error_names_the_argument_and_what_to_pass():
+    env = gym.make(EXEC, config=ob.default_config(slots=16))
+    with pytest.raises(TypeError, match=r"config=ExchangeConfig cannot be written as JSON .* pass config by name \('default', 'binance_us'\)"):
+        env.spec.to_json()
+    vec = make_vec(EXEC, 2, config=ob.default_config(slots=16))
+    with pytest.raises(TypeError, match="config=ExchangeConfig cannot be written as JSON"):
+        vec.spec.to_json()
+
+
+def test_make_vec_takes_names_too():
+    venv = make_vec(EXEC, 2, faults="high", market="synthetic")
+    assert {v.faults for v in venv.unwrapped.task.exchange.config.venues} == {ob.FaultSpec.high()}
+
+
+@given(st.fixed_dictionaries({}, optional={
+    "broker_error_prob": st.floats(0, 1), "lost_ack_prob": st.floats(0, 1), "ack_timeout_ms": st.floats(1, 1e6),
+    "rate_limit_per_step": st.integers(0, 100), "outage_mean_steps": st.floats(1, 50),
+}))
+def test_fault_specs_as_dicts_are_the_inverse_of_asdict(fields):
+    spec = ob.FaultSpec(**fields)
+    cfg = build_config(faults=dataclasses.asdict(spec))
+    assert {v.faults for v in cfg.venues} == {spec}
