@@ -39,7 +39,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 from agents.baselines import baselines_for
 from agents.cli import parse, require
 from agents.common import EnvId, algorithm, env_kwargs, make_env, set_threads
-from agents.history import HistoryWriter
+from agents.history import history_kwargs
 from agents.plots import comparison_png
 from agents.stats import markdown_table, paired, summarize
 from agents.vec_env import OrderbookVecEnv
@@ -97,8 +97,9 @@ def task_kind(env_id: str) -> str:
 
 
 def rollout(name: str, env: Any, raw: OrderbookVecEnv, act: Callable[[np.ndarray], np.ndarray], episodes: int,
-            seed: int, writer: HistoryWriter | None = None) -> pl.DataFrame:
-    """Run ``act`` until every lane finished ``episodes`` episodes; one row per (lane, episode)."""
+            seed: int) -> pl.DataFrame:
+    """Run ``act`` until every lane finished ``episodes`` episodes; one row per (lane, episode). The env's
+    history (bounded by its ``history`` argument) is written to its store, if it has one, at the end."""
     kind = task_kind(raw.env_id)
     n = raw.num_envs
     raw.seed(seed)
@@ -107,7 +108,7 @@ def rollout(name: str, env: Any, raw: OrderbookVecEnv, act: Callable[[np.ndarray
     acc = {k: np.zeros(n, np.int64) for k in ("rejects", "expiries", "fills")}
     out: dict[str, list[np.ndarray]] = {}
     limit = episodes * (raw.max_episode_steps or 100_000) + 10
-    for t in range(limit):
+    for _ in range(limit):
         if not (count < episodes).any():
             break
         obs, _, done, _ = env.step(act(obs))
@@ -131,12 +132,9 @@ def rollout(name: str, env: Any, raw: OrderbookVecEnv, act: Callable[[np.ndarray
         steps[done] = 0
         for k in acc:
             acc[k][done] = 0
-        if writer is not None and t % 512 == 511:
-            writer.flush()
     else:
         raise RuntimeError(f"{name}: lanes did not finish {episodes} episodes within {limit} steps")
-    if writer is not None:
-        writer.flush()
+    raw.task.keeper.close()  # the rest of the history to its store, if any, and the run let go
     frame = pl.DataFrame({k: np.concatenate(v) for k, v in out.items()})
     return frame.with_columns(pl.lit(name).alias("policy")).sort("lane", "episode")
 
@@ -160,7 +158,7 @@ def chosen_baselines(spec: str, env_id: str, kwargs: dict[str, Any]) -> list[str
     return wanted
 
 
-def model_episodes(args: Args, run_dir: Path, algo: str, env_id: str, kwargs: dict[str, Any], writer_for) -> pl.DataFrame:
+def model_episodes(args: Args, run_dir: Path, algo: str, env_id: str, kwargs: dict[str, Any]) -> pl.DataFrame:
     """The trained model's episodes: VecNormalize statistics frozen, rewards unnormalised."""
     raw = make_env(env_id, args.n_envs, **kwargs)
     env = VecNormalize.load(str(run_dir / "vecnormalize.pkl"), raw)
@@ -171,7 +169,7 @@ def model_episodes(args: Args, run_dir: Path, algo: str, env_id: str, kwargs: di
         extra = {"action_masks": raw.action_masks()} if algo == "MaskablePPO" else {}
         return model.predict(obs, deterministic=args.deterministic, **extra)[0]
 
-    return rollout(f"{algo.lower()} (trained)", env, raw, act, args.episodes, args.seed, writer_for(algo.lower(), raw))
+    return rollout(f"{algo.lower()} (trained)", env, raw, act, args.episodes, args.seed)
 
 
 def write_results(out: Path, episodes: pl.DataFrame, kind: str, title: str) -> dict[str, Path]:
@@ -220,14 +218,15 @@ def evaluate(args: Args) -> dict[str, Path]:
     out = Path(args.out_dir) if args.out_dir else (run_dir / "eval" if run_dir else Path("runs") / f"eval-{kind}")
     out.mkdir(parents=True, exist_ok=True)
 
-    def writer_for(name: str, raw: OrderbookVecEnv) -> HistoryWriter | None:
-        return HistoryWriter(raw.exchange, out / "history", run=name) if args.save_history else None
+    def with_history(name: str) -> dict[str, Any]:  # each policy's history is a run of the store in history/
+        return {**kwargs, **history_kwargs(out / "history", name, args.save_history)}
 
-    frames = [model_episodes(args, run_dir, trained.get("algo", "PPO"), env_id, kwargs, writer_for)] if run_dir else []
+    algo = trained.get("algo", "PPO")
+    frames = [model_episodes(args, run_dir, algo, env_id, with_history(algo.lower()))] if run_dir else []
     for name in wanted:
-        raw = make_env(env_id, args.n_envs, **kwargs)
+        raw = make_env(env_id, args.n_envs, **with_history(name))
         policy = baselines_for(raw, seed=args.seed)[name]
-        frames.append(rollout(name, raw, raw, lambda obs, p=policy: p.predict(obs)[0], args.episodes, args.seed, writer_for(name, raw)))
+        frames.append(rollout(name, raw, raw, lambda obs, p=policy: p.predict(obs)[0], args.episodes, args.seed))
     episodes = pl.concat(frames, how="diagonal_relaxed").select("policy", "lane", "episode", *METRICS[kind][0])
     title = f"{env_id}, faults {faults}, {args.n_envs} lanes x {args.episodes} episodes, seeds {args.seed}..{args.seed + args.n_envs - 1}"
     return write_results(out, episodes, kind, title)

@@ -1,27 +1,28 @@
-"""Episode histories to the core's Parquet episode store during long runs, with memory kept flat.
+"""Episode histories of training and evaluation runs: the env's own retention, pointed at a store.
 
-:class:`HistoryWriter` flushes an exchange's logs (events, ledger, market) into an
-:class:`orderbook.store.EpisodeStore` (``<root>/<kind>/run=<run>/episode=<n>/part-*.parquet``,
-written atomically, ``seq`` kept increasing across flushes) and clears them, so a
-run of any length holds at most one flush interval of history in memory. An
-episode in progress during a flush lands in two part files of its partition; the
-store's readers see one episode. Read it back with
-``EpisodeStore(root).scan("events", run=...)`` and the queries of :mod:`orderbook.queries`.
+Every env keeps a bounded history (:mod:`orderbook.retention`): each lane's current
+episode by default. A run that keeps its episodes gives its env a store
+(:func:`history_kwargs`): before the env drops older episodes from memory it writes
+them to an :class:`orderbook.store.EpisodeStore`
+(``<root>/<kind>/run=<run>/episode=<n>/part-*.parquet``, written atomically), and
+``close()`` (or ``task.keeper.flush()``) writes the rest, so memory stays flat
+over a run of any length and the store ends with every row once. Episodes are
+written whole (a drop takes whole episodes; the final flush the episodes in
+progress), so one partition's part files hold different lanes' episodes. Read it
+back with ``EpisodeStore(root).scan("events", run=...)`` and the queries of
+:mod:`orderbook.queries`.
 
 Cost (measured on the 2-core box): the store writes one file per (kind, episode
-number) per flush, about 2-3 ms each, so a policy that finishes a parent every
-few steps writes thousands of small files over a long run; ``keep=False`` only
-clears the logs.
+number) per write, about 2-3 ms each; writes happen when the logs outgrow twice
+what they kept (see :class:`orderbook.retention.HistoryKeeper`), not every step.
 """
 
 from __future__ import annotations
 
 import os
 import re
-
-import polars as pl
-
-from orderbook.store import EpisodeStore
+from pathlib import Path
+from typing import Any
 
 
 def run_name(text: str) -> str:
@@ -30,28 +31,9 @@ def run_name(text: str) -> str:
     return name or "run"
 
 
-class HistoryWriter:
-    """Flush an exchange's history into ``EpisodeStore(root)`` as ``run`` (``keep=False``: only clear it)."""
-
-    def __init__(self, exchange, root: str | os.PathLike[str], run: str, keep: bool = True):
-        self.exchange = exchange
-        self.run = run_name(run)
-        self.keep = keep
-        self.store = EpisodeStore(root) if keep else None
-        self.files = 0
-        self.rows = {"events": 0, "ledger": 0, "market": 0}
-
-    def flush(self) -> None:
-        """Write what the logs hold (when keeping) and clear them."""
-        history = self.exchange.history
-        if self.store is not None and any(history.sizes()):
-            for name, n in zip(self.rows, history.sizes()):
-                self.rows[name] += n
-            self.files += len(self.store.write_history(self.run, history, clear=True))
-        history.clear()
-
-    def scan(self, kind: str) -> pl.LazyFrame:
-        """A lazy frame over every episode of this run's ``kind`` log (events, ledger, market)."""
-        if self.store is None:
-            raise ValueError("the history was not kept (keep=False)")
-        return self.store.scan(kind, run=self.run)
+def history_kwargs(root: str | os.PathLike[str], run: str, keep: bool = True) -> dict[str, Any]:
+    """The env arguments of a run's history: each lane's current episode in memory and every episode
+    written to ``EpisodeStore(root)`` as ``run`` (``keep=False``: ``history="none"``, nothing kept)."""
+    if not keep:
+        return {"history": "none"}
+    return {"history": "episode", "history_store": Path(root), "history_run": run_name(run)}

@@ -12,8 +12,9 @@ with ``seed`` (SB3 ``set_random_seed``). Writes to ``out_dir``:
   ``args.json`` (these arguments: the env is rebuilt from them), ``summary.json``;
 - ``progress.csv`` (SB3's logger, with ``time/steps_per_s``);
 - ``history/``: the core's episode history as an :class:`orderbook.store.EpisodeStore`
-  (run = the folder's name), flushed every ``history_flush_steps`` vector steps and
-  cleared, so memory stays flat; ``EpisodeStore(out_dir / "history").scan("events")``.
+  (run = the folder's name): the env keeps each lane's current episode in memory and
+  writes older ones to the store as it drops them (:mod:`orderbook.retention`), the
+  rest at the end, so memory stays flat; ``EpisodeStore(out_dir / "history").scan("events")``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 
 from agents.cli import as_dict, parse, require
 from agents.common import Algo, EnvId, FaultLevel, Market, algorithm, env_kwargs, make_env, set_threads
-from agents.history import HistoryWriter
+from agents.history import history_kwargs
 from orderbook import compile_notice
 
 
@@ -79,14 +80,12 @@ class Args:
     progress_bar: bool = True
     """show SB3's progress bar (tqdm + rich)"""
     save_history: bool = True
-    """write the episode history as Parquet (else only clear it periodically)"""
-    history_flush_steps: int = 1024
-    """vector steps between history flushes"""
+    """write the episode history as Parquet (else the env records none)"""
     log_every: int = 5
     """print a line every this many rollouts"""
 
     def __post_init__(self) -> None:
-        for name in ("n_envs", "total_timesteps", "batch_size", "n_epochs", "threads", "history_flush_steps", "log_every"):
+        for name in ("n_envs", "total_timesteps", "batch_size", "n_epochs", "threads", "log_every"):
             require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         for name in ("horizon", "max_episode_steps", "n_steps"):
             require(getattr(self, name) >= 0, f"--{name.replace('_', '-')} must be >= 0 (0: the default), got {getattr(self, name)}")
@@ -112,21 +111,18 @@ def hyperparameters(args: Args) -> dict:
 
 
 class RunCallback(BaseCallback):
-    """Flushes the history every ``flush_every`` vector steps; logs steps per second and episode returns."""
+    """Logs steps per second and episode returns; writes the history left in memory at the end."""
 
-    def __init__(self, writer: HistoryWriter, flush_every: int, log_every: int):
+    def __init__(self, keeper, log_every: int):
         super().__init__()
-        self.writer, self.flush_every, self.log_every = writer, max(flush_every, 1), max(log_every, 1)
-        self.calls = self.rollouts = 0
+        self.keeper, self.log_every = keeper, max(log_every, 1)
+        self.rollouts = 0
         self.t0 = self.compile0 = 0.0
 
     def _on_training_start(self) -> None:
         self.t0, self.compile0 = time.perf_counter(), compile_notice.compile_seconds()
 
     def _on_step(self) -> bool:
-        self.calls += 1
-        if self.calls % self.flush_every == 0:
-            self.writer.flush()
         return True
 
     def compile_s(self) -> float:
@@ -148,7 +144,7 @@ class RunCallback(BaseCallback):
             print(f"[train] {self.num_timesteps:,} steps  {sps:,.0f} steps/s  {ret}", flush=True)
 
     def _on_training_end(self) -> None:
-        self.writer.flush()
+        self.keeper.flush()
 
 
 def progress_bar_available() -> bool:
@@ -171,13 +167,13 @@ def train(args: Args) -> Path:
     compile_notice.install()
     t_start = time.perf_counter()
     compile_start = compile_notice.compile_seconds()
-    raw = make_env(args.env_id, args.n_envs, **kwargs)
+    raw = make_env(args.env_id, args.n_envs, **kwargs, **history_kwargs(out / "history", out.name, args.save_history))
     raw.seed(args.seed)
     venv = VecNormalize(VecMonitor(raw), norm_obs=True, norm_reward=True, gamma=args.gamma)
     model = algo_cls("MlpPolicy", venv, seed=args.seed, verbose=0, device="cpu", **hyperparameters(args))
     model.set_logger(configure(str(out), ["csv"]))
-    writer = HistoryWriter(raw.exchange, out / "history", run=out.name, keep=args.save_history)
-    callback = RunCallback(writer, args.history_flush_steps, args.log_every)
+    keeper = raw.task.keeper
+    callback = RunCallback(keeper, args.log_every)
     print(f"[train] {args.algo} on {args.env_id}: {args.n_envs} lanes, {args.total_timesteps:,} steps, seed {args.seed}, "
           f"faults {args.faults}, market {args.market}, torch threads {threads} -> {out}", flush=True)
     bar = args.progress_bar and progress_bar_available()
@@ -191,8 +187,8 @@ def train(args: Args) -> Path:
     (out / "args.json").write_text(json.dumps(as_dict(args), indent=2) + "\n")
     returns = [float(ep["r"]) for ep in model.ep_info_buffer]
     summary = {"timesteps": int(model.num_timesteps), "seconds": round(seconds, 2), "compile_seconds": round(compile_s, 2),
-               "steps_per_s": round(callback.steps_per_s(), 1),
-               "recent_episode_return_mean": float(np.mean(returns)) if returns else None, "history_rows": writer.rows, "history_files": writer.files}
+               "steps_per_s": round(callback.steps_per_s(), 1), "recent_episode_return_mean": float(np.mean(returns)) if returns else None,
+               "history_rows": keeper.rows_written, "history_files": keeper.files_written}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     compiled = f", of which {compile_s:.1f} s compiling kernels (first run only)" if compile_s >= 0.05 else ""
     print(f"[train] done: {model.num_timesteps:,} steps in {seconds:.1f} s{compiled} ({summary['steps_per_s']:,.0f} steps/s while learning); "

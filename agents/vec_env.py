@@ -67,7 +67,10 @@ class OrderbookVecEnv(VecEnv):
         info_keys: the task's info figures copied into each lane's info dict (default ``()``: only
             SB3's own keys; ``None``: all of them, ~1.2 us per lane and step). :attr:`step_info`
             always holds every figure as ``(num_envs,)`` arrays.
-        **kwargs: the env's arguments (``config``, ``faults``, ``horizon``, ...; see the env docstrings).
+        **kwargs: the env's arguments (``config``, ``faults``, ``horizon``, ``history``, ``history_store``,
+            ``history_run``, ...; see the env docstrings). The history keeps each lane's current episode by
+            default; with SB3's same-step reset a finished episode is no longer current when ``step_wait``
+            returns, so keep ``history=2`` (or a store) to query it afterwards.
     """
 
     def __init__(self, env_id: str = "orderbook/Execution-v0", num_envs: int = 8, *, max_episode_steps: int | None = None,
@@ -104,14 +107,14 @@ class OrderbookVecEnv(VecEnv):
         """Reset every lane, with the seeds of :meth:`seed` (used once) and the options of ``set_options``."""
         seeds = None
         if all(s is not None for s in self._seeds):
-            seeds = np.asarray(self._seeds, dtype=np.int64)
+            seeds = self.task.check_seed(list(self._seeds))  # ints in [0, 2**63 - 1], before anything changes
         elif any(s is not None for s in self._seeds):
             raise ValueError(f"seed every lane or none, got {self._seeds}")
         opts = self._options[0] if self._options else {}
         if any(o != opts for o in self._options):
             raise ValueError("reset options apply to every lane: set_options(dict), not a list of different dicts")
         parsed = self.task.parse_options(opts or None)
-        self.task.reset(seed=seeds, mask=None, options=parsed)
+        self.task.reset(seed=seeds, mask=None, options=parsed, atomic=True)
         self._reset_seeds()
         self._reset_options()
         self._started = True
@@ -153,7 +156,9 @@ class OrderbookVecEnv(VecEnv):
 
     # ------------------------------------------------------------- the rest of VecEnv
     def close(self) -> None:
+        """Write what the history holds to its ``history_store`` (if one was given) and let go of the store's run."""
         self.step_info = {}
+        self.task.keeper.close()
 
     def _target(self, name: str) -> Any:
         for owner in (self, self.task):

@@ -12,7 +12,11 @@ of finished lanes.
 The history is cleared every ``--clear-every`` steps inside the timed loop, as a
 training loop that flushes its episodes does (the flush's Parquet write is
 measured by ``benchmarks/soak.py``): without it the logs grow by doubling and the
-first touch of fresh pages, not the step, dominates at thousands of lanes.
+first touch of fresh pages, not the step, dominates at thousands of lanes. The
+envs now bound their history themselves (each lane's current episode by default,
+``envs/README.md``): with ``--clear-every 0`` the envs run as a plain loop does,
+while the core (``Exchange``) still keeps everything. ``benchmarks/plain_vector.py``
+measures a plain loop through the public API alone (for comparing checkouts).
 Batch sizes (and envs) run interleaved in each round; medians over rounds. The
 history's events/s is events appended per second of stepping.
 """

@@ -11,6 +11,14 @@ fill in the task-specific hooks.
 Invariants kept:
 - nothing changes before the input is validated: a bad action or unknown option
   raises and leaves the exchange's state and history as they were;
+- a reset is atomic: seeds and options are checked first, and a reset refused
+  after it began (an account that cannot hold the parent order, a replay window
+  that does not fit) puts back every state array, the history's sizes and the
+  task's arrays, so no phantom episode is left (``reset(..., atomic=True)``, what
+  the front-ends' ``reset()`` does; autoresets of masked lanes are not undone);
+- the history is bounded by default: :class:`orderbook.retention.HistoryKeeper`
+  applies the ``history`` argument after every step and reset (each lane's current
+  episode by default, see :mod:`orderbook.retention`);
 - a lane's observations, rewards and terminations depend only on its own seed and
   actions, bit for bit, whatever ``B`` is.
 """
@@ -28,6 +36,33 @@ from envs.kernels import COMMON_INFO, begin_episode, begin_step, common_features
 from orderbook import state as st
 from orderbook.intents import OrderIntents, empty_intents
 from orderbook.packed import Call, PackedCall
+from orderbook.retention import HistoryKeeper
+
+TTL_MS_MAX = 2**62 / 1e6  # a child's time to live, in ms, that the int64 ns clock can add to any time
+SEED_MAX = 2**63 - 1  # seeds are int64 in the core (lane b of a batch gets seed + b)
+
+
+def check_seed(seed: Any, n_lanes: int) -> Any:
+    """``seed`` checked for ``n_lanes`` lanes: ``None``, an int with ``seed + n_lanes - 1 <= 2**63 - 1`` (lane
+    ``b`` gets ``seed + b``), or a sequence of ``n_lanes`` ints in ``[0, 2**63 - 1]``; raises ValueError naming
+    what came, never OverflowError."""
+    if seed is None:
+        return None
+    top = SEED_MAX - (n_lanes - 1)
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)):
+        if not 0 <= int(seed) <= top:
+            lanes = f" (lane b gets seed + b, {n_lanes} lanes)" if n_lanes > 1 else ""
+            raise ValueError(f"seed must be None or an int in [0, {top}]{lanes}, got {seed!r}")
+        return int(seed)
+    if isinstance(seed, (list, tuple, np.ndarray)):
+        values = list(np.asarray(seed, dtype=object).ravel()) if isinstance(seed, np.ndarray) else list(seed)
+        ok = len(values) == n_lanes and all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and 0 <= int(v) <= SEED_MAX for v in values)
+        if not ok:
+            raise ValueError(f"seeds must be {n_lanes} ints in [0, {SEED_MAX}] (one per lane), got {seed!r}")
+        return np.asarray([int(v) for v in values], dtype=np.int64)
+    raise ValueError(f"seed must be None or an int in [0, {top}], got {type(seed).__name__} {seed!r}")
+
 
 INFO_COUNTERS = (("orders", st.CNT_ORDERS), ("fills", st.CNT_FILLS), ("filled_lots", st.CNT_FILLED_LOTS),
                  ("expiries", st.CNT_EXPIRED), ("cancels", st.CNT_CANCELLED))
@@ -40,16 +75,17 @@ class BatchTask:
     option_keys: tuple[str, ...] = ()
 
     def __init__(self, config: ob.ExchangeConfig, n_lanes: int, *, n_orders: int, passive_bps, ttl_ms: float, record_trace: bool,
-                 compiled_step: bool = False):
+                 compiled_step: bool = False, history: Any = "episode", history_store: Any = None, history_run: str = "env"):
         if not (isinstance(n_orders, int) and 1 <= n_orders <= config.max_new_orders):
             raise ValueError(f"orders_per_step must be an int in [1, {config.max_new_orders}] (the config's max_new_orders), got {n_orders!r}")
         passive = np.asarray(tuple(passive_bps), dtype=np.float64)
-        if passive.ndim != 1 or not (np.isfinite(passive).all() and (passive > 0).all()):
-            raise ValueError(f"passive_bps must be a tuple of finite numbers > 0, got {passive_bps!r}")
-        if not (isinstance(ttl_ms, (int, float)) and np.isfinite(ttl_ms) and ttl_ms >= 0):
-            raise ValueError(f"ttl_ms must be a number >= 0 (0 = the venue's default), got {ttl_ms!r}")
+        if passive.ndim != 1 or not (np.isfinite(passive).all() and (passive > 0).all() and (passive < 1e4).all()):
+            raise ValueError(f"passive_bps must be a tuple of numbers in (0, 10000) (bps behind the touch), got {passive_bps!r}")
+        if not (isinstance(ttl_ms, (int, float)) and not isinstance(ttl_ms, bool) and np.isfinite(ttl_ms) and 0 <= ttl_ms <= TTL_MS_MAX):
+            raise ValueError(f"ttl_ms must be a number in [0, {TTL_MS_MAX:g}] (0 = the venue's default; the int64 ns clock), got {ttl_ms!r}")
         self.config = config
         self.exchange = ob.Exchange(config, n_lanes)
+        self.keeper = HistoryKeeper(self.exchange, history, history_store, history_run)  # what the history keeps
         self.cc = self.exchange.compiled
         self.n_lanes = n_lanes
         self.n_orders = n_orders
@@ -129,8 +165,54 @@ class BatchTask:
         raise NotImplementedError
 
     # ---------------------------------------------------------- reset/step
-    def reset(self, seed: int | None, mask: np.ndarray | None, options: dict[str, Any] | None) -> None:
-        """Start new episodes in the masked lanes (all by default); ``options`` come from parse_options."""
+    def check_seed(self, seed: Any) -> Any:
+        """``seed`` for this batch (see :func:`check_seed`): front-ends call it before anything changes."""
+        return check_seed(seed, self.n_lanes)
+
+    def reset(self, seed: int | None, mask: np.ndarray | None, options: dict[str, Any] | None, atomic: bool = False) -> None:
+        """Start new episodes in the masked lanes (all by default); ``options`` come from parse_options.
+
+        ``atomic``: a reset that raises after it began (the account cannot hold the parent, a replay
+        window does not fit) leaves state, task arrays and history as they were (a copy of the state
+        is taken first: the front-ends' ``reset()`` pass True, autoresets of masked lanes do not).
+        """
+        seed = self.check_seed(seed)
+        undo = self._snapshot() if atomic else None
+        try:
+            self._reset(seed, mask, options)
+        except BaseException:
+            if undo is not None:
+                self._restore(undo)
+            raise
+        self.keeper.after_step()
+
+    _RESET_ORDER_FIELDS = ("status", "order_id", "reserved_atoms")  # what a reset writes in the order table
+    _STEP_BUFFERS = ("_raw_obs", "_obs", "_info_ints", "_info_floats", "_actions", "_active", "_reward", "_terminated")
+
+    def _snapshot(self) -> tuple:
+        """Copies of what a reset may change: the core's lanes, bars, balances, statistics, market source and
+        seeds, the order table's status, ids and reservations, the task's per-lane arrays (not the step's
+        output buffers, which a reset never writes), the history's sizes. ~55 arrays, ~20 us at one lane."""
+        ex = self.exchange
+        arrays = [ex.lane_seed, ex._seeded, ex._started, *(getattr(ex.orders, f) for f in self._RESET_ORDER_FIELDS)]
+        for state in (ex.lanes, ex.bars, ex.accounts, ex.stats, getattr(ex.source, "state", ())):
+            arrays.extend(x for x in state if isinstance(x, np.ndarray))
+        lanes = (self.n_lanes,)
+        arrays.extend(v for v in vars(ex.source).values() if isinstance(v, np.ndarray) and v.shape[:1] == lanes)
+        buffers = {id(getattr(self, name, None)) for name in self._STEP_BUFFERS}
+        arrays.extend(v for v in vars(self).values() if isinstance(v, np.ndarray) and v.shape[:1] == lanes and id(v) not in buffers)
+        return [(a, a.copy()) for a in arrays], ex.history.sizes(), (self._obs_fresh, self._info_fresh), len(self.trace)
+
+    def _restore(self, undo: tuple) -> None:
+        """Put back what :meth:`_snapshot` copied, in place (compiled calls hold these very arrays)."""
+        arrays, sizes, fresh, n_trace = undo
+        for a, copy in arrays:
+            np.copyto(a, copy)
+        self.exchange.history.truncate(sizes)
+        self._obs_fresh, self._info_fresh = fresh
+        del self.trace[n_trace:]
+
+    def _reset(self, seed: Any, mask: np.ndarray | None, options: dict[str, Any] | None) -> None:
         full = mask is None
         mask = np.ones(self.n_lanes, dtype=bool) if full else mask
         self._obs_fresh = self._info_fresh = False  # the observation and info buffers describe the last step
@@ -149,6 +231,10 @@ class BatchTask:
                 self.trace.clear()
             self.trace_start[mask] = len(self.trace)
             self.trace.append(self._trace_value())
+            first = int(self.trace_start.min())
+            if first > len(self.trace) - first:  # most of the trace is of finished episodes: drop it (bounded)
+                del self.trace[:first]
+                self.trace_start -= first
 
     def step(self, actions: np.ndarray, active: np.ndarray | None = None, with_info: bool = True):
         """One transition of every lane for validated ``(B, n)`` actions; inactive lanes send nothing.
@@ -180,6 +266,7 @@ class BatchTask:
             truncated = np.zeros(self.n_lanes, dtype=bool)
         else:
             truncated = self.exchange.lanes.step >= self.window_steps
+        self.keeper.after_step()
         return reward, terminated, truncated, info
 
     # ------------------------------------------------------- compiled step

@@ -30,6 +30,18 @@ from orderbook.rng import uniform_per_lane
 from orderbook.specs import to_decimal
 
 P_ENV_SIDE = ek.P_ENV_SIDE  # purpose of the keyed draw of a random parent side (beyond the core's purposes)
+HORIZON_MAX = 2**31 - 1  # steps: the history's step column is int32
+PARENT_ATOMS_MAX = 2**53  # base atoms of a parent: the task's float figures (notional, fractions) stay exact
+
+
+def check_horizon(horizon: Any, step_ms: int | None = None) -> int:
+    """``horizon`` as an int in ``[1, HORIZON_MAX]`` steps (and, with ``step_ms``, short enough that the
+    episode's end fits the int64 ns clock); ValueError naming what came otherwise."""
+    top = HORIZON_MAX if step_ms is None else min(HORIZON_MAX, (2**62) // (int(step_ms) * 1_000_000))
+    if isinstance(horizon, (bool, np.bool_)) or not isinstance(horizon, (int, np.integer)) or not 1 <= horizon <= top:
+        why = "" if step_ms is None else f"; {top} steps of {step_ms} ms fit the int64 ns clock"
+        raise ValueError(f"horizon must be an int in [1, {top}] (steps{why}), got {horizon!r}")
+    return int(horizon)
 
 
 def keyed_coin(seed: np.ndarray, episode: np.ndarray, purpose: int) -> np.ndarray:
@@ -50,7 +62,9 @@ class ExecutionTask(BatchTask):
                  fills=None, latency=None, market=None, exchange: dict | None = None, base: str = "BTC", quote: str = "USD",
                  side: str | int = "buy", quantity: Any = "1", horizon: int = 60, penalty_bps: float = 50.0,
                  size_multiples=(0.5, 1.0, 2.0, 4.0), passive_bps=(2.0, 5.0), orders_per_step: int = 1,
-                 ttl_ms: float = 0.0, record_trace: bool = False, data=None, compiled_step: bool = True):
+                 ttl_ms: float = 0.0, record_trace: bool = False, data=None, compiled_step: bool = True,
+                 history: Any = "episode", history_store: Any = None, history_run: str = "env"):
+        check_horizon(horizon)  # before it sizes a replay window
         cfg = build_config(config, venues=venues, quotes=quotes, faults=faults, fills=fills, latency=latency, market=market,
                            exchange=exchange, data=data, episode_steps=horizon, default_quotes=("USD",))
         self.listing = np.asarray([i for i, x in enumerate(cfg.instruments) if x.base == base and x.quote == quote], dtype=np.int64)
@@ -69,7 +83,7 @@ class ExecutionTask(BatchTask):
         self.apu_base = float(cfg.assets[self.base_a].atoms_per_unit)
         self.apu_quote = float(cfg.assets[self.quote_a].atoms_per_unit)
         super().__init__(cfg, n_lanes, n_orders=orders_per_step, passive_bps=passive_bps, ttl_ms=ttl_ms, record_trace=record_trace,
-                         compiled_step=compiled_step)
+                         compiled_step=compiled_step, history=history, history_store=history_store, history_run=history_run)
         self.defaults = self._check_options({"side": side, "quantity": quantity, "horizon": horizon})
         z = lambda dtype: np.zeros(n_lanes, dtype=dtype)  # noqa: E731
         self.side_choice, self.side, self.parent_atoms, self.horizon = z(np.int64), z(np.int64), z(np.int64), z(np.int64)
@@ -97,7 +111,7 @@ class ExecutionTask(BatchTask):
             side = options["side"]
             codes = {"buy": ob.Side.BUY, "sell": ob.Side.SELL, "random": 0, 1: 1, -1: -1}
             key = side.lower() if isinstance(side, str) else side
-            if isinstance(key, bool) or key not in codes:
+            if not isinstance(key, (str, int, np.integer)) or isinstance(key, (bool, np.bool_)) or key not in codes:
                 raise ValueError(f"side must be 'buy', 'sell', 'random', +1 or -1, got {side!r}")
             out["side"] = int(codes[key])
         if "quantity" in options:
@@ -106,12 +120,13 @@ class ExecutionTask(BatchTask):
             if qty <= 0 or qty != qty.to_integral_value() or any(int(qty) % int(x) for x in lots):
                 sizes = [str(self.config.instruments[i].lot_size) for i in self.listing]
                 raise ValueError(f"quantity must be > 0 and a multiple of the lot sizes {sizes}, got {options['quantity']!r}")
+            if qty > PARENT_ATOMS_MAX:
+                top = to_decimal(PARENT_ATOMS_MAX, "max") / int(self.apu_base)
+                raise ValueError(f"quantity must be at most {top} {self.config.assets[self.base_a].name} (2**53 atoms: the task's "
+                                 f"float figures stay exact), got {options['quantity']!r}")
             out["parent_atoms"] = int(qty)
         if "horizon" in options:
-            h = options["horizon"]
-            if isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1:
-                raise ValueError(f"horizon must be an int >= 1 (steps), got {h!r}")
-            out["horizon"] = int(h)
+            out["horizon"] = check_horizon(options["horizon"], self.config.step_ms)
         return out
 
     # ------------------------------------------------------------ state
@@ -400,7 +415,23 @@ class ExecutionEnv(OrderbookEnv):
     ``compiled_step`` (True: the step as compiled kernels; False: the numpy
     specification, the same results bit for bit, ~10x slower).
     ``reset(options={"side": ..., "quantity": ..., "horizon": ...})`` changes the
-    parent for that episode; other keys raise ValueError.
+    parent for that episode; other keys raise ValueError. Options, seeds (ints in
+    ``[0, 2**63 - 1]``) and the account's funds are checked as a whole: a refused
+    reset raises ValueError and leaves the env, its state and its history as they
+    were (no phantom episode).
+
+    History (``env.unwrapped.exchange.history``, Polars frames by ``to_polars()``):
+    ``history`` says what it keeps, ``"episode"`` by default: every row of the
+    current episode (the one that just ended, until ``reset()``), whole, so
+    ``render`` and notebooks see it; rows of earlier episodes are dropped whole
+    once the logs hold twice what they kept at the last drop (at least ``4096 +
+    256 x lanes`` rows; 16x that with a store), so memory stays flat in a plain
+    loop. An int ``N``: the last ``N`` episodes; ``"all"``: everything (grows
+    ~1-2 KB per step);
+    ``"none"``: nothing (cleared every step). ``history_store`` (an
+    ``orderbook.store.EpisodeStore`` or a folder) receives every row before it is
+    dropped, as run ``history_run`` ("env"); ``close()`` writes the rest. See
+    ``orderbook/retention.py``.
 
     ``info``: ``orders, fills, filled_lots, rejects, expiries, cancels`` of the
     step; ``slippage_mean_bps``, ``ack_latency_mean_ms`` of the episode; ``step``,

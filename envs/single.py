@@ -54,9 +54,14 @@ class OrderbookEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         opts = self.task.parse_options(options)  # raises before anything changes
-        super().reset(seed=seed)
-        self._episode_over = "reset() failed; call reset() again"
-        self.task.reset(seed=seed, mask=None, options=opts)
+        seed = self.task.check_seed(seed)
+        before = (self._episode_over, self._np_random, self._np_random_seed)
+        try:  # atomic: a reset refused after it began leaves the env as it was
+            super().reset(seed=seed)
+            self.task.reset(seed=seed, mask=None, options=opts, atomic=True)
+        except BaseException:
+            self._episode_over, self._np_random, self._np_random_seed = before
+            raise
         self._episode_over = None
         return self.task.observe()[0], self.task.info_of_lane(0)
 
@@ -84,4 +89,5 @@ class OrderbookEnv(gym.Env):
         return render_lane(self.task, 0)
 
     def close(self) -> None:
-        pass
+        """Write what the history holds to its ``history_store`` (if one was given) and let go of the store's run."""
+        self.task.keeper.close()

@@ -35,7 +35,7 @@ class TradingTask(BatchTask):
                  fills=None, latency=None, market=None, exchange: dict | None = None,
                  size_fractions=(0.05, 0.1, 0.25, 0.5, 1.0), passive_bps=(2.0, 5.0), orders_per_step: int = 2,
                  ttl_ms: float = 0.0, ruin_fraction: float = 0.5, record_trace: bool = False, data=None,
-                 compiled_step: bool = True):
+                 compiled_step: bool = True, history: Any = "episode", history_store: Any = None, history_run: str = "env"):
         cfg = build_config(config, venues=venues, quotes=quotes, faults=faults, fills=fills, latency=latency, market=market,
                            exchange=exchange, data=data, episode_steps=240)
         frac = np.asarray(tuple(size_fractions), dtype=np.float64)
@@ -51,7 +51,7 @@ class TradingTask(BatchTask):
         self.symbol_groups = [np.asarray([i for i, s in enumerate(symbols) if s == sym], dtype=np.int64) for sym in dict.fromkeys(symbols)]
         self.base_assets = np.asarray(sorted({cfg.asset_index(x.base) for x in cfg.instruments}), dtype=np.int64)
         super().__init__(cfg, n_lanes, n_orders=orders_per_step, passive_bps=passive_bps, ttl_ms=ttl_ms, record_trace=record_trace,
-                         compiled_step=compiled_step)
+                         compiled_step=compiled_step, history=history, history_store=history_store, history_run=history_run)
         self.initial_value = np.ones(n_lanes)
         self.prev_value = np.ones(n_lanes)
         self._arrays: tk.TradingArrays | None = None
@@ -264,7 +264,13 @@ class TradingEnv(OrderbookEnv):
     (2), ``ttl_ms`` (0 = the venue's default), ``ruin_fraction`` (0.5),
     ``render_mode`` ("rgb_array"), ``compiled_step`` (True: the step as compiled
     kernels; False: the numpy specification, the same results bit for bit, ~15x
-    slower). ``reset`` takes no options (any key raises).
+    slower). ``reset`` takes no options (any key raises); a seed must be an int in
+    ``[0, 2**63 - 1]``, and a refused reset leaves the env as it was.
+
+    ``history`` (``"episode"``), ``history_store``, ``history_run``: what
+    ``env.unwrapped.exchange.history`` keeps (by default every row of the current
+    episode, whole; older episodes are dropped whole as the logs fill, so memory
+    stays flat) and where dropped rows go first; as in :class:`envs.execution.ExecutionEnv`.
 
     ``info``: ``orders, fills, filled_lots, rejects, expiries, cancels`` of the
     step; ``slippage_mean_bps``, ``ack_latency_mean_ms`` of the episode; ``step``,

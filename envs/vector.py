@@ -72,13 +72,15 @@ class OrderbookVectorEnv(VectorEnv):
         """Reset every lane; ``seed`` gives lane ``b`` the seed ``seed + b`` (a list: one seed per lane, as
         Gymnasium's ``SyncVectorEnv``); ``options`` apply to all lanes (lanes that autoreset later keep them)."""
         opts = self.task.parse_options(options)
-        if seed is not None and not isinstance(seed, (int, np.integer)):
-            seed = [int(s) for s in seed]
-            if len(seed) != self.num_envs:
-                raise ValueError(f"seed: expected an int or {self.num_envs} ints (one per lane), got {len(seed)}")
-        super().reset(seed=seed if seed is None or isinstance(seed, (int, np.integer)) else seed[0])
-        self._started = False
-        self.task.reset(seed=seed, mask=None, options=opts)
+        seed = self.task.check_seed(seed)
+        before = (self._np_random, self._np_random_seed)
+        try:  # atomic: a reset refused after it began leaves the env as it was
+            # one seed per lane: the env's own generator (Gymnasium's np_random) takes lane 0's
+            super().reset(seed=seed if seed is None or isinstance(seed, int) else int(seed[0]))
+            self.task.reset(seed=seed, mask=None, options=opts, atomic=True)
+        except BaseException:
+            self._np_random, self._np_random_seed = before
+            raise
         self._started = True
         self._prev_done[:] = False
         self._elapsed[:] = 0
@@ -103,6 +105,10 @@ class OrderbookVectorEnv(VectorEnv):
             self._elapsed[again] = 0
         self._prev_done = terminated | truncated
         return self.task.observe(), reward.astype(np.float64), terminated, truncated, self._with_masks(info)
+
+    def close_extras(self, **kwargs: Any) -> None:
+        """Write what the history holds to its ``history_store`` (if one was given) and let go of the store's run."""
+        self.task.keeper.close()
 
     def _with_masks(self, info: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}

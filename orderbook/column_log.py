@@ -8,6 +8,9 @@ Before each step the caller reserves room for the most rows a step can write
 (:meth:`ColumnLog.reserve`), so kernels never run out of space and never allocate.
 Growing copies the prefix into new arrays once: callers that keep
 :attr:`ColumnLog.arrays` take them again after a reserve that grew the log.
+:meth:`ColumnLog.clear` and :meth:`ColumnLog.compact` (drop rows, keeping the rest
+in order) work in place: the arrays and their capacity stay, so a log that is
+cleared or compacted as it fills reuses the same memory (flat, not only bounded).
 """
 
 from __future__ import annotations
@@ -82,8 +85,21 @@ class ColumnLog:
         self._arrays.size[0] = size
 
     def clear(self) -> None:
-        """Drop every row (after the rows were flushed elsewhere)."""
+        """Drop every row (after the rows were flushed elsewhere); the arrays and their capacity stay."""
         self._arrays.size[0] = 0
+
+    def compact(self, keep: np.ndarray) -> int:
+        """Keep the rows where ``keep`` (a bool array of the log's length) is True, in their order, at
+        the front of the same arrays; returns the rows kept. The only rewrite of rows: for dropping
+        old rows (history retention), never during a step."""
+        n = len(self)
+        if keep.shape != (n,) or keep.dtype != np.bool_:
+            raise ValueError(f"keep must be a bool array of shape ({n},), got {keep.dtype} {keep.shape}")
+        m = n
+        for block in self._arrays[:3]:
+            m = compact_block(block, keep, n)
+        self._arrays.size[0] = m
+        return m
 
     def columns(self) -> dict[str, np.ndarray]:
         """Copies of the written rows of every column."""
@@ -93,6 +109,24 @@ class ColumnLog:
             for j, name in enumerate(names):
                 out[name] = block[j, :n].copy()
         return out
+
+
+@kernel
+def compact_block(block, keep, n):
+    """Move the columns' values of the rows ``i < n`` where ``keep[i]`` to the front, in order (in place:
+    a kept row only moves towards the front); returns how many were kept."""
+    m = 0
+    for c in range(block.shape[0]):
+        m = 0
+        for i in range(n):
+            if keep[i]:
+                block[c, m] = block[c, i]
+                m += 1
+    if block.shape[0] == 0:
+        for i in range(n):
+            if keep[i]:
+                m += 1
+    return m
 
 
 @kernel(inline=True)

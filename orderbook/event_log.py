@@ -156,6 +156,35 @@ class EventLog:
         for log in (self.rows, self.orders, self.fills):
             log.clear()
 
+    def drop_orders(self, keep_orders: np.ndarray, history_row: np.ndarray) -> int:
+        """Drop the order rows where ``keep_orders`` is False with every event and fill row of theirs;
+        the rest keep their order, at the front of the same arrays. Returns the event rows kept.
+
+        ``history_row`` (``Orders.history_row``, ``(B, K)``) is updated in place: a slot whose row was
+        kept points at its new place, a slot whose row was dropped at none (its order, if it lives on,
+        writes its row again with its next event, as after :meth:`clear`). Event rows keep their
+        values (an order is dropped with all its events: ``keep_orders`` is decided per order row).
+        """
+        a, n, n_orders = self._arrays, len(self), len(self.orders)
+        if keep_orders.shape != (n_orders,) or keep_orders.dtype != np.bool_:
+            raise ValueError(f"keep_orders must be a bool array of shape ({n_orders},), got {keep_orders.dtype} {keep_orders.shape}")
+        order_of = a.i32[E_ORDER_ROW, :n]
+        keep_rows = keep_orders[order_of]
+        has_fill = (a.u8[E_FLAGS, :n] & HAS_FILL) != 0
+        new_index = np.cumsum(keep_orders, dtype=np.int64) - 1
+        a.i32[E_ORDER_ROW, :n] = new_index[order_of]  # dropped rows get garbage here, and go
+        self.fills.compact(keep_rows[has_fill])  # the k-th flagged event row owns the k-th fill row
+        self.orders.compact(keep_orders)
+        kept = self.rows.compact(keep_rows)
+        # order rows count across clears and drops: the kept ones are renumbered after every old one
+        old_base, new_base = int(self._base[0]), int(self._base[0]) + n_orders
+        r = history_row - old_base
+        moved = (r >= 0) & (r < n_orders)
+        moved[moved] = keep_orders[r[moved]]
+        history_row[moved] = new_index[r[moved]] + new_base
+        self._base[0] = new_base
+        return kept
+
     def columns(self) -> dict[str, np.ndarray]:
         """The written events as the columns ``EV_I64 + EV_I32 + EV_U8`` (fresh arrays, their dtypes)."""
         n, a = len(self), self._arrays

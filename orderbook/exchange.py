@@ -185,13 +185,14 @@ class Exchange:
     def _lane_values(self, name: str, value, mask: np.ndarray) -> np.ndarray | None:
         if value is None:
             return None
-        if isinstance(value, (int, np.integer)):
-            if value < 0:
-                raise ValueError(f"{name} must be >= 0, got {value}")
+        top = 2**63 - 1  # seeds are int64; lane b of an int seed gets seed + b, which must not wrap
+        if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+            if not 0 <= int(value) <= top - (self.n_lanes - 1):
+                raise ValueError(f"{name} must be an int in [0, {top - (self.n_lanes - 1)}] (lane b gets {name} + b), got {value!r}")
             return int(value) + np.arange(self.n_lanes, dtype=np.int64)
         arr = np.asarray(value)
-        if arr.shape != (self.n_lanes,) or arr.dtype.kind not in "iu" or (arr < 0).any():
-            raise ValueError(f"{name} must be an int >= 0 or {self.n_lanes} ints >= 0, got {value!r}")
+        if arr.shape != (self.n_lanes,) or arr.dtype.kind not in "iu" or (arr < 0).any() or (arr.size and int(arr.max()) > top):
+            raise ValueError(f"{name} must be an int >= 0 or {self.n_lanes} ints in [0, {top}], got {value!r}")
         return arr.astype(np.int64)
 
     def _reseed(self, mask: np.ndarray, faults: np.ndarray | None) -> None:

@@ -141,6 +141,23 @@ class History:
         for log in (self.events, self.ledger, self.market):
             log.clear()
 
+    def drop_episodes(self, first_kept: np.ndarray, history_row: np.ndarray) -> tuple[int, int, int]:
+        """Drop every row of lane ``b``'s episodes before ``first_kept[b]`` (``(B,)`` ints), in place;
+        the rows kept stay in their order and the logs keep their capacity. Returns the rows kept per
+        log. Whole episodes go, so every episode the history holds is complete from its first row (or
+        from the last :meth:`clear`). ``history_row``: the order table's ``history_row``, renumbered
+        (:meth:`EventLog.drop_orders`)."""
+        first = np.asarray(first_kept, dtype=np.int64)
+        a = self.events.arrays
+        n_orders = len(self.events.orders)
+        keep_orders = a.o_i32[O_EPISODE, :n_orders] >= first[a.o_i32[O_LANE, :n_orders]]
+        kept = [self.events.drop_orders(keep_orders, history_row)]
+        for log, lane, episode in ((self.ledger, G_LANE, G_EPISODE), (self.market, 0, 1)):
+            n = len(log)
+            i32 = log.arrays.i32
+            kept.append(log.compact(i32[episode, :n] >= first[i32[lane, :n]]))
+        return tuple(kept)
+
     def _lookups(self) -> dict[str, pl.DataFrame]:
         cfg, cc = self.config, self.compiled
         instruments = pl.DataFrame(

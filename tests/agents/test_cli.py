@@ -20,7 +20,7 @@ from agents.cli import field_docs, parser_for
 from orderbook.store import EpisodeStore
 
 TINY = ["--n-envs", "4", "--total-timesteps", "256", "--n-steps", "32", "--batch-size", "64", "--n-epochs", "1",
-        "--net-arch", "16,16", "--horizon", "6", "--history-flush-steps", "20", "--no-progress-bar"]
+        "--net-arch", "16,16", "--horizon", "6", "--no-progress-bar"]
 
 
 def test_every_cli_field_has_a_one_line_docstring_and_an_option():
@@ -47,9 +47,12 @@ def test_train_then_evaluate_write_model_stats_history_table_and_plot(tmp_path, 
     assert json.loads((run / "args.json").read_text())["algo"] == algo
     store = EpisodeStore(run / "history")
     assert store.runs() == ["run"] and store.verify() > 0
-    parts = [p for p in store.files("market") if p.name != "part-00000.parquet"]
-    assert parts, "the history is flushed periodically: some episode spans two flushes"
     events, market = store.read("events", run="run"), store.read("market", run="run")
+    per_lane = market.group_by("lane").agg(pl.col("episode").n_unique().alias("n"), pl.col("episode").max().alias("last"))
+    assert (per_lane["n"] == per_lane["last"] + 1).all() and per_lane.height == 4, "every episode of every lane is in the store"
+    whole = market.group_by("lane", "episode").agg(pl.col("step").min().alias("first"), pl.col("step").n_unique().alias("n"),
+                                                   pl.col("step").max().alias("last"))
+    assert (whole["first"] == 0).all() and (whole["n"] == whole["last"] + 1).all(), "episodes are whole, from step 0"
     assert events.height > 0 and market["step"].max() >= 1
     assert market.select("lane", "episode", "step", "instrument").is_duplicated().sum() == 0, "no row is written twice"
     assert events["seq"].is_unique().all(), "seq keeps increasing across flushes"
@@ -187,7 +190,7 @@ def test_console_scripts_name_main_functions_that_print_help(capsys):
 
 
 def test_training_steps_per_second_leave_compile_time_out(monkeypatch):
-    callback = train.RunCallback(writer=None, flush_every=1, log_every=1)
+    callback = train.RunCallback(keeper=None, log_every=1)
     monkeypatch.setattr("orderbook.compile_notice.compile_seconds", lambda: 7.0)
     callback._on_training_start()
     callback.num_timesteps = 1_000

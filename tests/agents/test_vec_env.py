@@ -176,3 +176,38 @@ def test_info_keys_choose_the_figures_copied_into_each_lane_dict():
     assert [i["shortfall_bps"] for i in infos] == some.step_info["shortfall_bps"].tolist()
     with pytest.raises(ValueError, match="info_keys"):
         OrderbookVecEnv(EXEC, 1, info_keys=("no_such_figure",))
+
+
+def test_refused_reset_changes_nothing_and_seeds_never_overflow():
+    from tests.envs.helpers import assert_same, snapshot
+
+    venv = OrderbookVecEnv(EXEC, 4, horizon=6)
+    venv.seed(0)
+    venv.reset()
+    venv.step(np.zeros((4, len(venv.single_action_space.nvec)), dtype=np.int64))
+    before = snapshot(venv)
+    venv.seed(2**63 - 2)  # lanes 2 and 3 would pass 2**63 - 1
+    with pytest.raises(ValueError, match=r"seeds must be 4 ints in \[0, 9223372036854775807\] \(one per lane\)"):
+        venv.reset()
+    assert_same(before, snapshot(venv))
+    venv.set_options({"quantity": "1000000"})  # more than the account holds: refused after the core's reset began
+    venv.seed(1)
+    with pytest.raises(ValueError, match="must hold enough USD"):
+        venv.reset()
+    assert_same(before, snapshot(venv))
+
+
+def test_history_of_the_adapter_is_bounded_and_can_keep_two_episodes():
+    """Same-step reset: with history=2 the episode that just ended is still there after step_wait."""
+    venv = OrderbookVecEnv(EXEC, 3, horizon=4, history=2)
+    venv.seed(0)
+    venv.reset()
+    keeper = venv.task.keeper
+    keeper.min_rows = keeper.limit = 100  # drops come early
+    for _ in range(40):
+        _, _, done, _ = venv.step(np.tile([0, 1, 1, 0], (3, 1)))
+        ledger = venv.exchange.history.ledger_frame()
+        current = venv.exchange.lanes.episode
+        for b in np.flatnonzero(done):
+            assert (ledger.filter(ledger["lane"] == b)["episode"] == current[b] - 1).any()
+    assert keeper.drops > 0 and keeper.rows() <= keeper.limit + 3 * (18 * 64 + 3 * 4 + 2)

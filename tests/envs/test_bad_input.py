@@ -74,8 +74,13 @@ def test_step_after_termination_raises_reset_needed():
     "env_id, options, match",
     [
         (EXEC, {"colour": "red"}, r"unknown reset options \['colour'\]; known options: \['side', 'quantity', 'horizon'\]"),
-        (EXEC, {"horizon": 0}, r"horizon must be an int >= 1 \(steps\), got 0"),
-        (EXEC, {"horizon": 2.5}, r"horizon must be an int >= 1 \(steps\), got 2.5"),
+        (EXEC, {"horizon": 0}, r"horizon must be an int in \[1, 76861433\] \(steps; .*\), got 0"),
+        (EXEC, {"horizon": 2.5}, r"horizon must be an int in \[1, \d+\] \(steps; .*\), got 2.5"),
+        (EXEC, {"horizon": 2**70}, r"horizon must be an int in \[1, 76861433\] .*got 1180591620717411303424"),
+        (EXEC, {"quantity": "1e30"}, r"quantity must be at most 90071992.54740992 BTC \(2\*\*53 atoms.*got '1e30'"),
+        (EXEC, {"quantity": "1000000"}, r"lane 0: the account must hold enough USD for the parent order"),
+        (EXEC, {"side": ["buy"]}, r"side must be 'buy', 'sell', 'random', \+1 or -1, got \['buy'\]"),
+        (EXEC, {"side": 2}, r"side must be 'buy', 'sell', 'random', \+1 or -1, got 2"),
         (EXEC, {"side": "up"}, r"side must be 'buy', 'sell', 'random', \+1 or -1, got 'up'"),
         (EXEC, {"quantity": "0.00005"}, r"quantity must be > 0 and a multiple of the lot sizes"),
         (EXEC, {"quantity": float("nan")}, r"quantity must be finite"),
@@ -114,3 +119,20 @@ def test_vector_bad_actions_raise_and_change_nothing(env_id):
     with pytest.raises(ValueError, match="unknown reset options"):
         venv.reset(options={"nope": 1})
     assert_same(before, snapshot(venv))
+    for seed, match in ((2**64, r"seed must be None or an int in \[0, \d+\]"), (2**63 - 2, r"\(lane b gets seed \+ b, 4 lanes\)")):
+        with pytest.raises(ValueError, match=match):
+            venv.reset(seed=seed)
+        assert_same(before, snapshot(venv))
+
+
+@pytest.mark.parametrize("env_id", envs.ENV_IDS)
+@pytest.mark.parametrize("seed", [2**64, 2**63, -1, True, 1.5])
+def test_bad_seed_raises_and_changes_nothing(env_id, seed):
+    env = gym.make(env_id)
+    env.reset(seed=0)
+    env.step(np.array(GOOD[env_id]))
+    before = snapshot(env)
+    with pytest.raises(ValueError, match=rf"seed must be None or an int in \[0, 9223372036854775807\], got .*{seed!r}"):
+        env.reset(seed=seed)
+    assert_same(before, snapshot(env))
+    env.step(np.array(GOOD[env_id]))
