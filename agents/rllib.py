@@ -22,11 +22,12 @@ Keeps true:
   earlier episode, replays any sampled episode under its actions. Each info
   carries ``lane_seed`` and ``lane_episode`` (episodes since seeded) to say which.
   Runner 0 is the local one (it does not sample when there are remote runners).
-- **Memory stays flat on every runner.** Each runner flushes its exchange's
-  history every ``flush_steps`` vector steps into ``EpisodeStore(history_dir)``
-  as its own run ``<run>-w<worker>`` (described in the runs table with the env
-  id, its keyword arguments and the lanes' seeds), then clears it; without a
-  ``history_dir`` it only clears it. One writer per run: two trainings into one
+- **Memory stays flat on every runner.** Each runner's env keeps a bounded
+  history (``history="episode"``: each lane's current episode) and, given a
+  ``history_dir``, writes every row to ``EpisodeStore(history_dir)`` before it
+  drops it, as its own run ``<run>-w<worker>`` (described in the runs table with
+  the env id, its keyword arguments and the lanes' seeds); closing the runner
+  (``algo.stop()``) writes the rest. One writer per run: two trainings into one
   store need different ``run`` names.
 - **Masks as RLlib models want them.** ``action_mask=True`` wraps the env in
   :class:`ActionMaskObservation`: a Dict observation ``{"observations": ...,
@@ -59,27 +60,30 @@ def lane_seed(seed: int, worker_index: int, vector_index: int) -> int:
 
 
 class RunnerLanes(gym.vector.VectorWrapper):
-    """A runner's lanes: seeded from (seed, worker index, lane), their history flushed or cleared, infos that say
+    """A runner's lanes: seeded from (seed, worker index, lane), their history in the runner's own store run, infos that say
     which lane and episode a step belongs to."""
 
-    def __init__(self, env: gym.vector.VectorEnv, seed: int | None, worker_index: int = 0, *, flush_steps: int = 256,
-                 history_dir: str | None = None, run: str = "rllib", env_id: str = "", env_kwargs: dict | None = None):
+    def __init__(self, env: gym.vector.VectorEnv, seed: int | None, worker_index: int = 0, *, run: str = "rllib",
+                 env_id: str = "", env_kwargs: dict | None = None):
         super().__init__(env)
-        if not (isinstance(flush_steps, int) and flush_steps >= 1):
-            raise ValueError(f"flush_steps must be an int >= 1, got {flush_steps!r}")
-        self.seed, self.worker_index, self.flush_steps = seed, int(worker_index), flush_steps
-        self.history_dir, self.run, self.env_id, self.env_kwargs = history_dir, run, env_id, env_kwargs or {}
+        self.seed, self.run, self.env_id, self.env_kwargs = seed, run, env_id, env_kwargs or {}
         self.lane_seeds: list[int] | None = None
         self.lane_episode = np.zeros(self.num_envs, dtype=np.int64)
         self._done = np.zeros(self.num_envs, dtype=bool)
-        self._steps = 0
-        self._writer = None
+        self.attach(worker_index)
+
+    @property
+    def keeper(self):
+        """The env's :class:`orderbook.retention.HistoryKeeper` (its bounded history and store)."""
+        return self.env.unwrapped.task.keeper
 
     def attach(self, worker_index: int) -> None:
-        """Set the runner's index (RLlib hands it to a callback, not to the env creator) before the first reset."""
+        """Set the runner's index, and so its lanes' seeds and store run (RLlib hands the index to a callback,
+        not to the env creator), before the first reset."""
         if self.lane_seeds is not None:
             raise RuntimeError(f"attach(worker_index={worker_index}) after the lanes were seeded for runner {self.worker_index}")
         self.worker_index = int(worker_index)
+        self.keeper.run = self.store_run  # nothing is written before the first reset
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         """The first reset seeds the lanes (``seed`` here only triggers it: the lanes' seeds come from the run's seed);
@@ -100,9 +104,6 @@ class RunnerLanes(gym.vector.VectorWrapper):
         self.lane_episode += self._done  # NEXT_STEP autoreset: these lanes start their next episode now
         obs, reward, terminated, truncated, info = self.env.step(actions)
         self._done = terminated | truncated
-        self._steps += 1
-        if self._steps % self.flush_steps == 0:
-            self.flush()
         return obs, reward, terminated, truncated, self._tagged(info)
 
     def _tagged(self, info: dict) -> dict:
@@ -117,29 +118,10 @@ class RunnerLanes(gym.vector.VectorWrapper):
     def store_run(self) -> str:
         return f"{self.run}-w{self.worker_index}"
 
-    def _history_writer(self):
-        if self._writer is None:
-            from agents.history import HistoryWriter
-
-            exchange = self.env.unwrapped.exchange
-            self._writer = HistoryWriter(exchange, self.history_dir or ".", self.store_run, keep=self.history_dir is not None)
-        return self._writer
-
     def _describe(self) -> None:
-        writer = self._history_writer()
-        if writer.store is not None:
-            writer.store.describe_run(writer.run, env_id=self.env_id, config=self.env_kwargs, seeds=self.lane_seeds)
-
-    def flush(self) -> None:
-        """Write the history the runner's exchange holds to its run (or drop it without a store), and clear it."""
-        self._history_writer().flush()
-
-    def close(self, **kwargs: Any) -> None:
-        if self._writer is not None:
-            self.flush()
-            if self._writer.store is not None:
-                self._writer.store.close()
-        super().close(**kwargs)
+        store = self.keeper.store
+        if store is not None:
+            store.describe_run(self.keeper.run, env_id=self.env_id, config=self.env_kwargs, seeds=self.lane_seeds)
 
 
 class ActionMaskObservation(gym.vector.VectorObservationWrapper):
@@ -163,7 +145,7 @@ class ActionMaskObservation(gym.vector.VectorObservationWrapper):
 
 def make_env(config: dict) -> gym.vector.VectorEnv:
     """The env of one runner, from RLlib's env config: ``env_id``, ``num_envs``, ``seed``, ``faults``, ``horizon``,
-    ``action_mask``, ``flush_steps``, ``history_dir``, ``run``, ``worker_index`` (set by :func:`attach_runner`)."""
+    ``action_mask``, ``history_dir``, ``run`` (the runner's index is set later, by :func:`attach_runner`)."""
     import envs  # noqa: F401  (registers the ids in this worker)
     import orderbook as ob
 
@@ -178,10 +160,12 @@ def make_env(config: dict) -> gym.vector.VectorEnv:
     if cfg.get("horizon"):
         kwargs["horizon"] = int(cfg["horizon"])
     max_steps = int(cfg.get("max_episode_steps") or cfg.get("horizon") or gym.spec(env_id).max_episode_steps)
+    run = cfg.get("run", "rllib")
+    if cfg.get("history_dir"):  # the run is renamed <run>-w<worker> once the runner is known
+        kwargs.update(history_store=str(cfg["history_dir"]), history_run=f"{run}-w0")
     env = gym.make_vec(env_id, num_envs=int(cfg.get("num_envs", 1)), vectorization_mode="vector_entry_point",
-                       max_episode_steps=max_steps, **kwargs)
-    env = RunnerLanes(env, cfg.get("seed"), getattr(config, "worker_index", 0) or 0, flush_steps=int(cfg.get("flush_steps", 256)),
-                      history_dir=cfg.get("history_dir"), run=cfg.get("run", "rllib"), env_id=env_id,
+                       max_episode_steps=max_steps, history="episode", **kwargs)
+    env = RunnerLanes(env, cfg.get("seed"), getattr(config, "worker_index", 0) or 0, run=run, env_id=env_id,
                       env_kwargs={"faults": faults, "horizon": cfg.get("horizon"), "max_episode_steps": max_steps,
                                   "num_envs": int(cfg.get("num_envs", 1)), "action_mask": bool(cfg.get("action_mask"))})
     return ActionMaskObservation(env) if cfg.get("action_mask") else env
@@ -236,12 +220,10 @@ class Args:
     """optimizer learning rate"""
     hidden: int = 64
     """width of the two hidden layers of the policy and value networks"""
-    flush_steps: int = 256
-    """vector steps between history flushes on each runner"""
     out_dir: str = ""
     """output folder (default: runs/rllib-<env>-s<seed>): history/ (the episode store), summary.json"""
     save_history: bool = True
-    """keep the runners' histories in out_dir/history (else only clear them)"""
+    """write the runners' histories to out_dir/history (else each keeps only its lanes' current episodes)"""
     num_cpus: int = 0
     """CPUs of the local ray cluster (0: all)"""
     object_store_mb: int = 0
@@ -250,7 +232,7 @@ class Args:
 
 def env_config(args: Args, out: Path | None) -> dict[str, Any]:
     return {"env_id": args.env_id, "num_envs": args.envs_per_runner, "seed": args.seed, "faults": args.faults,
-            "horizon": args.horizon, "action_mask": args.action_mask, "flush_steps": args.flush_steps,
+            "horizon": args.horizon, "action_mask": args.action_mask,
             "history_dir": str(out / "history") if out is not None and args.save_history else None,
             "run": out.name if out is not None else "rllib"}
 

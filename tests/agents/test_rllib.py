@@ -64,7 +64,7 @@ def test_ppo_on_rllib_runners_trains_replays_on_a_single_env_and_respects_masks(
 def two_remote_runners_train_and_their_episodes_equal_the_single_envs(tmp_path):
     args = rllib.Args(env_id="orderbook/Execution-v0", env_runners=2, envs_per_runner=2, iterations=2, seed=3,
                       horizon=HORIZON, train_batch_size=64, minibatch_size=32, epochs=1, rollout_fragment_length=16,
-                      hidden=16, flush_steps=8)
+                      hidden=16)
     out = tmp_path / "ppo"
     algo = rllib.build_config(args, out).build_algo()
     try:
@@ -117,6 +117,22 @@ def test_the_action_mask_observation_is_the_envs_mask_beside_its_observation():
         plain_obs, *_ = plain.step(action)
 
 
+def test_a_runner_writes_its_history_to_its_own_described_run_and_the_rest_on_close(tmp_path):
+    env = rllib.make_env({"env_id": "orderbook/Execution-v0", "num_envs": 2, "seed": 9, "horizon": 3,
+                          "history_dir": str(tmp_path / "h"), "run": "exp"})
+    rllib.runner_lanes(env).attach(2)
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    for _ in range(7):
+        env.step(env.action_space.sample())
+    env.close()
+    store = EpisodeStore(tmp_path / "h")
+    assert store.runs() == ["exp-w2"] and store.episodes("exp-w2")[:2] == [0, 1]
+    record = store.runs_table().row(0, named=True)
+    assert record["env_id"] == "orderbook/Execution-v0" and record["seeds"] == [rllib.lane_seed(9, 2, b) for b in range(2)]
+    assert store.read("ledger")["lane"].unique().sort().to_list() == [0, 1] and store.read("events").height > 0
+
+
 def test_runner_lanes_are_seeded_from_the_run_runner_and_lane_and_tag_their_episodes():
     env = rllib.make_env({"env_id": "orderbook/Execution-v0", "num_envs": 2, "seed": 9, "horizon": 3})
     rllib.runner_lanes(env).attach(4)
@@ -130,6 +146,7 @@ def test_runner_lanes_are_seeded_from_the_run_runner_and_lane_and_tag_their_epis
     assert episodes[0] == [0, 0] and episodes[3] == [1, 1] and episodes[-1] == [2, 2]  # horizon 3, NEXT_STEP autoreset
     with pytest.raises(RuntimeError, match="after the lanes were seeded"):
         rllib.runner_lanes(env).attach(5)
+    assert rllib.runner_lanes(env).keeper.store is None  # no history_dir: the current episodes only
     with pytest.raises(ValueError, match="env_id must be one of"):
         rllib.make_env({"env_id": "CartPole-v1"})
 

@@ -73,7 +73,7 @@ def test_a_list_of_seeds_seeds_each_lane_as_a_single_env_and_a_wrong_length_chan
         assert data_equivalence(single[0][0], obs[b], exact=True)
         assert all(data_equivalence(single[t + 1][0], o[b], exact=True) for t, o in enumerate(batch))
     before = venv.unwrapped.exchange.lanes.step.copy()
-    with pytest.raises(ValueError, match="expected an int or 3 ints"):
+    with pytest.raises(ValueError, match="one per lane"):
         venv.reset(seed=[1, 2])
     assert (venv.unwrapped.exchange.lanes.step == before).all()
 
