@@ -160,7 +160,9 @@ def make_env(config: dict) -> gym.vector.VectorEnv:
     if cfg.get("horizon"):
         kwargs["horizon"] = int(cfg["horizon"])
     max_steps = int(cfg.get("max_episode_steps") or cfg.get("horizon") or gym.spec(env_id).max_episode_steps)
-    run = cfg.get("run", "rllib")
+    from agents.history import run_name
+
+    run = run_name(str(cfg.get("run") or "rllib"))[:120]  # a valid store run name, with room for "-w<runner>"
     if cfg.get("history_dir"):  # the run is renamed <run>-w<worker> once the runner is known
         kwargs.update(history_store=str(cfg["history_dir"]), history_run=f"{run}-w0")
     env = gym.make_vec(env_id, num_envs=int(cfg.get("num_envs", 1)), vectorization_mode="vector_entry_point",

@@ -133,7 +133,7 @@ def test_a_runner_writes_its_history_to_its_own_described_run_and_the_rest_on_cl
     assert store.read("ledger")["lane"].unique().sort().to_list() == [0, 1] and store.read("events").height > 0
 
 
-def test_runner_lanes_are_seeded_from_the_run_runner_and_lane_and_tag_their_episodes():
+def test_runner_lanes_are_seeded_from_the_run_runner_and_lane_and_tag_their_episodes(tmp_path):
     env = rllib.make_env({"env_id": "orderbook/Execution-v0", "num_envs": 2, "seed": 9, "horizon": 3})
     rllib.runner_lanes(env).attach(4)
     _, info = env.reset(seed=123)  # RLlib's own seed only triggers the seeding
@@ -149,6 +149,8 @@ def test_runner_lanes_are_seeded_from_the_run_runner_and_lane_and_tag_their_epis
     assert rllib.runner_lanes(env).keeper.store is None  # no history_dir: the current episodes only
     with pytest.raises(ValueError, match="env_id must be one of"):
         rllib.make_env({"env_id": "CartPole-v1"})
+    named = rllib.make_env({"env_id": "orderbook/Execution-v0", "run": "my run/ä", "history_dir": str(tmp_path)})
+    assert rllib.runner_lanes(named).keeper.run == "my-run-w0"  # a folder name made a valid run name
 
 
 def the_action_masking_module_never_samples_a_masked_choice():
