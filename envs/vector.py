@@ -107,8 +107,12 @@ class OrderbookVectorEnv(VectorEnv):
         return self.task.observe(), reward.astype(np.float64), terminated, truncated, self._with_masks(info)
 
     def close_extras(self, **kwargs: Any) -> None:
-        """Write what the history holds to its ``history_store`` (if one was given) and let go of the store's run."""
-        self.task.keeper.close()
+        """Write what the history holds to its ``history_store`` (if one was given) and let go of the store's run.
+
+        Nothing for an env whose construction failed (Gymnasium 1.2's ``VectorEnv.__del__`` closes it too)."""
+        task = getattr(self, "task", None)
+        if task is not None:
+            task.keeper.close()
 
     def _with_masks(self, info: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
