@@ -16,6 +16,16 @@ each round, medians over rounds:
   for the latest row, ``groupby().sum()`` for the cumulative fills);
 - ``orderbook.live.open_orders`` (and its numpy mask alone) on a 4,096 x 64
   Exchange whose table is full of orders in every status.
+
+The episode store at scale (``--store-steps 100000``; ``--only store`` skips the
+above): a run of an Exchange (``--store-lanes`` lanes quoting passive limits,
+episodes of ``--episode-steps``) flushed to an :class:`~orderbook.store.EpisodeStore`
+every ``--flush-steps`` steps, as a training loop does, then the same questions
+(open orders, latest balances, execution quality) asked of the store through
+Polars (a lazy scan) and DuckDB (``EpisodeStore.sql()``), before and after
+``compact()``, answers checked equal, medians over rounds::
+
+    python benchmarks/history.py --only store --store-steps 100000
 """
 
 from __future__ import annotations
@@ -24,7 +34,9 @@ import argparse
 import os
 import platform
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -35,6 +47,7 @@ import orderbook as ob
 from orderbook import codes as c
 from orderbook import history as h
 from orderbook import live, queries
+from orderbook.store import EpisodeStore
 
 ORDERS_PER_EPISODE = 200
 
@@ -169,6 +182,88 @@ def full_exchange(n_lanes: int, slots: int, steps: int = 24) -> ob.Exchange:
     return ex
 
 
+# -------------------------------------------------------------------- store
+def store_run(root: Path, steps: int, n_lanes: int, flush_steps: int, episode_steps: int) -> EpisodeStore:
+    """An Exchange run of ``steps`` steps flushed to ``root`` (run "bench") every ``flush_steps`` steps."""
+    cfg = ob.default_config()
+    ex = ob.Exchange(cfg, n_lanes=n_lanes)
+    ex.reset(seed=0)
+    store = EpisodeStore(root)
+    rng = np.random.default_rng(0)
+    n_i, lanes = len(cfg.instruments), np.arange(n_lanes)
+    for step in range(1, steps + 1):
+        intents = ob.empty_intents(n_lanes, cfg.max_new_orders)
+        inst, side = rng.integers(0, n_i, n_lanes), rng.choice([1, -1], n_lanes)
+        bid, ask = ex.bars.bid_ticks[lanes, inst], ex.bars.ask_ticks[lanes, inst]
+        intents.instrument[:, 0], intents.side[:, 0], intents.kind[:, 0] = inst, side, c.LIMIT
+        intents.price_ticks[:, 0] = np.where(side > 0, bid - bid // 2000, ask + ask // 2000)  # 5 bps off the touch
+        intents.qty_lots[:, 0] = rng.integers(1, 20, n_lanes)
+        intents.ttl_ns[:, 0] = 600 * 10**9
+        ex.step(intents, rng.random((n_lanes, cfg.slots)) < 0.02)
+        if step % flush_steps == 0 or step == steps:
+            store.write_history("bench", ex.history, clear=True)
+        if step % episode_steps == 0:
+            ex.reset()
+    store.close()
+    return store
+
+
+def store_queries(store: EpisodeStore):
+    """The questions, asked through Polars and DuckDB: {name: (polars fn, duckdb fn)}, answers sorted by key."""
+    con = store.sql()
+    key = ["run", "lane", "episode", "order_id"]
+    bkey = ["run", "lane", "episode", "venue", "asset"]
+    qkey = ["run", "lane", "episode", "venue", "kind"]
+    return {
+        "open orders": (lambda: queries.open_orders(store.scan("events")).select(key).collect().sort(key),
+                        lambda: con.sql(f"SELECT {', '.join(key)} FROM open_orders").pl().sort(key)),
+        "latest balances": (lambda: queries.latest_balances(store.scan("ledger")).select(*bkey, "free_atoms").collect().sort(bkey),
+                            lambda: con.sql(f"SELECT {', '.join(bkey)}, free_atoms FROM latest_balances").pl().sort(bkey)),
+        "execution quality": (
+            lambda: queries.execution_quality(store.scan("events"))["summary"].select(*qkey, pl.col("fills").cast(pl.Int64)).collect().sort(qkey),
+            lambda: con.sql(f"SELECT {', '.join(qkey)}, fills FROM execution_quality").pl().with_columns(pl.col("kind").cast(queries.KIND)).sort(qkey)),
+    }
+
+
+def store_benchmark(args) -> None:
+    import duckdb
+
+    with tempfile.TemporaryDirectory(prefix="orderbook-store-bench-") as tmp:
+        start = time.perf_counter()
+        store = store_run(Path(tmp), args.store_steps, args.store_lanes, args.flush_steps, args.episode_steps)
+        print(f"\nstore: {args.store_steps:,} steps x {args.store_lanes} lanes, flushed every {args.flush_steps} steps, "
+              f"episodes of {args.episode_steps}; written in {time.perf_counter() - start:.0f} s; duckdb {duckdb.__version__}")
+        rows = {kind: store.scan(kind).select(pl.len()).collect().item() for kind in ("events", "ledger", "market")}
+        print("rows: " + ", ".join(f"{k} {n:,}" for k, n in rows.items()))
+        table: dict[str, dict[str, tuple[float, float]]] = {}
+        answers = {}
+        for state in ("before", "after"):
+            if state == "after":
+                start = time.perf_counter()
+                done = store.compact()
+                print(f"compact(): {done.partitions} partitions, {done.files_before:,} -> {done.files_after} files, "
+                      f"{time.perf_counter() - start:.1f} s")
+            files = store.files()
+            mb = sum(p.stat().st_size for p in files) / 2**20
+            print(f"{state} compaction: {len(files):,} files, {mb:.1f} MB")
+            cases = store_queries(store)
+            for name, (polars_fn, duck_fn) in cases.items():  # the answers agree, and across compaction
+                got = polars_fn()
+                assert_frame_equal(got, duck_fn(), check_dtypes=False)
+                assert name not in answers or got.equals(answers[name]), name
+                answers[name] = got
+            timings = {name: [] for name in cases}
+            for _ in range(args.rounds):
+                for name, fns in cases.items():
+                    timings[name].append(tuple(timed(fn) for fn in fns))
+            table[state] = {name: tuple(statistics.median(r[j] for r in rs) for j in range(2)) for name, rs in timings.items()}
+        print(f"\n{args.rounds} interleaved rounds, medians (s)")
+        print(f"{'query':<20} {'polars before':>14} {'polars after':>13} {'duckdb before':>14} {'duckdb after':>13}")
+        for name in table["before"]:
+            (pb, db), (pa_, da) = table["before"][name], table["after"][name]
+            print(f"{name:<20} {pb:>14.3f} {pa_:>13.3f} {db:>14.3f} {da:>13.3f}")
+
+
 # -------------------------------------------------------------------- timing
 def timed(fn) -> float:
     start = time.perf_counter()
@@ -182,7 +277,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--lanes", type=int, default=4096)
     parser.add_argument("--slots", type=int, default=64)
+    parser.add_argument("--only", choices=["all", "memory", "store"], default="all",
+                        help="memory: the in-memory queries and the live table; store: the episode store")
+    parser.add_argument("--store-steps", type=int, default=100_000)
+    parser.add_argument("--store-lanes", type=int, default=4)
+    parser.add_argument("--flush-steps", type=int, default=64)
+    parser.add_argument("--episode-steps", type=int, default=1_000)
     args = parser.parse_args()
+    if args.only == "store":
+        return store_benchmark(args)
     print(f"machine: {platform.machine()} cores={os.cpu_count()} load={os.getloadavg()[0]:.1f} python {platform.python_version()} "
           f"polars {pl.__version__} pandas {pd.__version__} numpy {np.__version__} "
           f"(POLARS_MAX_THREADS={pl.thread_pool_size()})")
@@ -234,6 +337,8 @@ def main() -> None:
         print(f"{name:<30} {p:>10.3f} {w:>10.3f} {d:>10.3f} {d / p:>14.1f}")
     for name, rows in live_results.items():
         print(f"{name:<30} {statistics.median(rows) * 1e3:>9.2f}ms")
+    if args.only == "all":
+        store_benchmark(args)
 
 
 if __name__ == "__main__":

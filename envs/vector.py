@@ -14,6 +14,7 @@ last step, and a replayed market's window is used to its last bar.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -67,14 +68,15 @@ class OrderbookVectorEnv(VectorEnv):
         """The core :class:`orderbook.Exchange` (``num_envs`` lanes)."""
         return self.task.exchange
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
-        """Reset every lane; ``seed`` gives lane ``b`` the seed ``seed + b``; ``options`` apply to all lanes
-        (lanes that autoreset later keep them)."""
+    def reset(self, *, seed: int | Sequence[int] | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """Reset every lane; ``seed`` gives lane ``b`` the seed ``seed + b`` (a list: one seed per lane, as
+        Gymnasium's ``SyncVectorEnv``); ``options`` apply to all lanes (lanes that autoreset later keep them)."""
         opts = self.task.parse_options(options)
         seed = self.task.check_seed(seed)
         before = (self._np_random, self._np_random_seed)
         try:  # atomic: a reset refused after it began leaves the env as it was
-            super().reset(seed=seed)
+            # one seed per lane: the env's own generator (Gymnasium's np_random) takes lane 0's
+            super().reset(seed=seed if seed is None or isinstance(seed, int) else int(seed[0]))
             self.task.reset(seed=seed, mask=None, options=opts, atomic=True)
         except BaseException:
             self._np_random, self._np_random_seed = before
@@ -105,8 +107,12 @@ class OrderbookVectorEnv(VectorEnv):
         return self.task.observe(), reward.astype(np.float64), terminated, truncated, self._with_masks(info)
 
     def close_extras(self, **kwargs: Any) -> None:
-        """Write what the history holds to its ``history_store`` (if one was given) and let go of the store's run."""
-        self.task.keeper.close()
+        """Write what the history holds to its ``history_store`` (if one was given) and let go of the store's run.
+
+        Nothing for an env whose construction failed (Gymnasium 1.2's ``VectorEnv.__del__`` closes it too)."""
+        task = getattr(self, "task", None)
+        if task is not None:
+            task.keeper.close()
 
     def _with_masks(self, info: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}

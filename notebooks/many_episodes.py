@@ -74,19 +74,24 @@ for latency_ms in LATENCIES_MS:
                 ex.reset()
             for step in range(STEPS):
                 ex.step(*baseline_intents(ex, step, twap_lots=20, quote_lots=50))
-        store.write_history(f"lat{int(latency_ms)}_err{int(error_rate * 100)}", ex.history, clear=True)
+        run = f"lat{int(latency_ms)}_err{int(error_rate * 100)}"
+        store.write_history(run, ex.history, clear=True)
+        # the runs table says what each run is, so nothing is parsed back out of its name
+        store.describe_run(run, config={"latency_ms": int(latency_ms), "error_pct": int(error_rate * 100)},
+                           seeds=list(range(LANES)))
 print(store.runs(), len(store.files()), "files")
+print(store.runs_table())
 
 # %% [markdown]
 # ## Read lazily and ask the questions
-# The settings come back as numbers from the run names (`lat500_err5`), so tables and
+# The settings come back as numbers from the runs table (each run's `config`), so tables and
 # axes follow latency and error rate in numeric order.
 
 # %%
-events = store.scan("events").with_columns(
-    pl.col("run").str.extract(r"lat(\d+)").cast(pl.Int64).alias("latency_ms"),
-    pl.col("run").str.extract(r"err(\d+)").cast(pl.Int64).alias("error_pct"),
+settings = store.runs_table().select(
+    "run", pl.col("config").str.json_decode(pl.Struct({"latency_ms": pl.Int64, "error_pct": pl.Int64})).struct.unnest()
 )
+events = store.scan("events").join(settings.lazy(), on="run")
 SETTING = ["latency_ms", "error_pct"]
 quality = q.execution_quality(events, by=[*SETTING, "venue", "kind"])
 summary = quality["summary"].collect().sort(*SETTING, "venue")

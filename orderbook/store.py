@@ -3,6 +3,7 @@
 Layout (hive style, readable by Polars, pandas/pyarrow, DuckDB, Spark)::
 
     root/_schema.json
+    root/_runs/run=<run>.json  root/_locks/run=<run>.lock  root/_staging/run=<run>/  (hive readers skip "_")
     root/<kind>/run=<run>/episode=<episode>/part-00000.parquet    kind: events, ledger, market
 
 Choices:
@@ -31,165 +32,74 @@ Choices:
   across a run's writes (stored as Int64) and "latest row" queries stay right
   when an episode spans several flushes.
 
-- **One writer per run, enforced.** Part numbers and ``seq`` offsets are read
-  from the run's directory when a writer starts, so two writers of one run would
-  pick the same part names (one ``os.replace`` silently overwriting the other's
-  file) and the same ``seq`` values. The first write to a run (or
-  :meth:`EpisodeStore.open_run`) takes an exclusive ``flock`` on
-  ``root/_locks/run=<run>.lock`` and records the holder (pid, host, start time)
-  in it; another process that tries to write the run is refused at once with
-  :class:`RunLockedError`, naming the run and the holder. Store objects of one
-  process share the lock and the run's ``seq`` counter, so re-opening a store in
-  the same process (as a flush loop may) is not a second writer, and their
-  writes are serialised. The lock is released by :meth:`EpisodeStore.close`
-  (or leaving a ``with`` block, or the store being garbage collected) once no
-  store of the process has the run open, and by the kernel when the process
-  exits or is killed: a dead writer never blocks. A child forked from a writer
-  does not inherit it. Taking the lock removes the temporary files a killed
-  writer of that run left behind. Refusing is the default rather than unique
-  part names: two writers of one run would also overlap in ``seq`` and in
-  (lane, episode, order id), so their rows could not be told apart anyway.
-  Distinct runs are written concurrently; their shared ``_schema.json`` is
-  updated under its own lock (``_locks/_schema.lock``).
+- **One writer per run, enforced** (:mod:`orderbook.store_lock`). Part numbers
+  and ``seq`` offsets are read from the run's directory when a writer starts, so
+  two writers of one run would overwrite each other's parts and share ``seq``
+  values. The first write to a run (or :meth:`EpisodeStore.open_run`, a
+  :meth:`~EpisodeStore.compact` or :meth:`~EpisodeStore.describe_run`) takes an
+  exclusive ``flock`` on ``root/_locks/run=<run>.lock`` recording the holder (pid,
+  host, start time); another process is refused at once with
+  :class:`RunLockedError` naming the run and the holder. Store objects of one
+  process share the hold and the run's ``seq`` counter, and their writes are
+  serialised; it is released by :meth:`EpisodeStore.close` (or a ``with`` block,
+  or garbage collection) once no store of the process has the run open, and by
+  the kernel when the process dies: a dead writer never blocks, and taking the
+  lock removes the temporary files and compaction leftovers it left. A forked
+  child does not inherit it. Distinct runs are written concurrently; their shared
+  ``_schema.json`` is updated under ``_locks/_schema.lock``.
+- **Compaction** (:mod:`orderbook.store_compact`): each partition's parts merged
+  into one file and swapped in atomically; readers never see a half state and a
+  crash leaves every row exactly once.
+- **Runs table** (:mod:`orderbook.store_runs`): ``root/_runs/run=<run>.json`` per
+  run (env id, config, seeds, package version, created), one table through
+  :meth:`EpisodeStore.runs_table`.
+- **Time and partition types.** ``time_utc`` (``Datetime("us", "UTC")``) is written
+  beside the exact ``time_ns`` (stores created before it keep their columns);
+  :meth:`EpisodeStore.partitioning` gives pyarrow, pandas and Dask ``episode`` as an
+  int32 rather than a dictionary in directory order.
+- **Local paths only.** An object-store URL is refused with an error saying how to
+  get there (locks and atomic renames need a POSIX filesystem); ``file://`` is a
+  path. SQL over the store: :mod:`orderbook.store_sql`; readers of other engines:
+  ``docs/scaling.md``.
 
 Limits: every :meth:`write_history` call writes all rows the history holds, so
 call it once per history or with ``clear=True`` to flush periodically. The locks
-are ``flock`` locks: advisory (a process that writes files by hand is not
-stopped), and on network filesystems only as good as the filesystem's
-``flock``. Lock files are left in ``_locks`` (deleting one while another process
-waits on it would let two writers in); an unlocked file is harmless.
+are advisory ``flock`` locks, on network filesystems only as good as their
+``flock``; lock files stay in ``_locks`` (deleting one while another process waits
+on it would let two writers in).
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
-import socket
-import threading
+import sys
 import uuid
 import weakref
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from itertools import count
+from collections.abc import Iterable
 from pathlib import Path
 
 import polars as pl
 
+from orderbook import store_compact, store_lock, store_runs
 from orderbook.history import HISTORY_SCHEMA_VERSION
+from orderbook.store_compact import STAGING_DIR, Compaction
+from orderbook.store_lock import _TOKENS, _WRITERS, LOCK_DIR, SCHEMA_FILE, RunLockedError, _RunWriter  # noqa: F401 (re-exported)
+from orderbook.store_runs import RUNS_DIR, RUNS_SCHEMA  # noqa: F401 (re-exported)
 
 FORMAT = "orderbook-episodes"
 KINDS = ("events", "ledger", "market")
-SCHEMA_FILE = "_schema.json"
 VERSION_KEY = "orderbook.history_schema_version"
 HIVE_SCHEMA = {"run": pl.String, "episode": pl.Int32}
 _RUN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _PART = re.compile(r"part-(\d+)\.parquet")
-LOCK_DIR = "_locks"  # "_" first: hive readers (pyarrow, Spark) skip it
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+TIME_COLUMN = "time_utc"  # Datetime("us", "UTC") beside the exact integer time_ns
 
 
 class SchemaVersionError(ValueError):
     """A dataset, or a file in it, written with another history schema version."""
-
-
-class RunLockedError(RuntimeError):
-    """Another process is writing the run: one writer per run (see the module docstring)."""
-
-
-# ------------------------------------------------------------------ run locks
-
-
-@dataclass(eq=False)
-class _RunWriter:
-    """This process's hold on one run: the flock-ed lock file, the run's seq counter, the stores using it."""
-
-    fd: int  # the lock file, flock-ed LOCK_EX; closing it releases the lock
-    users: set[int] = field(default_factory=set)  # tokens of the EpisodeStore objects that have the run open
-    next_seq: dict[str, int] = field(default_factory=dict)  # kind -> the seq offset of the next write
-    mutex: threading.Lock = field(default_factory=threading.Lock)  # one write of the run at a time
-
-
-_WRITERS: dict[tuple[str, str], _RunWriter] = {}  # (real root, run) -> this process's hold
-_WRITERS_MUTEX = threading.Lock()
-_TOKENS = count()
-
-
-def _forget_inherited_locks() -> None:
-    """In a forked child: drop the parent's run locks (closing our copies of the fds leaves the parent's lock)."""
-    global _WRITERS_MUTEX
-    for writer in _WRITERS.values():
-        os.close(writer.fd)
-    _WRITERS.clear()
-    _WRITERS_MUTEX = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_inherited_locks)
-
-
-def _holder_text() -> str:
-    since = datetime.now(UTC).isoformat(timespec="seconds")
-    return f"pid {os.getpid()} on host {socket.gethostname()}, writing since {since}"
-
-
-def _lock_run(root: Path, run: str) -> _RunWriter:
-    """Take the run's lock without waiting; RunLockedError naming the holder if another process has it."""
-    (root / LOCK_DIR).mkdir(exist_ok=True)
-    path = root / LOCK_DIR / f"run={run}.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "a writer that is starting"
-        os.close(fd)
-        raise RunLockedError(
-            f"run {run!r} of the episode store {root} is being written by another process ({holder}); "
-            "expected one writer per run: wait for that writer to close, or write to another run name"
-        ) from None
-    except BaseException:
-        os.close(fd)
-        raise
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, _holder_text().encode(), 0)
-    return _RunWriter(fd=fd)
-
-
-def _release(key: tuple[str, str], token: int) -> None:
-    with _WRITERS_MUTEX:
-        writer = _WRITERS.get(key)
-        if writer is None or token not in writer.users:
-            return
-        writer.users.discard(token)
-        if not writer.users:
-            del _WRITERS[key]
-            os.ftruncate(writer.fd, 0)
-            os.close(writer.fd)  # releases the flock
-
-
-def _release_all(open_runs: dict[str, tuple[str, str]], token: int) -> None:
-    for key in open_runs.values():
-        _release(key, token)
-    open_runs.clear()
-
-
-@contextmanager
-def _schema_lock(root: Path) -> Iterator[None]:
-    """Hold ``_locks/_schema.lock`` (waiting for it) while ``_schema.json`` is read, changed and replaced.
-
-    Every writer of ``_schema.json`` holds it, so temporary schema files found
-    under it are a killed writer's and are removed.
-    """
-    (root / LOCK_DIR).mkdir(exist_ok=True)
-    fd = os.open(root / LOCK_DIR / "_schema.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        for stale in root.glob(f".{SCHEMA_FILE}.*.tmp"):
-            stale.unlink(missing_ok=True)
-        yield
-    finally:
-        os.close(fd)
 
 
 def _write_parquet(frame: pl.DataFrame, fh, metadata: dict[str, str]) -> None:
@@ -222,6 +132,30 @@ def _write_json_atomically(path: Path, payload: dict) -> None:
     _fsync_dir(path.parent)
 
 
+def _local_root(root: str | os.PathLike) -> Path:
+    """``root`` as a local path; ``file://`` URLs are taken, other URLs refused (the store's locks and
+    atomic renames need a POSIX filesystem)."""
+    text = os.fspath(root)
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    if text.startswith("file://"):
+        return Path(text[len("file://"):])
+    if _URL.match(text):
+        raise ValueError(
+            f"EpisodeStore writes a local (or mounted) directory, got the URL {text!r}: its run locks (flock) and "
+            "atomic renames have no equivalent in an object store. Write to a local folder and copy it up "
+            "(e.g. `aws s3 sync`), or mount the bucket; any engine reads the copy directly, e.g. "
+            f"pl.scan_parquet('{text.rstrip('/')}/events/**/*.parquet', hive_partitioning=True)"
+        )
+    return Path(text)
+
+
+def utc_time(time_ns: pl.Expr) -> pl.Expr:
+    """Integer nanoseconds since the epoch as ``Datetime("us", "UTC")`` (floored to the microsecond, which
+    Spark, DuckDB and pandas all read; the exact value stays in ``time_ns``)."""
+    return time_ns.floordiv(1000).cast(pl.Datetime("us")).dt.replace_time_zone("UTC").alias(TIME_COLUMN)
+
+
 def _dtypes(frame: pl.DataFrame) -> dict[str, str]:
     return {name: str(dtype) for name, dtype in frame.schema.items()}
 
@@ -236,14 +170,14 @@ class EpisodeStore:
     """
 
     def __init__(self, root: str | os.PathLike):
-        self.root = Path(root)
+        self.root = _local_root(root)
         self._token = next(_TOKENS)
         self._open: dict[str, tuple[str, str]] = {}  # run -> key of _WRITERS, the runs this store writes
-        weakref.finalize(self, _release_all, self._open, self._token)  # garbage collected: lets the runs go
+        weakref.finalize(self, store_lock.release_all, self._open, self._token)  # garbage collected: lets the runs go
         if not (self.root / SCHEMA_FILE).exists():
             self.root.mkdir(parents=True, exist_ok=True)
             layout = "<kind>/run=<run>/episode=<episode>/part-<n>.parquet"
-            with _schema_lock(self.root):
+            with store_lock.schema_lock(self.root):
                 if not (self.root / SCHEMA_FILE).exists():
                     _write_json_atomically(
                         self.root / SCHEMA_FILE,
@@ -265,7 +199,7 @@ class EpisodeStore:
 
     def close(self) -> None:
         """Let go of every run this store opened; a run's lock is released once no store of this process has it open."""
-        _release_all(self._open, self._token)
+        store_lock.release_all(self._open, self._token)
 
     def __enter__(self) -> EpisodeStore:
         return self
@@ -275,12 +209,13 @@ class EpisodeStore:
 
     def _writer(self, run: str) -> _RunWriter:
         key = (os.path.realpath(self.root), run)
-        with _WRITERS_MUTEX:
+        with store_lock.writers_mutex():
             writer = _WRITERS.get(key)
             if writer is None:
-                writer = _lock_run(self.root, run)
+                writer = store_lock.lock_run(self.root, run)
                 for stale in self._temporary_files(run):  # ours now: no live writer of the run can own them
                     stale.unlink(missing_ok=True)
+                store_compact.remove_staging(self.root, run)  # a killed compaction's copy: never visible
                 _WRITERS[key] = writer
             writer.users.add(self._token)
         self._open[run] = key
@@ -338,21 +273,20 @@ class EpisodeStore:
         """
         removed: list[Path] = []
         for run in self.runs():
-            stale = self._temporary_files(run)
-            if not stale:
+            if not self._temporary_files(run) and not (self.root / STAGING_DIR / f"run={run}").is_dir():
                 continue
-            with _WRITERS_MUTEX:
+            with store_lock.writers_mutex():
                 if (os.path.realpath(self.root), run) in _WRITERS:
                     continue
                 try:
-                    writer = _lock_run(self.root, run)
+                    writer = store_lock.lock_run(self.root, run)
                 except RunLockedError:
                     continue
                 for path in self._temporary_files(run):
                     path.unlink(missing_ok=True)
                     removed.append(path)
-                os.ftruncate(writer.fd, 0)
-                os.close(writer.fd)
+                removed += store_compact.remove_staging(self.root, run)
+                store_lock.unlock(writer)
         return removed
 
     # --------------------------------------------------------------- write
@@ -373,7 +307,75 @@ class EpisodeStore:
         run = self._run(run)
         writer = self._writer(run)
         with writer.mutex:
-            return self._write_locked(writer, run, frames)
+            paths = self._write_locked(writer, run, frames)
+            if paths and not writer.described:
+                self._describe_locked(writer, run, None, None, None, only_if_missing=True)
+            return paths
+
+    # ------------------------------------------------------------ runs table
+    def describe_run(self, run: str, *, env_id: str | None = None, config: object = None,
+                     seeds: Iterable[int] | None = None) -> dict:
+        """Record what ``run`` is in the runs table (:mod:`orderbook.store_runs`); returns the record.
+
+        A writer of the run does it (takes the run, as :meth:`open_run`). Fields
+        left ``None`` keep their recorded value; ``created`` is kept.
+        """
+        run = self._run(run)
+        writer = self._writer(run)
+        with writer.mutex:
+            return self._describe_locked(writer, run, env_id, config, seeds)
+
+    def _describe_locked(self, writer: _RunWriter, run: str, env_id, config, seeds, only_if_missing: bool = False) -> dict:
+        old = store_runs.read_record(self.root, run)
+        if old is not None and only_if_missing:
+            writer.described = True
+            return old
+        record = store_runs.new_record(run, env_id, config, seeds, old)
+        (self.root / RUNS_DIR).mkdir(exist_ok=True)
+        _write_json_atomically(store_runs.record_path(self.root, run), record)
+        writer.described = True
+        return record
+
+    def runs_table(self) -> pl.DataFrame:
+        """One row per described run: run, env_id, config (JSON), seeds, package_version, created (UTC)."""
+        return store_runs.runs_frame(self.root)
+
+    # ------------------------------------------------------------ compaction
+    def compact(self, run: str | None = None, episodes: Iterable[int] | None = None, min_files: int = 2) -> Compaction:
+        """Merge the part files of each partition of ``run`` (every run if None; only ``episodes`` if given)
+        that has at least ``min_files`` parts into one file, atomically (see :mod:`orderbook.store_compact`).
+
+        A writer of the run: raises :class:`RunLockedError` if another process
+        writes ``run``; with ``run=None`` such runs are skipped and listed in the
+        result. Rows, their order within a partition and ``seq`` are kept.
+        """
+        if not (isinstance(min_files, int) and min_files >= 2):
+            raise ValueError(f"min_files must be an int >= 2 (a partition of one file is compact), got {min_files!r}")
+        self.schema()
+        result = Compaction()
+        for name in [self._run(run)] if run is not None else self.runs():
+            was_open = name in self._open
+            try:
+                writer = self._writer(name)
+            except RunLockedError:
+                if run is not None:
+                    raise
+                result.skipped_runs.append(name)
+                continue
+            try:
+                with writer.mutex:
+                    for directory in store_compact.partitions(self.root, KINDS, name, episodes, min_files):
+                        files, rows = store_compact.compact_partition(  # this module: tests replace _write_parquet
+                            sys.modules[__name__], self.root, name, directory,
+                            {VERSION_KEY: str(HISTORY_SCHEMA_VERSION)})
+                        result.partitions += 1
+                        result.files_before += files
+                        result.files_after += 1
+                        result.rows += rows
+            finally:
+                if not was_open:  # a compaction does not keep the run
+                    store_lock.release(self._open.pop(name), self._token)
+        return result
 
     def _write_locked(self, writer: _RunWriter, run: str, frames: dict[str, pl.DataFrame]) -> list[Path]:
         meta = self.schema()
@@ -384,7 +386,7 @@ class EpisodeStore:
         new_kinds: dict[str, dict[str, str]] = {}
         try:
             for kind, frame in frames.items():
-                frame = self._prepare(writer, run, self._kind(kind), frame)
+                frame = self._prepare(writer, run, self._kind(kind), frame, recorded)
                 if frame.height == 0:
                     continue
                 body = frame.drop("episode")
@@ -424,7 +426,7 @@ class EpisodeStore:
 
     def _record_kinds(self, kinds: dict[str, dict[str, str]]) -> None:
         """Add kinds' column schemas to ``_schema.json``, checked against what other runs recorded meanwhile."""
-        with _schema_lock(self.root):
+        with store_lock.schema_lock(self.root):
             meta = self.schema()
             recorded = dict(meta["kinds"])
             for kind, dtypes in kinds.items():
@@ -432,7 +434,7 @@ class EpisodeStore:
             if recorded != meta["kinds"]:
                 _write_json_atomically(self.root / SCHEMA_FILE, {**meta, "kinds": recorded})
 
-    def _prepare(self, writer: _RunWriter, run: str, kind: str, frame: pl.DataFrame) -> pl.DataFrame:
+    def _prepare(self, writer: _RunWriter, run: str, kind: str, frame: pl.DataFrame, recorded: dict) -> pl.DataFrame:
         if not isinstance(frame, pl.DataFrame):
             raise ValueError(f"{kind}: expected a polars DataFrame, got {type(frame).__name__}")
         missing = [c for c in ("lane", "episode") if c not in frame.columns]
@@ -444,6 +446,10 @@ class EpisodeStore:
                 raise ValueError(f"{kind}: frame has rows of run(s) {other}, writing run {run!r}")
             frame = frame.drop("run")
         frame = frame.with_columns(pl.col("episode").cast(pl.Int32))
+        if "time_ns" in frame.columns and TIME_COLUMN not in frame.columns and TIME_COLUMN in recorded.get(kind, {TIME_COLUMN: None}):
+            names = frame.columns
+            at = names.index("time_ns") + 1
+            frame = frame.with_columns(utc_time(pl.col("time_ns"))).select(*names[:at], TIME_COLUMN, *names[at:])
         if "seq" in frame.columns and frame.height:
             frame = frame.with_columns(pl.col("seq").cast(pl.Int64) + self._seq_offset(writer, run, kind))
         return frame
@@ -505,5 +511,33 @@ class EpisodeStore:
         return self.scan(kind, run).collect()
 
     def to_pandas(self, kind: str, run: str | None = None):
-        """``read(kind, run).to_pandas()``: enums become pandas categoricals."""
+        """``read(kind, run).to_pandas()``: enums become pandas categoricals, ``episode`` stays an integer."""
         return self.read(kind, run).to_pandas()
+
+    @staticmethod
+    def partitioning():
+        """The dataset's hive partitioning for pyarrow, pandas and Dask: ``run`` a string, ``episode`` an int32.
+
+        Without it they infer ``episode`` as a dictionary (a pandas categorical)
+        in directory order (0, 1, 10, 11, 2, ...)::
+
+            pd.read_parquet(root / "events", partitioning=EpisodeStore.partitioning())
+            dd.read_parquet(root / "events", dataset={"partitioning": EpisodeStore.partitioning()})
+        """
+        import pyarrow as pa
+        import pyarrow.dataset as pads
+
+        return pads.partitioning(pa.schema([("run", pa.string()), ("episode", pa.int32())]), flavor="hive")
+
+    def dataset(self, kind: str):
+        """A ``pyarrow.dataset.Dataset`` of ``kind`` with integer ``episode`` (hidden and ``_`` files ignored)."""
+        import pyarrow.dataset as pads
+
+        self.schema()
+        return pads.dataset(self.root / self._kind(kind), format="parquet", partitioning=self.partitioning())
+
+    def sql(self, connection=None):
+        """A DuckDB connection with views over this store (``orderbook.store_sql``; needs the ``sql`` extra)."""
+        from orderbook import store_sql
+
+        return store_sql.connect(self, connection)

@@ -140,3 +140,12 @@ def test_docstring_observation_table_matches_the_layout(env_id, cls):
             low, high = (float(x) for x in cells[3].strip("[]").split(","))
             documented.append((int(first), int(last or first), cells[1], low, high))
     assert documented == gym.make(env_id).unwrapped.task.obs_layout.rows()
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+def test_a_vector_env_whose_construction_failed_is_collected_quietly():
+    import gc
+
+    with pytest.raises(ValueError, match="render_mode"):
+        envs.ExecutionVectorEnv(num_envs=2, render_mode="human")
+    gc.collect()  # Gymnasium 1.2's VectorEnv.__del__ closes the half-built env

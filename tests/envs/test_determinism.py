@@ -60,6 +60,24 @@ def test_lane_b_of_make_vec_64_equals_make_seeded_with_its_seed(env_id):
             assert s[1] == rew[b] and s[2] == term[b] and s[3] == trunc[b], f"lane {b} step {t}"
 
 
+@pytest.mark.parametrize("env_id", envs.ENV_IDS)
+def test_a_list_of_seeds_seeds_each_lane_as_a_single_env_and_a_wrong_length_changes_nothing(env_id):
+    seeds = [11, 5_000_000, 3]
+    venv = make_vec(env_id, 3, **SHORT[env_id])
+    obs, _ = venv.reset(seed=seeds)
+    venv.action_space.seed(1)
+    actions = np.stack([venv.action_space.sample() for _ in range(6)])
+    batch = [venv.step(a)[0] for a in actions]
+    for b, seed in enumerate(seeds):
+        single = rollout(env_id, seed, actions[:, b], **SHORT[env_id])
+        assert data_equivalence(single[0][0], obs[b], exact=True)
+        assert all(data_equivalence(single[t + 1][0], o[b], exact=True) for t, o in enumerate(batch))
+    before = venv.unwrapped.exchange.lanes.step.copy()
+    with pytest.raises(ValueError, match="one per lane"):
+        venv.reset(seed=[1, 2])
+    assert (venv.unwrapped.exchange.lanes.step == before).all()
+
+
 def test_next_step_autoreset_returns_the_first_observation_and_ignores_the_action():
     venv = make_vec(EXEC, 2, horizon=3)
     venv.reset(seed=5)

@@ -47,9 +47,10 @@ def fingerprint(root: Path) -> dict[str, tuple[int, int, str]]:
 
 
 def as_stored(frame: pl.DataFrame) -> pl.DataFrame:
-    """An in-memory frame as the store gives it back: run first, seq as Int64."""
+    """An in-memory frame as the store gives it back: run first, seq as Int64, time_utc beside time_ns."""
     cols = ["run", "lane", "episode"] + [c for c in frame.columns if c not in ("lane", "episode")]
-    frame = frame.with_columns(pl.lit("r").alias("run"))
+    cols.insert(cols.index("time_ns") + 1, "time_utc")
+    frame = frame.with_columns(pl.lit("r").alias("run"), pl.from_epoch(pl.col("time_ns") // 1000, "us").dt.replace_time_zone("UTC").alias("time_utc"))
     if "seq" in frame.columns:
         frame = frame.with_columns(pl.col("seq").cast(pl.Int64))
     return frame.select(cols)
