@@ -1,10 +1,11 @@
 """Applying an edge of the lifecycle to a slot, and recording it.
 
 ``ctx`` is the :class:`StepContext` every phase of a step shares: the state's
-arrays by name, built once per step by :func:`orderbook.step.step_orders` (a
-named tuple compiles exactly like the anonymous one it replaced: no allocation, no
-indirection). :func:`transit` is the only place a status changes; it looks the edge up in the transition table and, on an illegal
-edge, records lane, order, status and edge in ``error`` (the caller raises).
+arrays by name, built once per call by :func:`orderbook.step.step_orders` (numba
+compiles a named tuple like the anonymous tuple it replaced: no allocation, the
+same code). :func:`transit` is the only place a status changes; it looks the edge
+up in the transition table and, on an illegal edge, records lane, order, status
+and edge in ``error`` (the caller raises).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from orderbook.stats import count, count_reject
 
 
 class StepContext(NamedTuple):
-    """What every phase of a step reads and writes (each field one of the state's named tuples)."""
+    """What every phase of a step reads and writes, by name (fields in ``step_orders``' argument order)."""
 
     cc: Any  # orderbook.config.Compiled: the frozen venues, assets and instruments
     orders: Any  # state.Orders (B, K): the order slots
