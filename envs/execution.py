@@ -142,7 +142,7 @@ class ExecutionTask(BatchTask):
     def _working_atoms(self) -> np.ndarray:
         """``(B, K)`` base atoms still working in live child orders."""
         o = self.exchange.orders
-        live = (o.status >= ob.Status.PENDING) & (o.status <= ob.Status.PENDING_CANCEL)
+        live = ob.lifecycle.LIVE_TABLE[o.status]
         return np.where(live, (o.qty_lots - o.filled_lots) * self.cc.base_atoms_per_lot[o.instrument], 0)
 
     def _filled_atoms(self) -> np.ndarray:
@@ -297,7 +297,7 @@ class ExecutionTask(BatchTask):
         ex, cc = self.exchange, self.cc
         down = sp.venue_down_next(ex.lanes)
         up = ~down[:, self.obs_venues]  # (B, n) one venue per listed instrument
-        free_slot = ~((ex.orders.status >= ob.Status.PENDING) & (ex.orders.status <= ob.Status.PENDING_CANCEL)).all(axis=1)
+        free_slot = ~ob.lifecycle.LIVE_TABLE[ex.orders.status].all(axis=1)
         open_atoms = self._open_atoms()
         n_b, n_l, n_s = self.n_lanes, len(self.listing), len(self.size_multiples) + 1
         inst = np.broadcast_to(self.listing, (n_b, n_l))

@@ -24,8 +24,9 @@ from envs.spaces import E8, LEVEL_FAR, LEVEL_NEAR, LEVEL_NONE, LEVEL_PASSIVE0
 from orderbook import codes as c
 from orderbook import rng
 from orderbook.jit import kernel
+from orderbook.lifecycle import is_live
 
-P_ENV_SIDE = 70  # purpose of the keyed draw of a random parent side (beyond the core's purposes)
+P_ENV_SIDE = rng.P_ENV_SIDE  # kept for envs.execution; the number lives in orderbook.rng.Purpose
 
 
 
@@ -56,15 +57,10 @@ class ExecutionArrays(NamedTuple):
     penalty_bps: float
 
 
-@kernel(inline=True)
-def _is_live(s):
-    return s >= c.PENDING and s <= c.PENDING_CANCEL
-
-
 @kernel
 def working_atoms(cc, orders, b, k):
     """Base atoms still working in slot ``k`` (0 unless live)."""
-    if not _is_live(orders.status[b, k]):
+    if not is_live(orders.status[b, k]):
         return 0
     return (orders.qty_lots[b, k] - orders.filled_lots[b, k]) * cc.base_atoms_per_lot[orders.instrument[b, k]]
 
@@ -234,7 +230,7 @@ def execution_reset(cc, lanes, bars, acct, x, side_choice, mask, short):
     for b in range(mask.shape[0]):
         if not mask[b]:
             continue
-        drawn = c.BUY if rng.uniform(lanes.market_seed[b], lanes.rng_episode[b], 0, 0, P_ENV_SIDE) < 0.5 else c.SELL
+        drawn = c.BUY if rng.uniform(lanes.market_seed[b], lanes.rng_episode[b], 0, 0, rng.P_ENV_SIDE) < 0.5 else c.SELL
         x.side[b] = drawn if side_choice[b] == 0 else side_choice[b]
         base, quote = _totals(acct, x, b)
         x.arrival[b] = pair_mid(cc, bars, x, b)

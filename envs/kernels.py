@@ -17,6 +17,7 @@ import numpy as np
 from envs.spaces import CANCEL_ALL, CANCEL_OLDEST, LEVEL_MARKET
 from orderbook import codes as c
 from orderbook.jit import kernel
+from orderbook.lifecycle import LIVE_CODES, is_cancellable
 from orderbook.portfolio import asset_value
 from orderbook.state import (
     CNT_CANCELLED,
@@ -69,7 +70,7 @@ def common_features(out, cc, bars, lanes, acct, orders, stats, prev_counters, pr
                 out[b, j + 1] = _ratio(acct.locked_atoms[b, v, a] * unit, total)
                 j += 2
         live = 0  # orders: share of slots per live status, then free
-        for s in (c.PENDING, c.OPEN, c.PARTIAL, c.PENDING_CANCEL):
+        for s in LIVE_CODES:
             k_s = 0
             for k in range(n_k):
                 if orders.status[b, k] == s:
@@ -183,7 +184,7 @@ def write_cancels(cc, orders, lanes, b, choice, active, cancels):
     oldest, oldest_id = -1, _NO_ID
     for k in range(orders.status.shape[1]):
         s = orders.status[b, k]
-        can = (s == c.PENDING or s == c.OPEN or s == c.PARTIAL) and not lanes.outage_steps_left[b, cc.inst_venue[orders.instrument[b, k]]] > 1
+        can = is_cancellable(s) and not lanes.outage_steps_left[b, cc.inst_venue[orders.instrument[b, k]]] > 1
         cancels[b, k] = can and active and choice == CANCEL_ALL
         if can and orders.order_id[b, k] < oldest_id:
             oldest, oldest_id = k, orders.order_id[b, k]

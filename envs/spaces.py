@@ -35,6 +35,7 @@ from gymnasium import spaces
 from gymnasium.error import InvalidAction
 
 from orderbook import codes as c
+from orderbook.lifecycle import CANCELLABLE_TABLE
 
 LEVEL_NONE, LEVEL_MARKET, LEVEL_FAR, LEVEL_NEAR, LEVEL_PASSIVE0 = 0, 1, 2, 3, 4
 CANCEL_NONE, CANCEL_OLDEST, CANCEL_ALL = 0, 1, 2
@@ -191,7 +192,7 @@ def venue_down_next(lanes) -> np.ndarray:
 def cancellable(orders, cc, down: np.ndarray) -> np.ndarray:
     """``(B, K)``: live slots a cancel can reach (PENDING/OPEN/PARTIAL on a venue not known down)."""
     s = orders.status
-    live = (s == c.PENDING) | (s == c.OPEN) | (s == c.PARTIAL)
+    live = CANCELLABLE_TABLE[s]
     return live & ~at(down, cc.inst_venue[orders.instrument])
 
 

@@ -34,8 +34,9 @@ import numpy as np
 import polars as pl
 
 from orderbook import codes as c
+from orderbook.lifecycle import LIVE_TABLE, TERMINAL_STATUSES
 
-_TERMINAL = [s.name for s in c.TERMINAL_STATUSES]
+_TERMINAL = [s.name for s in TERMINAL_STATUSES]
 FILL_SAMPLE = 2_000
 
 
@@ -63,7 +64,7 @@ def _balances_vs_ledger(ex, ledger: pl.DataFrame) -> list[str]:
 
 def _locked_vs_reserved(ex) -> list[str]:
     cc, o = ex.compiled, ex.orders
-    live = (o.status >= c.PENDING) & (o.status <= c.PENDING_CANCEL)
+    live = LIVE_TABLE[o.status]
     inst = o.instrument
     asset = np.where(o.side == c.BUY, cc.inst_quote[inst], cc.inst_base[inst])
     venue = cc.inst_venue[inst]

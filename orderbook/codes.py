@@ -168,6 +168,3 @@ CAUSE_LOCK = int(LedgerCause.LOCK)
 CAUSE_RELEASE = int(LedgerCause.RELEASE)
 CAUSE_FILL = int(LedgerCause.FILL)
 CAUSE_FEE = int(LedgerCause.FEE)
-
-TERMINAL_STATUSES = frozenset({Status.FILLED, Status.CANCELLED, Status.EXPIRED, Status.REJECTED})
-LIVE_STATUSES = frozenset({Status.PENDING, Status.OPEN, Status.PARTIAL, Status.PENDING_CANCEL})

@@ -44,7 +44,7 @@ def baseline_intents(ex: ob.Exchange, step: int, twap_lots: int, quote_lots: int
         intents.price_ticks[:, 1] = np.maximum(ex.bars.ask_ticks[:, sell] - 1, ex.bars.bid_ticks[:, sell] + 1)
         intents.qty_lots[:, 1] = quote_lots
         intents.ttl_ns[:, 1] = 10 * cfg.step_ns
-        live = (ex.orders.status >= c.OPEN) & (ex.orders.status <= c.PARTIAL)
+        live = (ex.orders.status == c.OPEN) | (ex.orders.status == c.PARTIAL)  # acknowledged, no cancel in flight
         cancels = live & (ex.orders.kind == c.LIMIT)  # reprice: cancel the old quote
     return intents, cancels
 

@@ -40,9 +40,6 @@ from orderbook.sources import make_source
 from orderbook.stats import reset_lane
 from orderbook.step import step_orders
 
-P_MARKET_SEED = 101
-P_FAULT_SEED = 102
-
 
 @kernel
 def reset_lanes(cc, orders, lanes, bars, acct, stats, ledger, mask):
@@ -144,7 +141,7 @@ class Exchange:
             again = mask & self._started & ~unseeded
             self.lanes.rng_episode[again] += 1
             if faults is not None:
-                self.lanes.fault_seed[mask] = np.array([rng.derive_seed(int(s), P_FAULT_SEED) for s in faults[mask]], dtype=np.uint64)
+                self.lanes.fault_seed[mask] = np.array([rng.derive_seed(int(s), rng.P_FAULT_SEED) for s in faults[mask]], dtype=np.uint64)
         self._seeded |= mask
         self._started |= mask
         self.lanes.episode[mask] += 1
@@ -198,8 +195,8 @@ class Exchange:
     def _reseed(self, mask: np.ndarray, faults: np.ndarray | None) -> None:
         seeds = self.lane_seed[mask]
         fault_src = seeds if faults is None else faults[mask]
-        self.lanes.market_seed[mask] = np.array([rng.derive_seed(int(s), P_MARKET_SEED) for s in seeds], dtype=np.uint64)
-        self.lanes.fault_seed[mask] = np.array([rng.derive_seed(int(s), P_FAULT_SEED) for s in fault_src], dtype=np.uint64)
+        self.lanes.market_seed[mask] = np.array([rng.derive_seed(int(s), rng.P_MARKET_SEED) for s in seeds], dtype=np.uint64)
+        self.lanes.fault_seed[mask] = np.array([rng.derive_seed(int(s), rng.P_FAULT_SEED) for s in fault_src], dtype=np.uint64)
         self.lanes.rng_episode[mask] = 0
 
     # ----------------------------------------------------------------- step

@@ -9,6 +9,11 @@ Invariants kept:
   ``CANCEL_REJECT`` self-edge (a cancel that arrives after the order was done).
 - Every edge not listed is illegal; :func:`next_status` returns ``INVALID`` and the
   step raises :class:`IllegalTransition` naming lane, order and edge.
+- Every status is exactly one of EMPTY, live (:data:`LIVE_STATUSES`) or terminal
+  (:data:`TERMINAL_STATUSES`). Code asks "is it live?" through :func:`is_live` (compiled)
+  or :data:`LIVE_TABLE` (numpy), never through a numeric range of codes, so a new
+  live status is one line here. The narrower sets (may fill, may be cancelled, awaits
+  its ack) are read off the table's edges, so they follow it.
 
 Surprising edges are commented where they are listed.
 """
@@ -19,6 +24,7 @@ import numpy as np
 
 from orderbook import codes as c
 from orderbook.codes import Event, Status
+from orderbook.jit import kernel
 
 INVALID = 255
 FILL_FULL = c.N_EVENT  # a fill that leaves nothing to fill
@@ -77,6 +83,72 @@ def _build_table() -> np.ndarray:
 
 
 TRANSITIONS: np.ndarray = _build_table()  # (N_STATUS, N_EDGES) uint8
+
+
+# A slot that holds an order the venue may still act on.
+LIVE_STATUSES = frozenset({Status.PENDING, Status.OPEN, Status.PARTIAL, Status.PENDING_CANCEL})
+# Done: absorbing statuses (only the late-cancel self-edge leaves them).
+TERMINAL_STATUSES = frozenset({Status.FILLED, Status.CANCELLED, Status.EXPIRED, Status.REJECTED})
+
+
+def _with_edge(edge: int) -> frozenset[Status]:
+    return frozenset(Status(s) for s in range(c.N_STATUS) if TRANSITIONS[s, edge] != INVALID)
+
+
+# Statuses an edge leaves from, read off the table (each is a subset of LIVE_STATUSES).
+FILLABLE_STATUSES = _with_edge(Event.FILL)  # acknowledged at the venue: OPEN, PARTIAL, PENDING_CANCEL
+CANCELLABLE_STATUSES = _with_edge(Event.CANCEL_REQUEST)  # live, no cancel in flight: PENDING, OPEN, PARTIAL
+AWAITING_ACK_STATUSES = _with_edge(Event.ACK)  # sent, maybe not acknowledged yet: PENDING, PENDING_CANCEL
+
+LIVE_CODES: tuple[int, ...] = tuple(sorted(int(s) for s in LIVE_STATUSES))  # ascending, for loops over statuses
+
+
+def _bits(statuses: frozenset[Status]) -> int:
+    return sum(1 << int(s) for s in statuses)
+
+
+def _table(statuses: frozenset[Status]) -> np.ndarray:
+    table = np.zeros(c.N_STATUS, dtype=np.bool_)
+    table[[int(s) for s in statuses]] = True
+    table.setflags(write=False)
+    return table
+
+
+# Bit s set iff status s is in the set: one shift and one and in a kernel (numba
+# freezes the global as a constant). Status codes are < 64 (checked by the tests).
+LIVE_BITS = _bits(LIVE_STATUSES)
+FILLABLE_BITS = _bits(FILLABLE_STATUSES)
+CANCELLABLE_BITS = _bits(CANCELLABLE_STATUSES)
+AWAITING_ACK_BITS = _bits(AWAITING_ACK_STATUSES)
+
+# ``LIVE_TABLE[status]``: the same sets for numpy arrays of statuses, ``(N_STATUS,)`` bool.
+LIVE_TABLE: np.ndarray = _table(LIVE_STATUSES)
+FILLABLE_TABLE: np.ndarray = _table(FILLABLE_STATUSES)
+CANCELLABLE_TABLE: np.ndarray = _table(CANCELLABLE_STATUSES)
+
+
+@kernel(inline=True)
+def is_live(status):
+    """Whether ``status`` is in :data:`LIVE_STATUSES`."""
+    return (LIVE_BITS >> status) & 1 != 0
+
+
+@kernel(inline=True)
+def is_fillable(status):
+    """Whether ``status`` is in :data:`FILLABLE_STATUSES` (acknowledged, may fill)."""
+    return (FILLABLE_BITS >> status) & 1 != 0
+
+
+@kernel(inline=True)
+def is_cancellable(status):
+    """Whether ``status`` is in :data:`CANCELLABLE_STATUSES` (live, no cancel in flight)."""
+    return (CANCELLABLE_BITS >> status) & 1 != 0
+
+
+@kernel(inline=True)
+def is_awaiting_ack(status):
+    """Whether ``status`` is in :data:`AWAITING_ACK_STATUSES` (an ack may still arrive)."""
+    return (AWAITING_ACK_BITS >> status) & 1 != 0
 
 
 def edge_name(edge: int) -> str:

@@ -22,6 +22,7 @@ import polars as pl
 from orderbook import codes as c
 from orderbook import queries as q
 from orderbook import state as st
+from orderbook.lifecycle import LIVE_TABLE
 
 
 @cache
@@ -86,7 +87,7 @@ def _orders_frame(ex, flat: np.ndarray, columns: list[str] | None = None) -> pl.
 def open_order_slots(ex) -> np.ndarray:
     """Flat indices (lane * K + slot) of live orders: the numpy core of :func:`open_orders`."""
     s = ex.orders.status.reshape(-1)
-    return np.flatnonzero((s >= c.PENDING) & (s <= c.PENDING_CANCEL))
+    return np.flatnonzero(LIVE_TABLE[s])
 
 
 def open_orders(ex, columns: list[str] | None = None) -> pl.DataFrame:

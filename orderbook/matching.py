@@ -35,7 +35,7 @@ from orderbook import state as st
 from orderbook.book import is_marketable, walk
 from orderbook.bounds import sat_add_ns
 from orderbook.jit import kernel
-from orderbook.lifecycle import FILL_FULL
+from orderbook.lifecycle import FILL_FULL, is_fillable
 from orderbook.portfolio import settle_fill
 from orderbook.records import record, transit
 from orderbook.stats import count, observe
@@ -129,12 +129,12 @@ def _apply_fill(ctx, b, k, t_ns, lots, px_lots, liquidity):
 @kernel(inline=True)
 def match(ctx, b, t0, bars):
     """Fill every live, acknowledged order of lane ``b`` against this step's bar."""
-    cc, orders, lanes = ctx[0], ctx[1], ctx[2]
+    cc, orders, lanes = ctx.cc, ctx.orders, ctx.lanes
     half_step = cc.step_ns // 2
     mid_bar = sat_add_ns(t0, half_step)
     for k in range(orders.status.shape[1]):
         s = orders.status[b, k]
-        if not (s == c.OPEN or s == c.PARTIAL or s == c.PENDING_CANCEL) or orders.arrival_mid_x2[b, k] == 0:
+        if not is_fillable(s) or orders.arrival_mid_x2[b, k] == 0:
             continue
         i = orders.instrument[b, k]
         if bars.volume_lots[b, i] <= 0:

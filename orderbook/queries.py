@@ -53,11 +53,12 @@ import polars as pl
 
 from orderbook import codes as c
 from orderbook import queries_fast as fast
+from orderbook.lifecycle import LIVE_STATUSES, TERMINAL_STATUSES
 
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
-LIVE = [s.name for s in sorted(c.LIVE_STATUSES)]
-TERMINAL = [s.name for s in sorted(c.TERMINAL_STATUSES)]
+LIVE = [s.name for s in sorted(LIVE_STATUSES)]
+TERMINAL = [s.name for s in sorted(TERMINAL_STATUSES)]
 
 
 def _enum(e) -> pl.Enum:

@@ -1,12 +1,16 @@
 """Applying an edge of the lifecycle to a slot, and recording it.
 
-``ctx`` is the tuple ``(compiled, orders, lanes, accounts, stats, events, ledger,
-error)`` that every phase of a step shares. :func:`transit` is the only place a
-status changes; it looks the edge up in the transition table and, on an illegal
-edge, records lane, order, status and edge in ``error`` (the caller raises).
+``ctx`` is the :class:`StepContext` every phase of a step shares: the state's
+arrays by name, built once per call by :func:`orderbook.step.step_orders` (numba
+compiles a named tuple like the anonymous tuple it replaced: no allocation, the
+same code). :func:`transit` is the only place a status changes; it looks the edge
+up in the transition table and, on an illegal edge, records lane, order, status
+and edge in ``error`` (the caller raises).
 """
 
 from __future__ import annotations
+
+from typing import Any, NamedTuple
 
 from orderbook import codes as c
 from orderbook import state as st
@@ -17,9 +21,17 @@ from orderbook.portfolio import release_all
 from orderbook.stats import count, count_reject
 
 
-@kernel(inline=True)
-def is_live(status):
-    return status >= c.PENDING and status <= c.PENDING_CANCEL
+class StepContext(NamedTuple):
+    """What every phase of a step reads and writes, by name (fields in ``step_orders``' argument order)."""
+
+    cc: Any  # orderbook.config.Compiled: the frozen venues, assets and instruments
+    orders: Any  # state.Orders (B, K): the order slots
+    lanes: Any  # state.Lanes (B, ...): clock, seeds, outages, next order id
+    acct: Any  # state.Accounts (B, V, A): free and locked balances, value
+    stats: Any  # state.Stats (B, ...): counters and running moments
+    events: Any  # event_log.EventArrays: the order-event log's columns
+    ledger: Any  # column_log.LogArrays: the ledger's columns, one row per balance move
+    error: Any  # (5,) int64: flag, lane, order id, status, edge of the first illegal edge
 
 
 @kernel
@@ -37,7 +49,7 @@ def transit(orders, b, k, edge, error):
 
 @kernel
 def record(ctx, b, k, t_ns, event, status, reason, fill_lots=0, notional=0, fee=0, liquidity=0):
-    orders, lanes, events = ctx[1], ctx[2], ctx[5]
+    orders, lanes, events = ctx.orders, ctx.lanes, ctx.events
     append_event(events, b, lanes.episode[b], lanes.step[b], t_ns, orders, k, event, status, reason, fill_lots, notional, fee, liquidity)
 
 

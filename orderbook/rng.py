@@ -7,12 +7,21 @@ seed and actions replay bit for bit, and two policies see the same market and th
 same faults (common random numbers).
 
 ``index`` is an order id, a slot, a venue or an instrument, whatever the purpose
-is about; ``purpose`` is one of the ``P_*`` constants, so two draws for different
-purposes never share a key. Market draws take the lane's market seed, broker draws
-its fault seed.
+is about; ``purpose`` is a member of :class:`Purpose`, the one table of purposes
+(the ``P_*`` constants are its values as plain ints, for kernels), so two draws for
+different purposes never share a key. Market draws take the lane's market seed,
+broker draws its fault seed.
+
+Known limit: a normal draws on ``purpose`` and ``purpose + 1``. The lognormal
+latencies (``LATENCY``, ``CANCEL_LATENCY``) were numbered before that rule, so their
+second uniform is the key of ``LATENCY_TAIL`` and ``TOUCH_FILL`` (same index, same
+step). The numbers are part of what a seed means and stay; ``NORMAL_OVERLAPS``
+lists these pairs and the tests refuse any new one.
 """
 
 from __future__ import annotations
+
+from enum import IntEnum, unique
 
 import numpy as np
 
@@ -27,31 +36,94 @@ _S31 = np.uint64(31)
 _S11 = np.uint64(11)
 _INV_2_53 = 1.0 / 9007199254740992.0
 
-# Purposes (keep numbers stable: they are part of what a seed means).
-P_LATENCY = 1
-P_LATENCY_TAIL = 2
-P_ACK_LOST = 3
-P_BROKER_ERROR = 4
-P_OUTAGE_START = 5
-P_OUTAGE_LENGTH = 6
-P_UNSOLICITED = 7
-P_CANCEL_RACE = 8
-P_CANCEL_LATENCY = 9
-P_TOUCH_FILL = 10
-P_FILL_PROB = 11
-P_PRICE = 20  # normals take two purposes: n and n + 1
-P_JUMP = 24
-P_JUMP_SIZE = 26
-P_VOLUME_ZERO = 28
-P_VOLUME = 30
-P_RANGE_HIGH = 32
-P_RANGE_LOW = 36
-P_BASIS = 38
-P_DEPEG_START = 40
-P_DEPEG_SIZE = 41
-P_PEG_NOISE = 42
-P_WINDOW = 50
-P_LANE_SEED = 60
+
+@unique
+class Purpose(IntEnum):
+    """Every purpose of a keyed draw, in one table (keep numbers stable: they are part of what a seed means).
+
+    A normal takes two purposes, ``n`` and ``n + 1`` (:data:`NORMALS`); leave ``n + 1`` free.
+    """
+
+    # broker faults (fault seed; index: order id or venue)
+    LATENCY = 1  # ack latency (uniform, or lognormal over 1 and 2)
+    LATENCY_TAIL = 2  # a latency takes its tail multiplier
+    ACK_LOST = 3
+    BROKER_ERROR = 4
+    OUTAGE_START = 5
+    OUTAGE_LENGTH = 6
+    UNSOLICITED = 7  # the venue cancels a resting order
+    CANCEL_RACE = 8  # a cancel loses the race to the bar's fills
+    CANCEL_LATENCY = 9  # cancel latency (uniform, or lognormal over 9 and 10)
+    # matching (fault seed; index: order id)
+    TOUCH_FILL = 10
+    FILL_PROB = 11
+    # synthetic market (market seed; index: asset or instrument)
+    PRICE = 20  # normal: 20, 21
+    JUMP = 24
+    JUMP_SIZE = 26  # normal: 26, 27
+    VOLUME_ZERO = 28
+    VOLUME = 30  # normal: 30, 31
+    RANGE_HIGH = 32  # normal: 32, 33
+    RANGE_LOW = 36  # normal: 36, 37
+    BASIS = 38  # normal: 38, 39
+    DEPEG_START = 40
+    DEPEG_SIZE = 41
+    PEG_NOISE = 42  # normal: 42, 43
+    # replayed market (market seed): the episode's window
+    WINDOW = 50
+    LANE_SEED = 60  # reserved: no draw uses it today
+    # env front-ends (market seed): a random parent side in the execution task
+    ENV_SIDE = 70
+    # seeds derived from the user's seed (:func:`derive_seed`)
+    MARKET_SEED = 101
+    FAULT_SEED = 102
+
+
+# Purposes drawn as normals (each also takes ``n + 1``).
+NORMALS = frozenset(
+    {
+        Purpose.LATENCY,
+        Purpose.CANCEL_LATENCY,
+        Purpose.PRICE,
+        Purpose.JUMP_SIZE,
+        Purpose.VOLUME,
+        Purpose.RANGE_HIGH,
+        Purpose.RANGE_LOW,
+        Purpose.BASIS,
+        Purpose.PEG_NOISE,
+    }
+)
+# Normals whose ``n + 1`` is another purpose's key (historic, kept for the bits; see the module doc).
+NORMAL_OVERLAPS = frozenset({(Purpose.LATENCY, Purpose.LATENCY_TAIL), (Purpose.CANCEL_LATENCY, Purpose.TOUCH_FILL)})
+
+# The table's values as plain ints: kernels read these (numba freezes them as constants).
+P_LATENCY = int(Purpose.LATENCY)
+P_LATENCY_TAIL = int(Purpose.LATENCY_TAIL)
+P_ACK_LOST = int(Purpose.ACK_LOST)
+P_BROKER_ERROR = int(Purpose.BROKER_ERROR)
+P_OUTAGE_START = int(Purpose.OUTAGE_START)
+P_OUTAGE_LENGTH = int(Purpose.OUTAGE_LENGTH)
+P_UNSOLICITED = int(Purpose.UNSOLICITED)
+P_CANCEL_RACE = int(Purpose.CANCEL_RACE)
+P_CANCEL_LATENCY = int(Purpose.CANCEL_LATENCY)
+P_TOUCH_FILL = int(Purpose.TOUCH_FILL)
+P_FILL_PROB = int(Purpose.FILL_PROB)
+P_PRICE = int(Purpose.PRICE)
+P_JUMP = int(Purpose.JUMP)
+P_JUMP_SIZE = int(Purpose.JUMP_SIZE)
+P_VOLUME_ZERO = int(Purpose.VOLUME_ZERO)
+P_VOLUME = int(Purpose.VOLUME)
+P_RANGE_HIGH = int(Purpose.RANGE_HIGH)
+P_RANGE_LOW = int(Purpose.RANGE_LOW)
+P_BASIS = int(Purpose.BASIS)
+P_DEPEG_START = int(Purpose.DEPEG_START)
+P_DEPEG_SIZE = int(Purpose.DEPEG_SIZE)
+P_PEG_NOISE = int(Purpose.PEG_NOISE)
+P_WINDOW = int(Purpose.WINDOW)
+P_LANE_SEED = int(Purpose.LANE_SEED)
+P_ENV_SIDE = int(Purpose.ENV_SIDE)
+P_MARKET_SEED = int(Purpose.MARKET_SEED)
+P_FAULT_SEED = int(Purpose.FAULT_SEED)
 
 
 @kernel(inline=True)

@@ -41,16 +41,17 @@ from orderbook.bounds import BALANCE_CAP_ATOMS, sat_add_ns
 from orderbook.event_log import append_event_fields
 from orderbook.history import append_market
 from orderbook.jit import kernel
+from orderbook.lifecycle import is_awaiting_ack, is_fillable, is_live
 from orderbook.matching import match
 from orderbook.portfolio import lock_reservation, value_lane
-from orderbook.records import finish, is_live, record, transit
+from orderbook.records import StepContext, finish, record, transit
 from orderbook.state import NEVER_NS
 from orderbook.stats import count, count_reject, observe
 
 
 @kernel(inline=True)
 def inject_outages(ctx, b):
-    cc, lanes = ctx[0], ctx[2]
+    cc, lanes = ctx.cc, ctx.lanes
     broker.update_outages(cc, lanes, b, lanes.fault_seed[b], lanes.rng_episode[b], lanes.step[b])
 
 
@@ -187,13 +188,13 @@ def _write_order(orders, b, k, oid, i, side, kind, tif, price, qty, t0, expiry, 
 @kernel(inline=True)
 def venue_cancels(ctx, b, t0):
     """Resting orders the venue cancels on its own (UNSOLICITED)."""
-    cc, orders, lanes = ctx[0], ctx[1], ctx[2]
+    cc, orders, lanes = ctx.cc, ctx.orders, ctx.lanes
     for k in range(orders.status.shape[1]):
         s = orders.status[b, k]
-        if (s == c.OPEN or s == c.PARTIAL or s == c.PENDING_CANCEL) and orders.ack_ns[b, k] <= t0:
+        if is_fillable(s) and orders.ack_ns[b, k] <= t0:
             v = cc.inst_venue[orders.instrument[b, k]]
             if broker.venue_cancels(cc, v, lanes.fault_seed[b], lanes.rng_episode[b], lanes.step[b], orders.order_id[b, k]):
-                count(ctx[4], b, st.CNT_VENUE_CANCELS)
+                count(ctx.stats, b, st.CNT_VENUE_CANCELS)
                 finish(ctx, b, k, t0, c.EV_VENUE_CANCEL, c.R_UNSOLICITED)
 
 
@@ -203,7 +204,7 @@ def acknowledge(ctx, b, t1, bars):
     cc, orders, lanes, acct, stats, events, ledger, error = ctx
     for k in range(orders.status.shape[1]):
         s = orders.status[b, k]
-        if not (s == c.PENDING or s == c.PENDING_CANCEL) or orders.arrival_mid_x2[b, k] != 0:
+        if not is_awaiting_ack(s) or orders.arrival_mid_x2[b, k] != 0:
             continue
         ack = orders.ack_ns[b, k]
         i = orders.instrument[b, k]
@@ -227,7 +228,7 @@ def acknowledge(ctx, b, t1, bars):
 @kernel(inline=True)
 def land_cancels(ctx, b, t1, after_fills):
     """Cancels whose ack lands by the end of the bar; some lose the race to the fills."""
-    cc, orders, lanes = ctx[0], ctx[1], ctx[2]
+    cc, orders, lanes = ctx.cc, ctx.orders, ctx.lanes
     for k in range(orders.status.shape[1]):
         if orders.status[b, k] != c.PENDING_CANCEL or orders.cancel_ack_ns[b, k] > t1 or orders.arrival_mid_x2[b, k] == 0:
             continue
@@ -242,7 +243,7 @@ def land_cancels(ctx, b, t1, after_fills):
 @kernel(inline=True)
 def expire(ctx, b, t1):
     """Orders whose time to live passed, and pending orders whose ack never came."""
-    cc, orders = ctx[0], ctx[1]
+    cc, orders = ctx.cc, ctx.orders
     for k in range(orders.status.shape[1]):
         s = orders.status[b, k]
         if not is_live(s):
@@ -258,7 +259,7 @@ def expire(ctx, b, t1):
 
 @kernel(inline=True)
 def close_step(ctx, b, t1, bars, market_log, record_market):
-    cc, lanes, acct = ctx[0], ctx[2], ctx[3]
+    cc, lanes, acct = ctx.cc, ctx.lanes, ctx.acct
     acct.value_numeraire[b] = value_lane(cc, bars, acct, b)
     if record_market:
         for i in range(bars.open_ticks.shape[1]):
@@ -269,7 +270,7 @@ def close_step(ctx, b, t1, bars, market_log, record_market):
 @kernel
 def step_orders(cc, orders, lanes, bars, acct, stats, events, ledger, market_log, intents, cancels, record_market, error):
     """One transition of every lane after the market advanced (phases in the module doc)."""
-    ctx = (cc, orders, lanes, acct, stats, events, ledger, error)
+    ctx = StepContext(cc, orders, lanes, acct, stats, events, ledger, error)
     for b in range(orders.status.shape[0]):
         if not lanes.active[b]:
             continue

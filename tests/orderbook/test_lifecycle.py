@@ -6,8 +6,19 @@ import numpy as np
 import pytest
 
 from orderbook import codes as c
+from orderbook import lifecycle as lc
 from orderbook.codes import Event, Status
-from orderbook.lifecycle import FILL_FULL, INVALID, TRANSITIONS, IllegalTransition, legal_edges, next_status
+from orderbook.jit import kernel
+from orderbook.lifecycle import (
+    FILL_FULL,
+    INVALID,
+    LIVE_STATUSES,
+    TERMINAL_STATUSES,
+    TRANSITIONS,
+    IllegalTransition,
+    legal_edges,
+    next_status,
+)
 
 
 def test_design_edges_are_in_the_table():
@@ -26,7 +37,7 @@ def test_design_edges_are_in_the_table():
     assert expected <= set(legal_edges())
 
 
-@pytest.mark.parametrize("status", sorted(c.TERMINAL_STATUSES))
+@pytest.mark.parametrize("status", sorted(TERMINAL_STATUSES))
 def test_terminal_statuses_absorb(status):
     for edge in range(TRANSITIONS.shape[1]):
         target = next_status(int(status), edge)
@@ -37,13 +48,13 @@ def test_terminal_statuses_absorb(status):
 
 
 def test_every_live_status_can_reach_a_terminal_status():
-    for status in c.LIVE_STATUSES:
+    for status in LIVE_STATUSES:
         seen, frontier = set(), {int(status)}
         while frontier:
             s = frontier.pop()
             seen.add(s)
             frontier |= {int(t) for t in TRANSITIONS[s] if t != INVALID and int(t) not in seen}
-        assert seen & {int(t) for t in c.TERMINAL_STATUSES}, status
+        assert seen & {int(t) for t in TERMINAL_STATUSES}, status
 
 
 def test_fills_split_by_what_is_left():
@@ -80,3 +91,53 @@ def test_transit_refuses_an_illegal_edge_and_the_step_raises():
     ex._error[:] = error  # as if the kernel had hit it during the step
     with pytest.raises(IllegalTransition, match="lane 0, order 41: FILLED --ACK-->"):
         ex.step()
+
+
+@kernel
+def _compiled_predicates(out):
+    for s in range(out.shape[0]):
+        status = np.uint8(s)
+        out[s, 0] = lc.is_live(status)
+        out[s, 1] = lc.is_fillable(status)
+        out[s, 2] = lc.is_cancellable(status)
+        out[s, 3] = lc.is_awaiting_ack(status)
+
+
+def test_every_status_is_exactly_one_of_empty_live_or_terminal():
+    """A new Status member lands in no set (or two) until lifecycle.py says which: this test fails."""
+    for status in Status:
+        homes = [status == Status.EMPTY, status in LIVE_STATUSES, status in TERMINAL_STATUSES]
+        assert sum(homes) == 1, f"{status.name} is in {sum(homes)} of empty/live/terminal, expected exactly 1"
+    assert max(Status) < 64, "the status bitmasks hold codes below 64"
+
+
+def test_terminal_means_absorbing_and_live_means_an_edge_leaves():
+    """The declared sets agree with the table: terminal statuses only self-loop, live ones move on."""
+    for status in Status:
+        moves = {int(t) for t in TRANSITIONS[int(status)] if t != INVALID} - {int(status)}
+        if status in TERMINAL_STATUSES:
+            assert not moves, status.name
+        elif status in LIVE_STATUSES:
+            assert moves, status.name
+
+
+def test_narrow_sets_are_read_off_the_table_and_sit_inside_live():
+    assert lc.FILLABLE_STATUSES == {Status.OPEN, Status.PARTIAL, Status.PENDING_CANCEL}
+    assert lc.CANCELLABLE_STATUSES == {Status.PENDING, Status.OPEN, Status.PARTIAL}
+    assert lc.AWAITING_ACK_STATUSES == {Status.PENDING, Status.PENDING_CANCEL}
+    for narrow in (lc.FILLABLE_STATUSES, lc.CANCELLABLE_STATUSES, lc.AWAITING_ACK_STATUSES):
+        assert narrow <= LIVE_STATUSES
+    assert lc.LIVE_CODES == tuple(sorted(int(s) for s in LIVE_STATUSES))
+
+
+def test_compiled_predicates_and_numpy_tables_agree_with_the_sets_for_every_status():
+    out = np.zeros((c.N_STATUS, 4), dtype=np.bool_)
+    _compiled_predicates(out)
+    sets = (LIVE_STATUSES, lc.FILLABLE_STATUSES, lc.CANCELLABLE_STATUSES, lc.AWAITING_ACK_STATUSES)
+    for status in Status:
+        expected = [status in s for s in sets]
+        assert out[int(status)].tolist() == expected, status.name
+    codes = np.arange(c.N_STATUS, dtype=np.uint8)
+    assert lc.LIVE_TABLE[codes].tolist() == [Status(s) in LIVE_STATUSES for s in codes]
+    assert lc.FILLABLE_TABLE[codes].tolist() == [Status(s) in lc.FILLABLE_STATUSES for s in codes]
+    assert lc.CANCELLABLE_TABLE[codes].tolist() == [Status(s) in lc.CANCELLABLE_STATUSES for s in codes]

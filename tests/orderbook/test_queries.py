@@ -28,7 +28,7 @@ from orderbook import live
 from orderbook import queries as q
 from orderbook import state as ob_state
 from orderbook.history import History
-from orderbook.lifecycle import FILL_FULL, INVALID, next_status
+from orderbook.lifecycle import FILL_FULL, INVALID, TERMINAL_STATUSES, next_status
 from orderbook.store import EpisodeStore
 from tests.orderbook.helpers import random_cancels, random_intents, small_config
 
@@ -264,7 +264,7 @@ def replay_orders(events: pl.DataFrame) -> dict[tuple, dict]:
             edge = FILL_FULL
         status = next_status(o["status"], edge)
         assert status != INVALID and S(status).name == r["status"], (key, r)
-        if status in c.TERMINAL_STATUSES and o["status"] not in c.TERMINAL_STATUSES:
+        if status in TERMINAL_STATUSES and o["status"] not in TERMINAL_STATUSES:
             o["reason"] = r["reason"]
         o["status"] = status
         for col in ("venue", "symbol", "instrument", "side", "kind", "price_ticks", "qty_lots", "decision_mid_x2", "arrival_mid_x2"):

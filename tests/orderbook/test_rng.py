@@ -47,3 +47,34 @@ def test_uniforms_are_uniform_and_normals_normal():
     assert abs(z.mean()) < 4 / np.sqrt(n)
     assert abs(z.std() - 1.0) < 0.03
     assert 0.0015 < (np.abs(z) > 3).mean() < 0.0045  # 0.27% beyond 3 sd
+
+
+def test_purposes_are_one_table_of_unique_numbers_with_stable_values():
+    """Each ``P_*`` constant is its ``Purpose`` member's value, and no two purposes share a number."""
+    values = [int(p) for p in rng.Purpose]
+    assert len(values) == len(set(values))
+    constants = {name[2:]: getattr(rng, name) for name in dir(rng) if name.startswith("P_")}
+    assert constants == {p.name: int(p) for p in rng.Purpose}
+    # part of what a seed means: a renumbering changes every market and fault drawn from it
+    assert (rng.P_LATENCY, rng.P_CANCEL_LATENCY, rng.P_PRICE, rng.P_WINDOW) == (1, 9, 20, 50)
+    assert (rng.P_ENV_SIDE, rng.P_MARKET_SEED, rng.P_FAULT_SEED) == (70, 101, 102)
+
+
+def test_no_new_normal_reuses_another_purposes_key():
+    """A normal draws on ``n`` and ``n + 1``; only the two historic overlaps are allowed."""
+    numbers = {int(p): p for p in rng.Purpose}
+    overlaps = {(p, numbers[p + 1]) for p in rng.NORMALS if p + 1 in numbers}
+    assert overlaps == rng.NORMAL_OVERLAPS
+    seconds = [p + 1 for p in rng.NORMALS]
+    assert len(seconds) == len(set(seconds))
+
+
+def test_derived_seeds_use_the_tables_purposes():
+    import orderbook as ob
+    from tests.orderbook.helpers import small_config
+
+    ex = ob.Exchange(small_config())
+    ex.reset(seed=5)
+    assert int(ex.lanes.market_seed[0]) == rng.derive_seed(5, rng.Purpose.MARKET_SEED)
+    assert int(ex.lanes.fault_seed[0]) == rng.derive_seed(5, rng.Purpose.FAULT_SEED)
+    assert ex.lanes.market_seed[0] != ex.lanes.fault_seed[0]
