@@ -5,7 +5,8 @@ the numpy reference kept with the tests
 (``tests/envs/oracle/execution_reference.py``: ``_decode``, ``_evaluate``,
 ``_task_features``, ``_task_info``, ``_reset_task``): with the same inputs the
 kernels give the same bits (same operations in the same order, checked by
-``tests/envs/test_compiled_step.py`` on random actions with faults high). :class:`envs.core.BatchTask` runs them with the core's market advance and
+``tests/envs/test_compiled_step.py`` on random actions with faults high).
+:class:`envs.core.BatchTask` runs them with the core's market advance and
 order step as one packed call (:mod:`orderbook.packed`), so a step of the
 single env is one compiled call instead of ~100 numpy calls.
 
