@@ -134,14 +134,14 @@ class ExecutionBaseline(Baseline):
         return np.where(allowed, cost, BIG).argmin(axis=1)
 
     def _open_atoms(self, task: ExecutionTask) -> np.ndarray:
-        return task._open_atoms()
+        return task.open_atoms()
 
     def _size_for(self, task: ExecutionTask, venue: np.ndarray, want_atoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(size choice, send) whose child is nearest to ``want_atoms``; no order when it is under half a lot."""
         inst = task.listing[venue]
         n_s = len(task.size_multiples) + 1
         open_atoms = self._open_atoms(task)
-        lots = task._size_lots(np.arange(n_s)[None, :], inst[:, None], open_atoms[:, None])
+        lots = task.size_lots(np.arange(n_s)[None, :], inst[:, None], open_atoms[:, None])
         bapl = task.cc.base_atoms_per_lot[inst]
         atoms = lots * bapl[:, None]
         size_mask = task.action_masks()[:, len(task.listing) + task.n_levels:][:, :n_s]
@@ -238,7 +238,7 @@ class AlmgrenChriss(ExecutionBaseline):
 
     def act(self, task: ExecutionTask) -> np.ndarray:
         venue = self._venue(task)
-        done = task.filled + task._working_atoms().sum(axis=1)
+        done = task.filled + task.working_atoms().sum(axis=1)
         want = np.maximum(np.ceil(self.target_fraction(task) * task.parent_atoms - done), 0)
         size, send = self._size_for(task, venue, want)
         return self._order(task, np.full(task.n_lanes, sp.LEVEL_MARKET), size, send, np.zeros(task.n_lanes, np.int64))
@@ -283,7 +283,7 @@ class PassiveReprice(ExecutionBaseline):
     def _stale(self, task: ExecutionTask) -> np.ndarray:
         """Lanes with a working limit child whose price is no longer the near touch."""
         o, bars = task.exchange.orders, task.exchange.bars
-        live = (o.status == ob.Status.PENDING) | (o.status == ob.Status.OPEN) | (o.status == ob.Status.PARTIAL)
+        live = ob.lifecycle.CANCELLABLE_TABLE[o.status]  # working and not yet being cancelled: PENDING, OPEN, PARTIAL
         near = np.where((task.side == ob.Side.BUY)[:, None], sp.at(bars.bid_ticks, o.instrument), sp.at(bars.ask_ticks, o.instrument))
         return (live & (o.kind == ob.OrderKind.LIMIT) & (o.price_ticks != near)).any(axis=1)
 
@@ -346,7 +346,7 @@ class BuyAndHold(Baseline):
         cash = ex.accounts.free_atoms[:, cc.inst_venue, cc.inst_quote]  # (B, I)
         lots = np.minimum(sp.lots_within(cc, inst, buy, worst, cash), cc.max_qty_lots[inst])
         o = ex.orders
-        live = (o.status >= ob.Status.PENDING) & (o.status <= ob.Status.PENDING_CANCEL)
+        live = ob.lifecycle.LIVE_TABLE[o.status]
         working = np.zeros((n, n_i), dtype=bool)
         lanes = np.broadcast_to(np.arange(n)[:, None], o.status.shape)
         working[lanes[live], o.instrument[live]] = True

@@ -8,6 +8,24 @@ The single env is a task with ``B = 1``; the native vector env is the same task
 with ``B = num_envs``. Subclasses (:mod:`envs.execution`, :mod:`envs.trading`)
 fill in the task-specific hooks.
 
+The base owns what every task shares: seeds, atomic resets, the episode and step
+bookkeeping, truncation at a replayed market's window, the history's bounds, the
+render trace, and the buffers of the compiled step. A step is one packed compiled
+call (:mod:`orderbook.packed`): begin-step bookkeeping, the task's decode into the
+exchange's intent and cancel buffers, the market advance and the order step, the
+task's evaluate, the observation and the info figures. A task implements:
+
+- ``_action_layout()``, ``_obs_layout()`` (its blocks after ``_common_obs_layout()``);
+- ``_decode_call()``, ``_evaluate_call()``, ``_features_call(raw, start)``,
+  ``_info_call(ints, floats, int_start, float_start)`` with ``task_info_keys``: the
+  kernel calls of its step, observation and info figures;
+- ``_trace_value()`` and ``action_masks()``;
+- optionally ``option_keys`` with ``_check_options`` and ``_apply_options``, and
+  ``_reset_call(mask)`` / ``_after_reset(mask)`` to start its episodes.
+
+The numpy reference of each task's step (the readable specification the kernels
+are checked against bit for bit) lives with the tests, in ``tests/envs/oracle/``.
+
 Invariants kept:
 - nothing changes before the input is validated: a bad action or unknown option
   raises and leaves the exchange's state and history as they were;
@@ -33,8 +51,6 @@ import orderbook as ob
 from envs import features as ft
 from envs import spaces as sp
 from envs.kernels import COMMON_INFO, begin_episode, begin_step, common_features, common_info, finish_observation
-from orderbook import state as st
-from orderbook.intents import OrderIntents, empty_intents
 from orderbook.packed import Call, PackedCall
 from orderbook.retention import HistoryKeeper
 
@@ -64,18 +80,15 @@ def check_seed(seed: Any, n_lanes: int) -> Any:
     raise ValueError(f"seed must be None or an int in [0, {top}], got {type(seed).__name__} {seed!r}")
 
 
-INFO_COUNTERS = (("orders", st.CNT_ORDERS), ("fills", st.CNT_FILLS), ("filled_lots", st.CNT_FILLED_LOTS),
-                 ("expiries", st.CNT_EXPIRED), ("cancels", st.CNT_CANCELLED))
-
-
 class BatchTask:
-    """Base of the batched tasks; see the module docstring. ``n_orders`` child orders per step."""
+    """Base of the batched tasks; see the module docstring for the hooks. ``n_orders`` child orders per step."""
 
     name = "task"
     option_keys: tuple[str, ...] = ()
+    task_info_keys: tuple[tuple[str, bool], ...] = ()  # (name, is_int) of the task's info figures, after COMMON_INFO
 
     def __init__(self, config: ob.ExchangeConfig, n_lanes: int, *, n_orders: int, passive_bps, ttl_ms: float, record_trace: bool,
-                 compiled_step: bool = False, history: Any = "episode", history_store: Any = None, history_run: str = "env"):
+                 history: Any = "episode", history_store: Any = None, history_run: str = "env"):
         if not (isinstance(n_orders, int) and 1 <= n_orders <= config.max_new_orders):
             raise ValueError(f"orders_per_step must be an int in [1, {config.max_new_orders}] (the config's max_new_orders), got {n_orders!r}")
         passive = np.asarray(tuple(passive_bps), dtype=np.float64)
@@ -106,10 +119,9 @@ class BatchTask:
         self.trace_start = np.zeros(n_lanes, dtype=np.int64)
         self.layout = self._action_layout()
         self.obs_layout = self._obs_layout()
-        # The compiled step (tasks with kernels): one packed call for decode, core step, evaluate, the
-        # observation and the info figures, over buffers owned here; one each to observe or report
-        # after a reset, and one for the reset. Built when first used (subclasses add arrays first).
-        self.compiled_step = bool(compiled_step)
+        # The compiled step: one packed call for decode, core step, evaluate, the observation and the info
+        # figures, over buffers owned here; one each to observe or report after a reset, and one for the
+        # reset. Built when first used (subclasses add arrays first).
         self._step_packed: PackedCall | None = None
         self._obs_packed: PackedCall | None = None
         self._info_packed: PackedCall | None = None
@@ -122,11 +134,52 @@ class BatchTask:
 
     # ------------------------------------------------------------ hooks
     def _action_layout(self) -> sp.ActionLayout:
+        """The task's MultiDiscrete layout (made once, in ``__init__``)."""
         raise NotImplementedError
 
     def _obs_layout(self) -> ft.ObsLayout:
+        """The task's observation layout: ``_common_obs_layout()`` and the task's blocks after it."""
         raise NotImplementedError
 
+    def _check_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Checked values of the known reset options (ValueError naming what came otherwise)."""
+        return dict(options)
+
+    def _apply_options(self, mask: np.ndarray, options: dict[str, Any] | None) -> None:
+        """Set the masked lanes' task parameters from checked ``options`` (``None``: keep them)."""
+
+    def _reset_call(self, mask: np.ndarray) -> Call | None:
+        """The kernel call starting the task's episodes in ``mask`` after the common bookkeeping (None: none)."""
+        return None
+
+    def _after_reset(self, mask: np.ndarray) -> None:
+        """The task's work after its reset call (raise ValueError on an episode that cannot be played)."""
+
+    def _decode_call(self) -> Call:
+        """The kernel call writing ``exchange.intent_buffer`` and ``cancel_buffer`` from ``self._actions``."""
+        raise NotImplementedError
+
+    def _evaluate_call(self) -> Call:
+        """The kernel call writing ``self._reward`` and ``self._terminated``."""
+        raise NotImplementedError
+
+    def _features_call(self, raw: np.ndarray, start: int) -> Call:
+        """The kernel call writing the task's features into ``raw[:, start:]``."""
+        raise NotImplementedError
+
+    def _info_call(self, ints: np.ndarray, floats: np.ndarray, int_start: int, float_start: int) -> Call:
+        """The kernel call writing the task's info figures (``task_info_keys``) from those columns on."""
+        raise NotImplementedError
+
+    def _trace_value(self) -> np.ndarray:
+        """``(B,)`` the figure ``render`` plots per step (``trace_label``)."""
+        raise NotImplementedError
+
+    def action_masks(self) -> np.ndarray:
+        """``(B, sum(nvec))`` bool: the flat per-dimension masks (MaskablePPO)."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------- reset/step
     def parse_options(self, options: dict[str, Any] | None) -> dict[str, Any]:
         """Checked reset options; unknown keys raise ValueError naming the known ones."""
         if options is None:
@@ -138,33 +191,6 @@ class BatchTask:
             raise ValueError(f"unknown reset options {unknown}; known options: {list(self.option_keys)}")
         return self._check_options(options)
 
-    def _check_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        return dict(options)
-
-    def _reset_task(self, mask: np.ndarray, options: dict[str, Any] | None) -> None:
-        """Task state of the masked lanes after the exchange reset them (``options=None``: keep the lane's)."""
-        raise NotImplementedError
-
-    def _decode(self, actions: np.ndarray, active: np.ndarray) -> tuple[OrderIntents, np.ndarray]:
-        raise NotImplementedError
-
-    def _evaluate(self) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        """(reward, terminated, task info) of every lane after a step."""
-        raise NotImplementedError
-
-    def _task_features(self) -> list[np.ndarray]:
-        raise NotImplementedError
-
-    def _task_info(self) -> dict[str, np.ndarray]:
-        raise NotImplementedError
-
-    def _trace_value(self) -> np.ndarray:
-        raise NotImplementedError
-
-    def action_masks(self) -> np.ndarray:
-        raise NotImplementedError
-
-    # ---------------------------------------------------------- reset/step
     def check_seed(self, seed: Any) -> Any:
         """``seed`` for this batch (see :func:`check_seed`): front-ends call it before anything changes."""
         return check_seed(seed, self.n_lanes)
@@ -192,9 +218,9 @@ class BatchTask:
     def _snapshot(self) -> tuple:
         """Copies of what a reset may change: the core's lanes, bars, balances, statistics, market source and
         seeds, the order table's status, ids and reservations, the task's per-lane arrays (not the step's
-        output buffers, which a reset never writes), the history's sizes. ~55 arrays, ~20 us at one lane."""
+        output buffers, which a reset never writes), the history's sizes (~55 arrays)."""
         ex = self.exchange
-        arrays = [ex.lane_seed, ex._seeded, ex._started, *(getattr(ex.orders, f) for f in self._RESET_ORDER_FIELDS)]
+        arrays = [ex.lane_seed, *ex.reset_flags, *(getattr(ex.orders, f) for f in self._RESET_ORDER_FIELDS)]
         for state in (ex.lanes, ex.bars, ex.accounts, ex.stats, getattr(ex.source, "state", ())):
             arrays.extend(x for x in state if isinstance(x, np.ndarray))
         lanes = (self.n_lanes,)
@@ -217,15 +243,7 @@ class BatchTask:
         mask = np.ones(self.n_lanes, dtype=bool) if full else mask
         self._obs_fresh = self._info_fresh = False  # the observation and info buffers describe the last step
         self.exchange.reset(seed=seed, mask=None if full else mask)
-        if self.compiled_step and type(self)._reset_call is not BatchTask._reset_call:
-            self._reset_compiled(mask, options)
-        else:
-            mid = ft.mids(self.cc, self.exchange.bars)
-            self.prev_mid[mask] = mid[mask]
-            self.start_mid[mask] = mid[mask]
-            self.prev_counters[mask] = self.exchange.stats.counters[mask]
-            self.prev_rejects[mask] = self.exchange.stats.rejects_by_reason.sum(axis=1)[mask]
-            self._reset_task(mask, options)
+        self._begin_episodes(mask, options)
         if self.record_trace:
             if full:
                 self.trace.clear()
@@ -236,6 +254,21 @@ class BatchTask:
                 del self.trace[:first]
                 self.trace_start -= first
 
+    def _begin_episodes(self, mask: np.ndarray, options: dict[str, Any] | None) -> None:
+        """After the exchange's reset: the task's options, then one packed call of the common episode
+        bookkeeping (mids, counters) and the task's reset call, then the task's checks."""
+        if self._reset_packed is None:
+            ex = self.exchange
+            self._reset_mask = np.zeros(self.n_lanes, dtype=bool)
+            calls = [Call(begin_episode, (self.cc, ex.bars, ex.stats, self._reset_mask, self.prev_mid, self.start_mid,
+                                          self.prev_counters, self.prev_rejects))]
+            task_call = self._reset_call(self._reset_mask)
+            self._reset_packed = PackedCall(calls if task_call is None else [*calls, task_call])
+        self._apply_options(mask, options)
+        np.copyto(self._reset_mask, mask)
+        self._reset_packed()
+        self._after_reset(mask)
+
     def step(self, actions: np.ndarray, active: np.ndarray | None = None, with_info: bool = True):
         """One transition of every lane for validated ``(B, n)`` actions; inactive lanes send nothing.
 
@@ -245,21 +278,8 @@ class BatchTask:
         front-end's). Inactive lanes (about to be reset) are not stepped: no clock, orders or history.
         """
         active = np.ones(self.n_lanes, dtype=bool) if active is None else active
-        if self.compiled_step:
-            reward, terminated, extra = self._step_compiled(actions, active)
-        else:
-            stats = self.exchange.stats
-            self.prev_mid[:] = ft.mids(self.cc, self.exchange.bars)
-            self.prev_counters[:] = stats.counters
-            self.prev_rejects[:] = stats.rejects_by_reason.sum(axis=1)
-            if active.any():
-                intents, cancels = self._decode(actions, active)
-                self.exchange._step_validated(intents, cancels, active)
-            reward, terminated, extra = self._evaluate()
-        info = None
-        if with_info:
-            info = self.info()
-            info.update(extra)
+        reward, terminated = self._advance(actions, active)
+        info = self.info() if with_info else None
         if self.record_trace:
             self.trace.append(self._trace_value())
         if self.window_steps is None:
@@ -269,24 +289,57 @@ class BatchTask:
         self.keeper.after_step()
         return reward, terminated, truncated, info
 
-    # ------------------------------------------------------- compiled step
-    def _decode_call(self) -> Call:
-        """The kernel call writing ``exchange.intent_buffer`` and ``cancel_buffer`` from ``self._actions``."""
-        raise NotImplementedError
+    def _advance(self, actions: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The step as one packed compiled call; ``(reward, terminated)`` copies. Refused before anything
+        changes when the market source cannot take it (a replay window at its end)."""
+        ex = self.exchange
+        if self._step_packed is None:
+            self._actions = np.zeros((self.n_lanes, len(self.layout.nvec)), dtype=np.int64)
+            self._active = np.ones(self.n_lanes, dtype=bool)
+            self._reward = np.zeros(self.n_lanes)
+            self._terminated = np.zeros(self.n_lanes, dtype=bool)
+        np.copyto(self._actions, actions)
+        np.copyto(self._active, active)
+        ex.prepare_step(self._active)  # may refuse (replay window): nothing changed yet
+        core = ex.step_calls()
+        if core is not self._core_calls:  # first step, or a history log grew (new arrays)
+            self._core_calls = core
+            self._step_calls = (  # the step, then its observation and info figures (fresh until a reset)
+                Call(begin_step, (self.cc, ex.bars, ex.stats, self.prev_mid, self.prev_counters, self.prev_rejects)),
+                self._decode_call(),
+                *core,
+                self._evaluate_call(),
+                *self._obs_calls(),
+                *self._info_calls(),
+            )
+        if self._step_packed is None:
+            self._step_packed = PackedCall(self._step_calls)
+        self._obs_fresh = self._info_fresh = False
+        self._step_packed(self._step_calls)
+        ex.raise_if_error()
+        self._obs_fresh = self._info_fresh = True
+        return self._reward.copy(), self._terminated.copy()
 
-    def _evaluate_call(self) -> Call:
-        """The kernel call writing ``self._reward`` and ``self._terminated``."""
-        raise NotImplementedError
+    # ------------------------------------------------------------- outputs
+    def info(self) -> dict[str, np.ndarray]:
+        """Execution-quality figures of the last step per lane (``(B,)`` arrays)."""
+        ints, floats = self._info_compiled()
+        blocks = (floats, ints)
+        return {name: blocks[is_int][:, col].copy() for name, is_int, col in self._info_columns}
 
-    def _features_call(self, raw: np.ndarray, start: int) -> Call:
-        """The kernel call writing the task's features into ``raw[:, start:]``."""
-        raise NotImplementedError
+    def info_of_lane(self, lane: int) -> dict[str, Any]:
+        """The info figures of one lane as Python scalars (what the single env returns)."""
+        ints, floats = self._info_compiled()
+        values = (floats[lane].tolist(), ints[lane].tolist())
+        return {name: values[is_int][col] for name, is_int, col in self._info_columns}
 
-    task_info_keys: tuple[tuple[str, bool], ...] = ()  # (name, is_int) of the compiled task info
-
-    def _info_call(self, ints: np.ndarray, floats: np.ndarray, int_start: int, float_start: int) -> Call:
-        """The kernel call writing the task's info figures (``task_info_keys``) from those columns on."""
-        raise NotImplementedError
+    def observe(self) -> np.ndarray:
+        """A fresh ``(B, D)`` float32 observation inside the Box (see the env docstrings)."""
+        if self._obs_packed is None:
+            self._obs_packed = PackedCall(self._obs_calls())
+        if not self._obs_fresh:
+            self._obs_packed()
+        return self._obs.copy()
 
     def _info_compiled(self) -> tuple[np.ndarray, np.ndarray]:
         """``(ints, floats)``: the ``(B, n)`` blocks of the info figures (views of buffers, refreshed)."""
@@ -316,75 +369,6 @@ class BatchTask:
             )
         return self._info_call_list
 
-    def info_of_lane(self, lane: int) -> dict[str, Any]:
-        """The info figures of one lane as Python scalars (what the single env returns)."""
-        if not self.compiled_step:
-            return {k: v[lane].item() for k, v in self.info().items()}
-        ints, floats = self._info_compiled()
-        values = (floats[lane].tolist(), ints[lane].tolist())
-        return {name: values[is_int][col] for name, is_int, col in self._info_columns}
-
-    def _reset_call(self, mask: np.ndarray) -> Call:
-        """The kernel call starting the task's episodes in ``mask`` (optional: tasks without one reset with numpy)."""
-        raise NotImplementedError
-
-    def _reset_compiled(self, mask: np.ndarray, options: dict[str, Any] | None) -> None:
-        """What the numpy reset does after the exchange's, as one packed call (the task's options first)."""
-        if self._reset_packed is None:
-            ex = self.exchange
-            self._reset_mask = np.zeros(self.n_lanes, dtype=bool)
-            self._reset_packed = PackedCall([
-                Call(begin_episode, (self.cc, ex.bars, ex.stats, self._reset_mask, self.prev_mid, self.start_mid,
-                                     self.prev_counters, self.prev_rejects)),
-                self._reset_call(self._reset_mask),
-            ])
-        self._apply_options(mask, options)
-        np.copyto(self._reset_mask, mask)
-        self._reset_packed()
-        self._after_reset(mask)
-
-    def _apply_options(self, mask: np.ndarray, options: dict[str, Any] | None) -> None:
-        """Set the masked lanes' task parameters from checked ``options`` (``None``: keep them)."""
-
-    def _after_reset(self, mask: np.ndarray) -> None:
-        """Checks after a compiled reset (raise ValueError on an episode that cannot be played)."""
-
-    def _step_compiled(self, actions: np.ndarray, active: np.ndarray):
-        ex = self.exchange
-        if self._step_packed is None:
-            self._actions = np.zeros((self.n_lanes, len(self.layout.nvec)), dtype=np.int64)
-            self._active = np.ones(self.n_lanes, dtype=bool)
-            self._reward = np.zeros(self.n_lanes)
-            self._terminated = np.zeros(self.n_lanes, dtype=bool)
-        np.copyto(self._actions, actions)
-        np.copyto(self._active, active)
-        ex._prepare_step(self._active)  # may refuse (replay window): nothing changed yet
-        core = ex._step_calls()
-        if core is not self._core_calls:  # first step, or a history log grew (new arrays)
-            self._core_calls = core
-            self._step_calls = (  # the step, then its observation and info figures (fresh until a reset)
-                Call(begin_step, (self.cc, ex.bars, ex.stats, self.prev_mid, self.prev_counters, self.prev_rejects)),
-                self._decode_call(),
-                *core,
-                self._evaluate_call(),
-                *self._obs_calls(),
-                *self._info_calls(),
-            )
-        if self._step_packed is None:
-            self._step_packed = PackedCall(self._step_calls)
-        self._obs_fresh = self._info_fresh = False
-        self._step_packed(self._step_calls)
-        ex._raise_if_error()
-        self._obs_fresh = self._info_fresh = True
-        return self._reward.copy(), self._terminated.copy(), {}
-
-    def _observe_compiled(self) -> np.ndarray:
-        if self._obs_packed is None:
-            self._obs_packed = PackedCall(self._obs_calls())
-        if not self._obs_fresh:
-            self._obs_packed()
-        return self._obs.copy()
-
     def _obs_calls(self) -> tuple[Call, Call, Call]:
         """The observation kernels over their buffers (made at the first call)."""
         if self._obs_call_list is None:
@@ -401,39 +385,8 @@ class BatchTask:
             )
         return self._obs_call_list
 
-    # ------------------------------------------------------------- outputs
-    def info(self) -> dict[str, np.ndarray]:
-        """Execution-quality figures of the last step per lane (``(B,)`` arrays)."""
-        if self.compiled_step:
-            ints, floats = self._info_compiled()
-            blocks = (floats, ints)
-            return {name: blocks[is_int][:, col].copy() for name, is_int, col in self._info_columns}
-        stats = self.exchange.stats
-        delta = stats.counters - self.prev_counters
-        out = {name: delta[:, col] for name, col in INFO_COUNTERS}
-        out["rejects"] = stats.rejects_by_reason.sum(axis=1) - self.prev_rejects
-        mean = np.where(stats.welford[:, :, 0] > 0, stats.welford[:, :, 1], 0.0)
-        out["slippage_mean_bps"] = mean[:, st.STAT_SLIPPAGE_ARRIVAL_BPS]
-        out["ack_latency_mean_ms"] = mean[:, st.STAT_ACK_LATENCY_MS]
-        out["step"] = self.exchange.lanes.step.copy()
-        out["portfolio_value"] = self.exchange.accounts.value_numeraire.copy()
-        out.update(self._task_info())
-        return out
-
-    def observe(self) -> np.ndarray:
-        """A fresh ``(B, D)`` float32 observation inside the Box (see the env docstrings)."""
-        if self.compiled_step:
-            return self._observe_compiled()
-        return self.obs_layout.assemble(self._common_features() + self._task_features())
-
-    def _common_features(self) -> list[np.ndarray]:
-        ex = self.exchange
-        out = np.empty((self.n_lanes, self.n_common))
-        common_features(out, self.cc, ex.bars, ex.lanes, ex.accounts, ex.orders, ex.stats, self.prev_counters, self.prev_rejects,
-                        self.obs_instruments, self.obs_venues, self.obs_assets, self.prev_mid, self.start_mid)
-        return [out]
-
     def _common_obs_layout(self) -> ft.ObsLayout:
+        """The blocks every task observes first (market, outage, balance, orders, stats, slippage)."""
         cfg = self.config
         layout = ft.ObsLayout()
         inst_names = [f"{cfg.instruments[i].venue}:{cfg.instruments[i].symbol}" for i in self.obs_instruments]
@@ -446,21 +399,3 @@ class BatchTask:
         layout.add("slippage", ft.STAT_LABELS[-1:], -10.0, 10.0)
         self.n_common = len(layout.labels)
         return layout
-
-    # ------------------------------------------------------------- helpers
-    def _new_intents(self) -> OrderIntents:
-        return empty_intents(self.n_lanes, self.config.max_new_orders)
-
-    def _fill_intent(self, intents: OrderIntents, m: int, inst, side, level, price, lots, send) -> None:
-        """Write order column ``m``: instrument ``-1`` where ``send`` is False or ``lots`` is 0."""
-        send = send & (lots > 0) & (level != sp.LEVEL_NONE)
-        intents.instrument[:, m] = np.where(send, inst, -1)
-        intents.side[:, m] = side
-        intents.kind[:, m] = np.where(level == sp.LEVEL_MARKET, ob.OrderKind.MARKET, ob.OrderKind.LIMIT)
-        intents.price_ticks[:, m] = np.where(level == sp.LEVEL_MARKET, 0, price)
-        intents.qty_lots[:, m] = np.where(send, lots, 0)
-        intents.ttl_ns[:, m] = self.ttl_ns
-
-    def _cancels(self, actions: np.ndarray, active: np.ndarray, down: np.ndarray) -> np.ndarray:
-        can = sp.cancellable(self.exchange.orders, self.cc, down)
-        return sp.cancel_mask_from_choice(self.layout.cancel(actions), self.exchange.orders, can) & active[:, None]

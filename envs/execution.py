@@ -26,7 +26,6 @@ from envs.core import BatchTask
 from envs.single import OrderbookEnv
 from envs.vector import OrderbookVectorEnv
 from orderbook.packed import Call
-from orderbook.rng import uniform_per_lane
 from orderbook.specs import to_decimal
 
 P_ENV_SIDE = ek.P_ENV_SIDE  # purpose of the keyed draw of a random parent side (beyond the core's purposes)
@@ -44,13 +43,6 @@ def check_horizon(horizon: Any, step_ms: int | None = None) -> int:
     return int(horizon)
 
 
-def keyed_coin(seed: np.ndarray, episode: np.ndarray, purpose: int) -> np.ndarray:
-    """A fair coin per lane keyed by (seed, episode, purpose): batch-size invariant, replayable."""
-    u = np.empty(seed.shape[0])
-    uniform_per_lane(seed, episode, 0, 0, purpose, u)
-    return u < 0.5
-
-
 class ExecutionTask(BatchTask):
     """Batched parent-order execution (see :class:`ExecutionEnv` for the full description)."""
 
@@ -62,7 +54,7 @@ class ExecutionTask(BatchTask):
                  fills=None, latency=None, market=None, exchange: dict | None = None, base: str = "BTC", quote: str = "USD",
                  side: str | int = "buy", quantity: Any = "1", horizon: int = 60, penalty_bps: float = 50.0,
                  size_multiples=(0.5, 1.0, 2.0, 4.0), passive_bps=(2.0, 5.0), orders_per_step: int = 1,
-                 ttl_ms: float = 0.0, record_trace: bool = False, data=None, compiled_step: bool = True,
+                 ttl_ms: float = 0.0, record_trace: bool = False, data=None,
                  history: Any = "episode", history_store: Any = None, history_run: str = "env"):
         check_horizon(horizon)  # before it sizes a replay window
         cfg = build_config(config, venues=venues, quotes=quotes, faults=faults, fills=fills, latency=latency, market=market,
@@ -83,7 +75,7 @@ class ExecutionTask(BatchTask):
         self.apu_base = float(cfg.assets[self.base_a].atoms_per_unit)
         self.apu_quote = float(cfg.assets[self.quote_a].atoms_per_unit)
         super().__init__(cfg, n_lanes, n_orders=orders_per_step, passive_bps=passive_bps, ttl_ms=ttl_ms, record_trace=record_trace,
-                         compiled_step=compiled_step, history=history, history_store=history_store, history_run=history_run)
+                         history=history, history_store=history_store, history_run=history_run)
         self.defaults = self._check_options({"side": side, "quantity": quantity, "horizon": horizon})
         z = lambda dtype: np.zeros(n_lanes, dtype=dtype)  # noqa: E731
         self.side_choice, self.side, self.parent_atoms, self.horizon = z(np.int64), z(np.int64), z(np.int64), z(np.int64)
@@ -130,46 +122,24 @@ class ExecutionTask(BatchTask):
         return out
 
     # ------------------------------------------------------------ state
-    def _totals(self) -> tuple[np.ndarray, np.ndarray]:
-        """Base and quote atoms (free + locked) over the venues that list the pair."""
-        acct = self.exchange.accounts
-        held = (acct.free_atoms + acct.locked_atoms)[:, self.obs_venues]
-        return held[:, :, self.base_a].sum(axis=1), held[:, :, self.quote_a].sum(axis=1)
-
-    def _mid(self) -> np.ndarray:
-        return ft.mids(self.cc, self.exchange.bars)[:, self.listing].mean(axis=1)
-
-    def _working_atoms(self) -> np.ndarray:
-        """``(B, K)`` base atoms still working in live child orders."""
+    def working_atoms(self) -> np.ndarray:
+        """``(B, K)`` base atoms still working in live child orders (0 in free slots)."""
         o = self.exchange.orders
         live = ob.lifecycle.LIVE_TABLE[o.status]
         return np.where(live, (o.qty_lots - o.filled_lots) * self.cc.base_atoms_per_lot[o.instrument], 0)
 
-    def _filled_atoms(self) -> np.ndarray:
-        """``(B,)`` base atoms of the parent filled so far (kept by reset and _evaluate)."""
+    def filled_atoms(self) -> np.ndarray:
+        """``(B,)`` base atoms of the parent filled so far (the task's array, kept by reset and the step)."""
         return self.filled
 
-    def _open_atoms(self) -> np.ndarray:
-        return self.parent_atoms - self.filled - self._working_atoms().sum(axis=1)
+    def open_atoms(self) -> np.ndarray:
+        """``(B,)`` base atoms of the parent neither filled nor working (what new children may still take)."""
+        return self.parent_atoms - self.filled - self.working_atoms().sum(axis=1)
 
     def _apply_options(self, mask: np.ndarray, options: dict[str, Any] | None) -> None:
         if options is not None:
             params = {**self.defaults, **options}
             self.side_choice[mask], self.parent_atoms[mask], self.horizon[mask] = params["side"], params["parent_atoms"], params["horizon"]
-
-    def _reset_task(self, mask: np.ndarray, options: dict[str, Any] | None) -> None:
-        self._apply_options(mask, options)
-        lanes = self.exchange.lanes
-        coin = keyed_coin(lanes.market_seed, lanes.rng_episode, P_ENV_SIDE)
-        drawn = np.where(coin, ob.Side.BUY, ob.Side.SELL)
-        self.side[mask] = np.where(self.side_choice == 0, drawn, self.side_choice)[mask]
-        base, quote = self._totals()
-        self.arrival[mask] = self._mid()[mask]
-        self.notional[mask] = (self.parent_atoms / self.apu_base * self.arrival)[mask]
-        self.base_start[mask], self.prev_base[mask], self.prev_quote[mask] = base[mask], base[mask], quote[mask]
-        self.filled[mask] = 0
-        self.shortfall_bps[mask], self.penalty_step_bps[mask], self.step_filled[mask] = 0.0, 0.0, 0
-        self._check_funds(mask)
 
     def _check_funds(self, mask: np.ndarray) -> None:
         """The account must hold the parent: its base (sell) or its notional at the collar plus fees (buy)."""
@@ -191,7 +161,11 @@ class ExecutionTask(BatchTask):
                              f"holds {have / units:.8g} on the venues that list the pair; lower quantity or raise initial_balances")
 
     # ------------------------------------------------------------- step
-    def _size_lots(self, size: np.ndarray, inst: np.ndarray, open_atoms: np.ndarray) -> np.ndarray:
+    def size_lots(self, size: np.ndarray, inst: np.ndarray, open_atoms: np.ndarray) -> np.ndarray:
+        """Lots of a child for ``size`` choices on instruments ``inst`` with ``open_atoms`` of the parent open,
+        broadcast against ``(B,)`` lane arrays: ``size_multiples[j]`` times the TWAP slice (at least one lot)
+        or, for the last choice, everything open; never above what is open nor the instrument's maximum
+        (what ``execution_decode`` sends and ``action_masks`` checks)."""
         lane = (-1,) + (1,) * (inst.ndim - 1)  # lane arrays broadcast against (B,) or (B, n) choices
         bapl = self.cc.base_atoms_per_lot[inst]
         mult = self.size_multiples[np.minimum(size, len(self.size_multiples) - 1)]
@@ -200,33 +174,6 @@ class ExecutionTask(BatchTask):
         cap = np.maximum(open_atoms, 0) // bapl
         lots = np.where(size == len(self.size_multiples), cap, np.minimum(slice_lots, cap))
         return np.minimum(lots, self.cc.max_qty_lots[inst])
-
-    def _decode(self, actions: np.ndarray, active: np.ndarray):
-        intents, bars = self._new_intents(), self.exchange.bars
-        open_atoms = self._open_atoms()
-        for g in range(self.n_orders):
-            ch = self.layout.group(actions, g)
-            inst = self.listing[ch["venue"]]
-            price = sp.limit_price_ticks(ch["level"], self.side, sp.at(bars.bid_ticks, inst), sp.at(bars.ask_ticks, inst), self.passive_bps)
-            lots = self._size_lots(ch["size"], inst, open_atoms)
-            self._fill_intent(intents, g, inst, self.side, ch["level"], price, lots, active)
-            open_atoms = open_atoms - np.where(intents.instrument[:, g] >= 0, lots * self.cc.base_atoms_per_lot[inst], 0)
-        return intents, self._cancels(actions, active, sp.venue_down_next(self.exchange.lanes))
-
-    def _evaluate(self):
-        base, quote = self._totals()
-        d_base, d_quote = base - self.prev_base, quote - self.prev_quote
-        self.prev_base[:], self.prev_quote[:], self.step_filled[:] = base, quote, self.side * d_base
-        self.filled[:] = self.side * (base - self.base_start)
-        reward = (d_quote / self.apu_quote + self.arrival * d_base / self.apu_base) / self.notional * 1e4
-        remaining = self.parent_atoms - self.filled
-        at_horizon = self.exchange.lanes.step >= self.horizon
-        move = self.side * (self._mid() - self.arrival)
-        cost = remaining / self.apu_base * (self.arrival * self.penalty_bps * 1e-4 + move)
-        self.penalty_step_bps[:] = np.where(at_horizon & (remaining > 0), cost / self.notional * 1e4, 0.0)
-        reward = reward - self.penalty_step_bps
-        self.shortfall_bps[:] = self.shortfall_bps - reward
-        return reward, (remaining <= 0) | at_horizon, {}
 
     # ------------------------------------------------- compiled step
     @property
@@ -269,36 +216,15 @@ class ExecutionTask(BatchTask):
         return Call(ek.execution_features, (raw, start, self.cc, ex.lanes, ex.orders, self.arrays))
 
     # ---------------------------------------------------------- outputs
-    def _task_features(self) -> list[np.ndarray]:
-        parent = self.parent_atoms.astype(np.float64)
-        working = self._working_atoms()
-        venue = self.cc.inst_venue[self.exchange.orders.instrument]
-        per_venue = np.stack([np.where(venue == v, working, 0).sum(axis=1) for v in self.obs_venues], axis=1)
-        left = np.maximum(self.horizon - self.exchange.lanes.step, 0) / self.horizon
-        fractions = np.stack([(self.parent_atoms - self._filled_atoms()) / parent, working.sum(axis=1) / parent, left], axis=1)
-        return [per_venue / parent[:, None], self.side[:, None].astype(np.float64), fractions, self.shortfall_bps[:, None] / 100.0]
-
-    def _task_info(self) -> dict[str, np.ndarray]:
-        filled = self._filled_atoms()
-        return {
-            "filled_qty": self.step_filled / self.apu_base,
-            "parent_side": self.side.copy(),
-            "parent_filled_qty": filled / self.apu_base,
-            "parent_remaining_qty": (self.parent_atoms - filled) / self.apu_base,
-            "arrival_price": self.arrival.copy(),
-            "shortfall_bps": self.shortfall_bps.copy(),
-            "horizon_penalty_bps": self.penalty_step_bps.copy(),
-        }
-
     def _trace_value(self) -> np.ndarray:
-        return self._filled_atoms() / self.parent_atoms
+        return self.filled_atoms() / self.parent_atoms
 
     def action_masks(self) -> np.ndarray:
         ex, cc = self.exchange, self.cc
         down = sp.venue_down_next(ex.lanes)
         up = ~down[:, self.obs_venues]  # (B, n) one venue per listed instrument
         free_slot = ~ob.lifecycle.LIVE_TABLE[ex.orders.status].all(axis=1)
-        open_atoms = self._open_atoms()
+        open_atoms = self.open_atoms()
         n_b, n_l, n_s = self.n_lanes, len(self.listing), len(self.size_multiples) + 1
         inst = np.broadcast_to(self.listing, (n_b, n_l))
         side = np.broadcast_to(self.side[:, None], (n_b, n_l))
@@ -306,7 +232,7 @@ class ExecutionTask(BatchTask):
         asset = np.where(side == ob.Side.BUY, self.quote_a, self.base_a)
         free = np.take_along_axis(ex.accounts.free_atoms[:, self.obs_venues], asset[:, :, None], axis=2)[:, :, 0]
         # choices broadcast as (B, venue, size)
-        lots = self._size_lots(np.arange(n_s)[None, None, :], inst[:, :, None], open_atoms[:, None, None])
+        lots = self.size_lots(np.arange(n_s)[None, None, :], inst[:, :, None], open_atoms[:, None, None])
         i3, s3, w3 = inst[:, :, None], side[:, :, None], worst[:, :, None]
         ok = sp.order_ok(cc, i3, w3, lots) & (sp.reservation_atoms(cc, i3, s3, w3, lots) <= free[:, :, None])
         size_ok = (ok & up[:, :, None]).any(axis=1)
@@ -411,9 +337,7 @@ class ExecutionEnv(OrderbookEnv):
     "sell" or "random", drawn per episode from the lane's seed), ``quantity``
     (base units, "1"), ``horizon`` (steps, 60), ``penalty_bps`` (50),
     ``size_multiples``, ``passive_bps``, ``orders_per_step`` (1), ``ttl_ms``
-    (child time to live, 0 = the venue's default), ``render_mode`` ("rgb_array"),
-    ``compiled_step`` (True: the step as compiled kernels; False: the numpy
-    specification, the same results bit for bit, ~10x slower).
+    (child time to live, 0 = the venue's default), ``render_mode`` ("rgb_array").
     ``reset(options={"side": ..., "quantity": ..., "horizon": ...})`` changes the
     parent for that episode; other keys raise ValueError. Options, seeds (ints in
     ``[0, 2**63 - 1]``) and the account's funds are checked as a whole: a refused

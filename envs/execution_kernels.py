@@ -1,11 +1,12 @@
 """The Execution task's step as compiled kernels: decode, evaluate, features.
 
-These are the scalar, per-lane versions of the numpy methods of
-:class:`envs.execution.ExecutionTask` (``_decode``, ``_evaluate``,
-``_task_features``), which stay the readable specification: with the same
-inputs the kernels give the same bits (same operations in the same order,
-checked by ``tests/envs/test_compiled_step.py`` on random actions with faults
-high). :class:`envs.core.BatchTask` runs them with the core's market advance and
+They are the task's only step in the product. Their readable specification is
+the numpy reference kept with the tests
+(``tests/envs/oracle/execution_reference.py``: ``_decode``, ``_evaluate``,
+``_task_features``, ``_task_info``, ``_reset_task``): with the same inputs the
+kernels give the same bits (same operations in the same order, checked by
+``tests/envs/test_compiled_step.py`` on random actions with faults high).
+:class:`envs.core.BatchTask` runs them with the core's market advance and
 order step as one packed call (:mod:`orderbook.packed`), so a step of the
 single env is one compiled call instead of ~100 numpy calls.
 
@@ -87,7 +88,7 @@ def limit_price(level, side, bid, ask, passive_bps):
 
 @kernel
 def size_lots(cc, x, b, size, inst, open_atoms):
-    """:meth:`ExecutionTask._size_lots` for one choice."""
+    """:meth:`ExecutionTask.size_lots` for one choice."""
     bapl = cc.base_atoms_per_lot[inst]
     n_m = x.size_multiples.shape[0]
     mult = x.size_multiples[min(size, n_m - 1)]
@@ -134,7 +135,7 @@ def _totals(acct, x, b):
 
 @kernel
 def pair_mid(cc, bars, x, b):
-    """The mean mid of the listed instruments (:meth:`ExecutionTask._mid`)."""
+    """The mean mid of the listed instruments (the reference's ``_mid``)."""
     total = 0.0
     for n in range(x.listing.shape[0]):
         i = x.listing[n]
@@ -144,7 +145,7 @@ def pair_mid(cc, bars, x, b):
 
 @kernel
 def execution_evaluate(cc, lanes, bars, acct, x, reward, terminated):
-    """Reward and termination of every lane after a step (:meth:`ExecutionTask._evaluate`)."""
+    """Reward and termination of every lane after a step (the reference's ``_evaluate``)."""
     apu_base, apu_quote, penalty_bps = x.apu_base, x.apu_quote, x.penalty_bps
     for b in range(reward.shape[0]):
         base, quote = _totals(acct, x, b)
@@ -166,7 +167,7 @@ def execution_evaluate(cc, lanes, bars, acct, x, reward, terminated):
 
 @kernel
 def execution_features(out, start, cc, lanes, orders, x):
-    """The task's features into ``out[:, start:]`` (:meth:`ExecutionTask._task_features`)."""
+    """The task's features into ``out[:, start:]`` (the reference's ``_task_features``)."""
     n_k = orders.status.shape[1]
     n_v = x.obs_venues.shape[0]
     for b in range(out.shape[0]):
@@ -194,7 +195,7 @@ def execution_features(out, start, cc, lanes, orders, x):
 
 
 
-# The task's info figures after the common ones: (name, is_int), in the order of ExecutionTask._task_info.
+# The task's info figures after the common ones: (name, is_int), in the order of the reference's _task_info.
 EXECUTION_INFO = (("filled_qty", False), ("parent_side", True), ("parent_filled_qty", False), ("parent_remaining_qty", False),
                   ("arrival_price", False), ("shortfall_bps", False), ("horizon_penalty_bps", False))
 
@@ -215,7 +216,7 @@ def execution_info(x, ints, floats, int_start, float_start):
 
 @kernel
 def execution_reset(cc, lanes, bars, acct, x, side_choice, mask, short):
-    """Start the masked lanes' parents (:meth:`ExecutionTask._reset_task` after the options).
+    """Start the masked lanes' parents (the reference's ``_reset_task`` after the options).
 
     ``short[b]`` is set where the account cannot hold the parent (the caller raises).
     """

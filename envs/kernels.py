@@ -166,7 +166,7 @@ def clear_intents(intents, b):
 
 @kernel(inline=True)
 def write_intent(intents, b, g, inst, side, level, price, lots, send, ttl):
-    """Intent row ``g`` of lane ``b`` as :meth:`envs.core.BatchTask._fill_intent` writes it (unsent: instrument -1)."""
+    """Intent row ``g`` of lane ``b`` as the numpy reference's ``_fill_intent`` writes it (unsent: instrument -1)."""
     intents.instrument[b, g] = inst if send else -1
     intents.side[b, g] = side
     intents.kind[b, g] = c.MARKET if level == LEVEL_MARKET else c.LIMIT
@@ -178,7 +178,7 @@ def write_intent(intents, b, g, inst, side, level, price, lots, send, ttl):
 
 @kernel(inline=True)
 def write_cancels(cc, orders, lanes, b, choice, active, cancels):
-    """Lane ``b``'s cancel mask for its cancel choice (:meth:`envs.core.BatchTask._cancels`): none, the
+    """Lane ``b``'s cancel mask for its cancel choice (the numpy reference's ``_cancels``): none, the
     oldest cancellable order (lowest id), or every one; cancellable = PENDING, OPEN or PARTIAL on a
     venue not known to be down next step."""
     oldest, oldest_id = -1, _NO_ID

@@ -35,7 +35,7 @@ class TradingTask(BatchTask):
                  fills=None, latency=None, market=None, exchange: dict | None = None,
                  size_fractions=(0.05, 0.1, 0.25, 0.5, 1.0), passive_bps=(2.0, 5.0), orders_per_step: int = 2,
                  ttl_ms: float = 0.0, ruin_fraction: float = 0.5, record_trace: bool = False, data=None,
-                 compiled_step: bool = True, history: Any = "episode", history_store: Any = None, history_run: str = "env"):
+                 history: Any = "episode", history_store: Any = None, history_run: str = "env"):
         cfg = build_config(config, venues=venues, quotes=quotes, faults=faults, fills=fills, latency=latency, market=market,
                            exchange=exchange, data=data, episode_steps=240)
         frac = np.asarray(tuple(size_fractions), dtype=np.float64)
@@ -51,14 +51,14 @@ class TradingTask(BatchTask):
         self.symbol_groups = [np.asarray([i for i, s in enumerate(symbols) if s == sym], dtype=np.int64) for sym in dict.fromkeys(symbols)]
         self.base_assets = np.asarray(sorted({cfg.asset_index(x.base) for x in cfg.instruments}), dtype=np.int64)
         super().__init__(cfg, n_lanes, n_orders=orders_per_step, passive_bps=passive_bps, ttl_ms=ttl_ms, record_trace=record_trace,
-                         compiled_step=compiled_step, history=history, history_store=history_store, history_run=history_run)
+                         history=history, history_store=history_store, history_run=history_run)
         self.initial_value = np.ones(n_lanes)
         self.prev_value = np.ones(n_lanes)
         self._arrays: tk.TradingArrays | None = None
         n_balances = len(cfg.venues) * len(cfg.assets)
-        if self.compiled_step and n_balances > tk.PAIRWISE_MAX:
-            raise ValueError(f"compiled_step sums at most {tk.PAIRWISE_MAX} balances per lane, the config has {n_balances} "
-                             "(venues x assets); pass compiled_step=False")
+        if n_balances > tk.PAIRWISE_MAX:
+            raise ValueError(f"the compiled step sums at most {tk.PAIRWISE_MAX} balances per lane (venues x assets), "
+                             f"the config has {n_balances}")
 
     # ----------------------------------------------------------- layout
     def _action_layout(self) -> sp.ActionLayout:
@@ -73,36 +73,11 @@ class TradingTask(BatchTask):
         return layout
 
     # ------------------------------------------------------------ state
-    def _reset_task(self, mask: np.ndarray, options: dict[str, Any] | None) -> None:
+    def _after_reset(self, mask: np.ndarray) -> None:
+        """The masked lanes' episodes start at the portfolio's value after the exchange's reset."""
         value = self.exchange.accounts.value_numeraire
         self.initial_value[mask] = value[mask]
         self.prev_value[mask] = value[mask]
-
-    def _decode(self, actions: np.ndarray, active: np.ndarray):
-        ex, cc = self.exchange, self.cc
-        intents = self._new_intents()
-        free = ex.accounts.free_atoms.copy()  # funds left for this step's later orders
-        lanes = np.arange(self.n_lanes)
-        for g in range(self.n_orders):
-            ch = self.layout.group(actions, g)
-            inst, level = ch["instrument"], ch["level"]
-            side = np.where(ch["side"] == 0, ob.Side.BUY, ob.Side.SELL).astype(np.int64)
-            bid, ask = sp.at(ex.bars.bid_ticks, inst), sp.at(ex.bars.ask_ticks, inst)
-            price = sp.limit_price_ticks(level, side, bid, ask, self.passive_bps)
-            reserve_at = np.where(level == sp.LEVEL_MARKET, sp.collar_ticks(cc, inst, side, bid, ask), price)
-            venue, asset = cc.inst_venue[inst], np.where(side == ob.Side.BUY, cc.inst_quote[inst], cc.inst_base[inst])
-            budget = np.floor(free[lanes, venue, asset] * self.size_fractions[ch["size"]]).astype(np.int64)
-            lots = np.minimum(sp.lots_within(cc, inst, side, reserve_at, budget), cc.max_qty_lots[inst])
-            self._fill_intent(intents, g, inst, side, level, price, lots, active)
-            sent = intents.instrument[:, g] >= 0
-            free[lanes, venue, asset] -= np.where(sent, sp.reservation_atoms(cc, inst, side, reserve_at, lots), 0)
-        return intents, self._cancels(actions, active, sp.venue_down_next(ex.lanes))
-
-    def _evaluate(self):
-        value = self.exchange.accounts.value_numeraire.copy()
-        reward = (value - self.prev_value) / self.initial_value * 1e4
-        self.prev_value[:] = value
-        return reward, value < self.ruin_fraction * self.initial_value, {}
 
     # ------------------------------------------------- compiled step
     @property
@@ -137,24 +112,6 @@ class TradingTask(BatchTask):
         return Call(tk.trading_features, (raw, start, self.cc, ex.bars, ex.accounts, self.arrays))
 
     # ---------------------------------------------------------- outputs
-    def _task_features(self) -> list[np.ndarray]:
-        ex = self.exchange
-        mid = ft.mids(self.cc, ex.bars)
-        basis = np.zeros_like(mid)
-        for group in self.symbol_groups:
-            ref = mid[:, group].mean(axis=1, keepdims=True)
-            basis[:, group] = (mid[:, group] / ref - 1.0) * 1e4
-        value = ex.accounts.value_numeraire
-        ret = (value / self.initial_value - 1.0) * 1e2
-        free, locked, total = ft.balance_values(self.cc, ex.accounts, ex.bars)
-        base = (free + locked)[:, :, self.base_assets].reshape(self.n_lanes, -1).sum(axis=1)
-        exposure = base / np.where(total > 0, total, 1.0)
-        return [basis, ret[:, None], exposure[:, None]]
-
-    def _task_info(self) -> dict[str, np.ndarray]:
-        value = self.exchange.accounts.value_numeraire
-        return {"initial_value": self.initial_value.copy(), "return_bps": (value / self.initial_value - 1.0) * 1e4}
-
     def _trace_value(self) -> np.ndarray:
         return self.exchange.accounts.value_numeraire.copy()
 
@@ -262,9 +219,7 @@ class TradingEnv(OrderbookEnv):
     ``quotes``, ``faults``, ``fills``, ``latency``, ``market``, ``exchange``, ``data`` (see
     :mod:`envs.config`); ``size_fractions``, ``passive_bps``, ``orders_per_step``
     (2), ``ttl_ms`` (0 = the venue's default), ``ruin_fraction`` (0.5),
-    ``render_mode`` ("rgb_array"), ``compiled_step`` (True: the step as compiled
-    kernels; False: the numpy specification, the same results bit for bit, ~15x
-    slower). ``reset`` takes no options (any key raises); a seed must be an int in
+    ``render_mode`` ("rgb_array"). ``reset`` takes no options (any key raises); a seed must be an int in
     ``[0, 2**63 - 1]``, and a refused reset leaves the env as it was.
 
     ``history`` (``"episode"``), ``history_store``, ``history_run``: what

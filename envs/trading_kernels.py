@@ -1,8 +1,8 @@
 """The Trading task's step as compiled kernels: decode, evaluate, features, info.
 
-These are the scalar, per-lane versions of the numpy methods of
-:class:`envs.trading.TradingTask` (``_decode``, ``_evaluate``,
-``_task_features``, ``_task_info``), which stay the readable specification: with
+They are the task's only step in the product. Their readable specification is
+the numpy reference kept with the tests (``tests/envs/oracle/trading_reference.py``:
+``_decode``, ``_evaluate``, ``_task_features``, ``_task_info``): with
 the same inputs the kernels give the same bits (same operations in the same
 order, checked by ``tests/envs/test_compiled_trading.py`` on random actions with
 faults high). :class:`envs.core.BatchTask` runs them with the core's market
@@ -212,7 +212,7 @@ def lots_within(cc, inst, side, price, budget_atoms):
 # ------------------------------------------------------------------- step
 @kernel
 def trading_decode(cc, orders, lanes, bars, acct, x, n_orders, actions, active, intents, cancels):
-    """Intents and cancels of every lane from its ``(n_orders * 4 + 1)`` choices (:meth:`TradingTask._decode`;
+    """Intents and cancels of every lane from its ``(n_orders * 4 + 1)`` choices (the reference's ``_decode``;
     inactive lanes send nothing). Each order sizes against the free funds earlier orders of the step left."""
     n_v, n_a = acct.free_atoms.shape[1], acct.free_atoms.shape[2]
     ttl = x.ttl_ns
@@ -243,7 +243,7 @@ def trading_decode(cc, orders, lanes, bars, acct, x, n_orders, actions, active, 
 
 @kernel
 def trading_evaluate(acct, x, reward, terminated):
-    """Reward and termination of every lane after a step (:meth:`TradingTask._evaluate`)."""
+    """Reward and termination of every lane after a step (the reference's ``_evaluate``)."""
     for b in range(reward.shape[0]):
         value = acct.value_numeraire[b]
         reward[b] = fdiv(value - x.prev_value[b], x.initial_value[b]) * 1e4
@@ -253,7 +253,7 @@ def trading_evaluate(acct, x, reward, terminated):
 
 @kernel
 def trading_features(out, start, cc, bars, acct, x):
-    """The task's features into ``out[:, start:]`` (:meth:`TradingTask._task_features`): basis per
+    """The task's features into ``out[:, start:]`` (the reference's ``_task_features``): basis per
     instrument, return since the episode began, value held in base assets."""
     n_i = cc.tick_size.shape[0]
     n_v, n_a = acct.free_atoms.shape[1], acct.free_atoms.shape[2]
@@ -282,7 +282,7 @@ def trading_features(out, start, cc, bars, acct, x):
         out[b, start + n_i + 1] = fdiv(base, total if total > 0 else 1.0)
 
 
-# The task's info figures after the common ones: (name, is_int), in the order of TradingTask._task_info.
+# The task's info figures after the common ones: (name, is_int), in the order of the reference's _task_info.
 TRADING_INFO = (("initial_value", False), ("return_bps", False))
 
 

@@ -221,29 +221,32 @@ class Exchange:
             intents = intents_from_orders(cfg, self.n_lanes, intents)
         intents = validate_intents(intents, self.n_lanes, cfg.max_new_orders, len(cfg.instruments))
         cancels = self._no_cancels if cancels is None else validate_cancels(cancels, self.n_lanes, cfg.slots)
-        self._step_validated(intents, cancels, None if active is None else self._mask(active))
+        self.step_validated(intents, cancels, None if active is None else self._mask(active))
 
-    def _step_validated(self, intents: OrderIntents, cancels: np.ndarray, active: np.ndarray | None = None) -> None:
-        """The step after validation (the env front-ends call this directly).
+    def step_validated(self, intents: OrderIntents, cancels: np.ndarray, active: np.ndarray | None = None) -> None:
+        """The step after validation: ``intents`` and ``cancels`` must already be what :meth:`step` checks
+        (callers that built them from checked choices skip the checks).
 
         The market advance and the order step run as one packed compiled call
         (:mod:`orderbook.packed`): the intents and cancels are copied into the
         exchange's own buffers (:attr:`intent_buffer`, :attr:`cancel_buffer`;
         writing there directly skips the copy).
         """
-        self._prepare_step(active)
+        self.prepare_step(active)
         if intents is not self.intent_buffer:
             for dst, src in zip(self.intent_buffer, intents):
                 np.copyto(dst, src)
         if cancels is not self.cancel_buffer:
             np.copyto(self.cancel_buffer, cancels)
-        self._packed_step(self._step_calls())
-        self._raise_if_error()
+        self._packed_step(self.step_calls())
+        self.raise_if_error()
 
-    def _prepare_step(self, active: np.ndarray | None) -> None:
+    def prepare_step(self, active: np.ndarray | None) -> None:
         """Mark the active lanes, refuse a step the market source cannot take, reserve history rows.
 
-        Nothing else changes, so a refusal leaves state and history as they were.
+        Nothing else changes, so a refusal leaves state and history as they were. A caller that runs
+        :meth:`step_calls` in its own packed call (the env tasks) calls this first and
+        :meth:`raise_if_error` after.
         """
         cfg, h = self.config, self.history
         if active is None:
@@ -256,14 +259,16 @@ class Exchange:
         h.ledger.reserve(self.n_lanes * (12 * k + 2 * m))
         h.market.reserve(self.n_lanes * len(cfg.instruments))
 
-    def _raise_if_error(self) -> None:
+    def raise_if_error(self) -> None:
+        """Raise the :class:`IllegalTransition` a compiled step reported (and clear it); nothing otherwise."""
         if self._error[0]:
             err = self._error.copy()
             self._error[:] = 0
             raise IllegalTransition(int(err[1]), int(err[2]), int(err[3]), int(err[4]))
 
-    def _step_calls(self) -> tuple[Call, Call]:
-        """The market advance and the order step over the current arrays (the logs may have grown)."""
+    def step_calls(self) -> tuple[Call, Call]:
+        """The market advance and the order step over the current arrays, for a packed call (a new tuple
+        when a history log grew and holds new arrays, the same tuple otherwise)."""
         h = self.history
         logs = (h.events.arrays, h.ledger.arrays, h.market.arrays)
         if self._calls is None or any(a is not b for a, b in zip(logs, self._calls_logs)):
@@ -278,8 +283,15 @@ class Exchange:
     @property
     def _packed_step(self) -> PackedCall:
         if self._packed is None:
-            self._packed = PackedCall(self._step_calls())
+            self._packed = PackedCall(self.step_calls())
         return self._packed
+
+    @property
+    def reset_flags(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(seeded, started)``: the ``(B,)`` bool arrays a reset writes besides the state tables
+        (a lane was given a seed; a lane began an episode). The arrays themselves: a caller that
+        undoes a reset puts them back in place."""
+        return self._seeded, self._started
 
     # ------------------------------------------------------------- queries
     def balances(self, lane: int = 0) -> dict[tuple[str, str], tuple[int, int]]:

@@ -1,9 +1,9 @@
 """The compiled Execution step equals its numpy specification, bit for bit.
 
 :class:`envs.execution.ExecutionTask` runs decode, the core step, evaluate, the
-observation and the info figures as packed compiled calls
-(``compiled_step=True``, the default); the numpy methods (``compiled_step=False``)
-are the readable specification. Same seeds and actions, faults high, several
+observation and the info figures as packed compiled calls; the numpy reference
+(:class:`tests.envs.oracle.execution_reference.ExecutionReference`) is the
+readable specification. Same seeds and actions, faults high, several
 child orders per step, random sides, some lanes sitting steps out: every reward,
 termination, observation, info figure, state array and history row is equal.
 """
@@ -17,11 +17,13 @@ import pytest
 import envs  # noqa: F401  (registers the ids)
 import orderbook as ob
 from envs.execution import ExecutionTask
+from tests.envs.oracle.execution_reference import ExecutionReference
+from tests.envs.oracle.make import make_reference
 from tests.orderbook.test_packed import _state
 
 
-def _twins(n_lanes: int, **kwargs) -> tuple[ExecutionTask, ExecutionTask]:
-    fast, spec = ExecutionTask(n_lanes, compiled_step=True, **kwargs), ExecutionTask(n_lanes, compiled_step=False, **kwargs)
+def _twins(n_lanes: int, **kwargs) -> tuple[ExecutionTask, ExecutionReference]:
+    fast, spec = ExecutionTask(n_lanes, **kwargs), ExecutionReference(n_lanes, **kwargs)
     for task in (fast, spec):
         task.reset(seed=5, mask=None, options=task.parse_options(None))
     return fast, spec
@@ -69,7 +71,7 @@ def test_compiled_step_equals_numpy_specification(n_lanes, kwargs):
 
 def test_single_env_info_has_python_scalars_of_the_specification_types():
     fast = gym.make("orderbook/Execution-v0")
-    spec = gym.make("orderbook/Execution-v0", compiled_step=False)
+    spec = make_reference("orderbook/Execution-v0")
     _, info_fast = fast.reset(seed=3)
     _, info_spec = spec.reset(seed=3)
     assert info_fast == info_spec

@@ -1,9 +1,9 @@
 """The compiled Trading step equals its numpy specification, bit for bit.
 
 :class:`envs.trading.TradingTask` runs decode, the core step, evaluate, the
-observation and the info figures as packed compiled calls
-(``compiled_step=True``, the default); the numpy methods (``compiled_step=False``)
-are the readable specification. Same seeds and actions, faults high, one to
+observation and the info figures as packed compiled calls; the numpy reference
+(:class:`tests.envs.oracle.trading_reference.TradingReference`) is the readable
+specification. Same seeds and actions, faults high, one to
 three orders per step sizing against the funds earlier ones left, some lanes
 sitting steps out, episodes ending (ruin, a replayed market's window, or a step
 limit as the front-ends' ``max_episode_steps``) and resetting by mask: every
@@ -21,11 +21,13 @@ from gymnasium.utils.env_checker import data_equivalence
 import envs  # noqa: F401  (registers the ids)
 import orderbook as ob
 from envs.trading import TradingTask
+from tests.envs.oracle.make import make_reference, make_vec_reference
+from tests.envs.oracle.trading_reference import TradingReference
 from tests.orderbook.test_packed import _state
 
 
-def _twins(n_lanes: int, **kwargs) -> tuple[TradingTask, TradingTask]:
-    fast, spec = TradingTask(n_lanes, compiled_step=True, **kwargs), TradingTask(n_lanes, compiled_step=False, **kwargs)
+def _twins(n_lanes: int, **kwargs) -> tuple[TradingTask, TradingReference]:
+    fast, spec = TradingTask(n_lanes, **kwargs), TradingReference(n_lanes, **kwargs)
     for task in (fast, spec):
         task.reset(seed=5, mask=None, options=task.parse_options(None))
     return fast, spec
@@ -97,8 +99,8 @@ def test_compiled_trading_step_equals_numpy_specification(case, n_lanes, kwargs)
 
 def test_single_env_info_has_python_scalars_of_the_specification_types():
     fast = gym.make("orderbook/Trading-v0")
-    spec = gym.make("orderbook/Trading-v0", compiled_step=False)
-    assert fast.unwrapped.task.compiled_step and not spec.unwrapped.task.compiled_step
+    spec = make_reference("orderbook/Trading-v0")
+    assert not isinstance(fast.unwrapped.task, TradingReference) and isinstance(spec.unwrapped.task, TradingReference)
     obs_fast, info_fast = fast.reset(seed=3)
     obs_spec, info_spec = spec.reset(seed=3)
     assert info_fast == info_spec
@@ -118,8 +120,7 @@ def test_single_env_info_has_python_scalars_of_the_specification_types():
 
 def test_native_vector_env_equals_its_numpy_specification():
     fast = gym.make_vec("orderbook/Trading-v0", num_envs=5, vectorization_mode="vector_entry_point", max_episode_steps=25)
-    spec = gym.make_vec("orderbook/Trading-v0", num_envs=5, vectorization_mode="vector_entry_point", max_episode_steps=25,
-                        compiled_step=False)
+    spec = make_vec_reference("orderbook/Trading-v0", 5, max_episode_steps=25)
     assert data_equivalence(fast.reset(seed=9), spec.reset(seed=9), exact=True)
     fast.action_space.seed(2)
     for _ in range(60):  # two autoresets of every lane

@@ -15,8 +15,8 @@ FAULTS = [pytest.param(ob.FaultSpec(), id="default-faults"), pytest.param(ob.Fau
 
 
 def assert_children_within_parent(task) -> None:
-    filled = task._filled_atoms()
-    working = task._working_atoms().sum(axis=1)
+    filled = task.filled_atoms()
+    working = task.working_atoms().sum(axis=1)
     assert (filled >= 0).all() and (working >= 0).all()
     assert (filled + working <= task.parent_atoms).all(), "child orders exceed the parent"
 
