@@ -205,6 +205,20 @@ def json_checked(spec: EnvSpec | None) -> EnvSpec | None:
     return JsonCheckedSpec(**{f.name: getattr(spec, f.name) for f in dataclasses.fields(spec) if f.init})
 
 
+class JsonCheckedSpecMixin:
+    """An env's ``spec`` stored as a :class:`JsonCheckedSpec`: its ``to_json`` names a keyword argument
+    that is not JSON (and what to pass instead) rather than failing on the first Decimal."""
+
+    @property
+    def spec(self) -> EnvSpec | None:
+        """What ``gym.make`` recorded."""
+        return self.__dict__.get("_spec")
+
+    @spec.setter
+    def spec(self, value: EnvSpec | None) -> None:
+        self._spec = json_checked(value)
+
+
 def _replace_venues(cfg: ob.ExchangeConfig, **changes: Any) -> ob.ExchangeConfig:
     return dataclasses.replace(cfg, venues=tuple(v.replace(**changes) for v in cfg.venues))
 

@@ -14,16 +14,15 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.envs.registration import EnvSpec
 from gymnasium.error import ResetNeeded
 
-from envs.config import json_checked
+from envs.config import JsonCheckedSpecMixin
 from envs.core import BatchTask
 
 RENDER_MODES = ["rgb_array"]
 
 
-class OrderbookEnv(gym.Env):
+class OrderbookEnv(JsonCheckedSpecMixin, gym.Env):
     """Base of the single envs; subclasses set ``task_cls`` and document themselves."""
 
     metadata = {"render_modes": RENDER_MODES, "render_fps": 4}
@@ -37,15 +36,6 @@ class OrderbookEnv(gym.Env):
         self.action_space = self.task.layout.space()
         self.observation_space = self.task.obs_layout.space()
         self._episode_over: str | None = "call reset() before step()"
-
-    @property
-    def spec(self) -> EnvSpec | None:
-        """What ``gym.make`` recorded; its ``to_json`` names a keyword argument that is not JSON (:mod:`envs.config`)."""
-        return self.__dict__.get("_spec")
-
-    @spec.setter
-    def spec(self, value: EnvSpec | None) -> None:
-        self._spec = json_checked(value)
 
     @property
     def exchange(self):

@@ -19,17 +19,16 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.envs.registration import EnvSpec
 from gymnasium.error import ResetNeeded
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from envs.config import json_checked
+from envs.config import JsonCheckedSpecMixin
 from envs.core import BatchTask
 from envs.single import RENDER_MODES
 
 
-class OrderbookVectorEnv(VectorEnv):
+class OrderbookVectorEnv(JsonCheckedSpecMixin, VectorEnv):
     """Base of the native vector envs; subclasses set ``task_cls``."""
 
     metadata = {"render_modes": RENDER_MODES, "render_fps": 4, "autoreset_mode": AutoresetMode.NEXT_STEP}
@@ -53,15 +52,6 @@ class OrderbookVectorEnv(VectorEnv):
         self._started = False
         self._prev_done = np.zeros(self.num_envs, dtype=bool)
         self._elapsed = np.zeros(self.num_envs, dtype=np.int64)
-
-    @property
-    def spec(self) -> EnvSpec | None:
-        """What ``gym.make`` recorded; its ``to_json`` names a keyword argument that is not JSON (:mod:`envs.config`)."""
-        return self.__dict__.get("_spec")
-
-    @spec.setter
-    def spec(self, value: EnvSpec | None) -> None:
-        self._spec = json_checked(value)
 
     @property
     def exchange(self):
