@@ -111,13 +111,9 @@ def latency_vs_slippage(m: Market, n_lanes: int, seed: int, latencies_s=LATENCIE
     return rows
 
 
-def passive_taker_share(m: Market, n_lanes: int, seed: int, n_steps: int = 10) -> list[Row]:
-    """Fact 2. Share of the filled quantity of a buy limit resting at the bid (zero latency) that executed as taker.
-
-    A limit at the bid is not marketable when it arrives at the quotes it was
-    priced on, so in a true market every fill of it is a maker fill: target 0.
-    """
-    cfg = m.config()
+def rest_buy_at_bid(m: Market, cfg: ob.ExchangeConfig, n_lanes: int, seed: int, n_steps: int) -> ob.Exchange:
+    """An exchange whose every lane sent one buy limit of a tenth of a median bar at the bid it saw, then stepped
+    ``n_steps`` bars in all (zero latency unless ``cfg`` says otherwise)."""
     inst = m.instrument(cfg)
     ex = start(cfg, n_lanes, seed)
     bid, _ = quotes(ex, inst)
@@ -126,6 +122,16 @@ def passive_taker_share(m: Market, n_lanes: int, seed: int, n_steps: int = 10) -
     ex.step(intents)
     for _ in range(n_steps - 1):
         ex.step()
+    return ex
+
+
+def passive_taker_share(m: Market, n_lanes: int, seed: int, n_steps: int = 10) -> list[Row]:
+    """Fact 2. Share of the filled quantity of a buy limit resting at the bid (zero latency) that executed as taker.
+
+    A limit at the bid is not marketable when it arrives at the quotes it was
+    priced on, so in a true market every fill of it is a maker fill: target 0.
+    """
+    ex = rest_buy_at_bid(m, m.config(), n_lanes, seed, n_steps)
     f = fills_by_order(ex.history.events_frame())
     total, taker = int(f["lots"].sum()), int(f["taker_lots"].sum())
     lane_share = (f["taker_lots"] / f["lots"]).to_numpy()
@@ -253,15 +259,7 @@ def queue_position(m: Market, n_lanes: int, seed: int, horizon: int = 5) -> list
     """
     got = {}
     for qf in (0.0, 0.5):
-        cfg = m.config(fills=ob.FillSpec(queue_fraction=qf))
-        inst = m.instrument(cfg)
-        ex = start(cfg, n_lanes, seed)
-        bid, _ = quotes(ex, inst)
-        intents = orders(n_lanes, cfg.max_new_orders)
-        put(intents, 0, inst, c.BUY, c.LIMIT, max(m.big_lots // 10, 1), bid)
-        ex.step(intents)
-        for _ in range(horizon - 1):
-            ex.step()
+        ex = rest_buy_at_bid(m, m.config(fills=ob.FillSpec(queue_fraction=qf)), n_lanes, seed, horizon)
         got[qf] = cum_fills_by_step(ex.history.events_frame(), np.arange(n_lanes), horizon)[:, horizon] > 0
     diff, se = mean_se(got[0.0].astype(float) - got[0.5].astype(float))
     return [row("6a queue: P(fill) front minus behind 0.5", m.name, f"bid, {horizon} bars: {got[0.0].mean():.3f} vs {got[0.5].mean():.3f}",
