@@ -136,10 +136,11 @@ def limit_price_ticks(level: np.ndarray, side: np.ndarray, bid: np.ndarray, ask:
 
 
 def collar_ticks(cc, inst: np.ndarray, side: np.ndarray, bid: np.ndarray, ask: np.ndarray) -> np.ndarray:
-    """The price a market order reserves at: the core's collar, computed the same way."""
+    """The price a market order reserves at: the core's collar, clamped into the instrument's price range,
+    computed the same way (``orderbook/step.py``)."""
     collar = cc.collar_bps[cc.inst_venue[inst]]
-    up = np.ceil(ask * (1.0 + collar * 1e-4)).astype(np.int64)
-    down = np.maximum(np.floor(bid * (1.0 - collar * 1e-4)).astype(np.int64), 1)
+    up = np.minimum(np.ceil(np.minimum(ask * (1.0 + collar * 1e-4), 4e18)).astype(np.int64), cc.max_price_ticks[inst])
+    down = np.maximum(np.floor(bid * (1.0 - collar * 1e-4)).astype(np.int64), cc.min_price_ticks[inst])
     return np.where(side == c.BUY, up, down)
 
 

@@ -178,8 +178,8 @@ def collar_ticks(cc, inst, side, bid, ask):
     """:func:`envs.spaces.collar_ticks`: the price a market order reserves at."""
     collar = cc.collar_bps[cc.inst_venue[inst]]
     if side == c.BUY:
-        return np.int64(np.ceil(ask * (1.0 + collar * 1e-4)))
-    return max(np.int64(np.floor(bid * (1.0 - collar * 1e-4))), 1)
+        return min(np.int64(np.ceil(min(ask * (1.0 + collar * 1e-4), 4e18))), cc.max_price_ticks[inst])
+    return max(np.int64(np.floor(bid * (1.0 - collar * 1e-4))), cc.min_price_ticks[inst])
 
 
 @kernel

@@ -92,3 +92,36 @@ def test_decoded_intents_always_pass_the_cores_validation():
             assert all(np.array_equal(x, y) for x, y in zip(checked, intents))
             assert np.array_equal(validate_cancels(cancels, 8, cfg.slots), cancels)
             venv.step(actions)
+
+
+def test_the_envs_collar_is_the_cores_clamped_into_the_price_range():
+    """Market orders reserve at the collar clamped into [min_price, max_price]; the envs' copies (numpy and
+    compiled) must give the price the core records, also where the band reaches past the range."""
+    from envs import trading_kernels as tk
+
+    venue = ob.Venue("alpha", latency=ob.LatencySpec.zero(), faults=ob.FaultSpec.none())
+    cfg = ob.ExchangeConfig(
+        assets=(ob.Asset("BTC", 8), ob.Asset("USD", 6)),
+        venues=(venue,),
+        instruments=(ob.Instrument("alpha", "BTC", "USD", min_price="29950", max_price="30050"),),
+        initial_balances={("alpha", "USD"): "1000000", ("alpha", "BTC"): "10"},
+        market=ob.SyntheticMarket(vol_per_step=0.01, volume_mean={"BTC": 50.0}, zero_volume_prob=0.0),
+    )
+    n = 16
+    ex = ob.Exchange(cfg, n_lanes=n)
+    ex.reset(seed=5)
+    cc = ex.compiled
+    clamped = {"buy": 0, "sell": 0}
+    for step in range(6):
+        side = np.full(n, ob.Side.BUY if step % 2 == 0 else ob.Side.SELL)
+        inst = np.zeros(n, dtype=np.int64)
+        bid, ask = ex.bars.bid_ticks[:, 0].copy(), ex.bars.ask_ticks[:, 0].copy()
+        expected = sp.collar_ticks(cc, inst, side, bid, ask)
+        compiled = [tk.collar_ticks(cc, 0, side[b], bid[b], ask[b]) for b in range(n)]
+        ex.step([ob.Order("alpha", "BTC/USD", "buy" if step % 2 == 0 else "sell", "0.001", lane=b) for b in range(n)])
+        events = ex.history.events_frame().filter((pl.col("event") == "SUBMIT") & (pl.col("step") == ex.lanes.step[0]))
+        recorded = events.sort("lane")["price_ticks"].to_numpy()
+        assert recorded.tolist() == expected.tolist() == compiled
+        assert ((cc.min_price_ticks[0] <= expected) & (expected <= cc.max_price_ticks[0])).all()
+        clamped["buy" if step % 2 == 0 else "sell"] += int((expected == (cc.max_price_ticks[0] if step % 2 == 0 else cc.min_price_ticks[0])).sum())
+    assert clamped["buy"] > 0 and clamped["sell"] > 0  # the band did reach past the range on both sides
