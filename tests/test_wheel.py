@@ -27,12 +27,15 @@ IN_THE_VENV = textwrap.dedent(
 
     env = gym.make("orderbook/Execution-v0", data="binance_us")
     obs, info = env.reset(seed=0)
+    env.action_space.seed(0)  # random actions may finish the parent early: seeded, and reset when an episode ends
     ok = [bool(env.observation_space.contains(obs))]
     rewards = []
     for _ in range(5):
         obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
         ok.append(bool(env.observation_space.contains(obs)))
         rewards.append(float(reward))
+        if terminated or truncated:
+            obs, info = env.reset()
     exchange = env.unwrapped.task.exchange
     dist = importlib.metadata.distribution("orderbook-gym")
     print(json.dumps({
