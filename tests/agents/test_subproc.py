@@ -8,7 +8,6 @@ Either way a worker steps its own copy, as an in-process ``deepcopy`` would.
 from __future__ import annotations
 
 import copy
-import gc
 from types import SimpleNamespace
 
 import gymnasium as gym
@@ -20,7 +19,7 @@ from agents.vec_env import OrderbookVecEnv
 from tests.agents.helpers import EXEC, SHORT, TRADE
 from tests.envs import helpers as env_helpers
 from tests.envs.helpers import assert_same
-from tests.orderbook.copies import COPIES, assert_packs_only_its_own_arrays, run_in_subprocess
+from tests.orderbook.copies import COPIES, assert_packs_only_its_own_arrays, clobber_freed_memory, run_in_subprocess
 
 N_STEPS, WARMUP = 100, 20
 
@@ -98,8 +97,7 @@ def vec_env_clone_outlives_original() -> None:
         venv = started_vec_env(EXEC)
         clone = copy_fn(venv)
         del venv
-        gc.collect()
-        junk = [np.full(n, -1, dtype=np.int64) for n in (16, 256, 4096, 1 << 16, 1 << 20) for _ in range(4)]
+        junk = clobber_freed_memory()
         actions = actions_for(clone, N_STEPS, seed=9)
         got = run(clone, actions)
         reference = started_vec_env(EXEC)

@@ -7,8 +7,6 @@ bit, stepping one never touches the other, and a clone outlives its original.
 
 from __future__ import annotations
 
-import gc
-
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -18,7 +16,7 @@ from hypothesis import strategies as st
 
 import orderbook as ob
 from tests.envs.helpers import EXEC, TRADE, assert_same, make_vec, snapshot
-from tests.orderbook.copies import COPIES, assert_packs_only_its_own_arrays, run_in_subprocess
+from tests.orderbook.copies import COPIES, assert_packs_only_its_own_arrays, clobber_freed_memory, run_in_subprocess
 
 N_STEPS, WARMUP = 100, 20
 FAULTS = dict(faults=ob.FaultSpec.high())
@@ -142,8 +140,7 @@ def clone_outlives_original() -> None:
             env = started(front)
             clone = copy_fn(env)
             del env
-            gc.collect()
-            junk = [np.full(n, -1, dtype=np.int64) for n in (16, 256, 4096, 1 << 16, 1 << 20) for _ in range(4)]
+            junk = clobber_freed_memory()
             actions = actions_for(clone, N_STEPS, seed=9)
             got = run(clone, actions)
             reference = started(front)

@@ -9,6 +9,7 @@ instead of taking pytest down.
 from __future__ import annotations
 
 import copy
+import gc
 import os
 import pickle
 import subprocess
@@ -79,6 +80,16 @@ def assert_packs_only_its_own_arrays(clone, original) -> None:
             assert a.ctypes.data in addresses, "a kept array is not in the clone's table"
             shared = [b.shape for b in their_arrays if np.shares_memory(a, b)]
             assert not shared, f"a clone's packed array {a.shape} {a.dtype} shares memory with the original's {shared}"
+
+
+
+
+def clobber_freed_memory() -> list[np.ndarray]:
+    """Collect garbage, then fill freshly allocated memory with -1s: after the caller dropped its last
+    reference to an original, a clone that still pointed into the original's arrays would now read garbage.
+    Keep the returned arrays alive while the clone runs."""
+    gc.collect()
+    return [np.full(n, -1, dtype=np.int64) for n in (16, 256, 4096, 1 << 16, 1 << 20) for _ in range(4)]
 
 
 def run_in_subprocess(target: str, *args: str, env: dict[str, str] | None = None, timeout: float = 600) -> str:

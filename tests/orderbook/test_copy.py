@@ -6,7 +6,6 @@ The logs start tiny so they grow (new arrays, repacked calls) both before and af
 from __future__ import annotations
 
 import copy
-import gc
 import pickle
 
 import numpy as np
@@ -15,7 +14,7 @@ import pytest
 import orderbook as ob
 from orderbook.packed import Call, PackedCall
 from orderbook.step import step_orders
-from tests.orderbook.copies import COPIES, assert_packs_only_its_own_arrays, run_in_subprocess
+from tests.orderbook.copies import COPIES, assert_packs_only_its_own_arrays, clobber_freed_memory, run_in_subprocess
 from tests.orderbook.helpers import random_cancels, random_intents, small_config
 
 N_STEPS, WARMUP = 100, 20
@@ -120,8 +119,7 @@ def exchange_clone_outlives_original() -> None:
         steps = inputs(ex, N_STEPS, seed=5)
         clone = copy_fn(ex)
         del ex
-        gc.collect()
-        junk = [np.full(n, -1, dtype=np.int64) for n in (16, 256, 4096, 1 << 16, 1 << 20) for _ in range(4)]
+        junk = clobber_freed_memory()
         run(clone, steps)
         reference = started()
         run(reference, steps)
