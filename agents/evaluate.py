@@ -15,7 +15,7 @@ Writes to ``out_dir``: ``episodes.parquet`` (one row per policy, lane and episod
 ``summary.csv`` (mean, sd, 95% CI per policy and metric), ``paired.csv`` (paired
 differences against the model, or the first policy without one), ``table.md``
 (printed too), ``comparison.png``, and with ``save_history`` each policy's episode
-history in ``history/`` (an :class:`orderbook.store.EpisodeStore`, one run per policy).
+history in ``history/`` (an :class:`orderbook.analytics.store.EpisodeStore`, one run per policy).
 
 Execution-v0 metrics: shortfall (bps of the parent notional, horizon penalty
 included; lower is better), fill ratio of the parent, rejects and expiries per

@@ -1,20 +1,20 @@
 """Episode histories of training and evaluation runs: the env's own retention, pointed at a store.
 
-Every env keeps a bounded history (:mod:`orderbook.retention`): each lane's current
+Every env keeps a bounded history (:mod:`orderbook.analytics.retention`): each lane's current
 episode by default. A run that keeps its episodes gives its env a store
 (:func:`history_kwargs`): before the env drops older episodes from memory it writes
-them to an :class:`orderbook.store.EpisodeStore`
+them to an :class:`orderbook.analytics.store.EpisodeStore`
 (``<root>/<kind>/run=<run>/episode=<n>/part-*.parquet``, written atomically), and
 ``close()`` (or ``task.keeper.flush()``) writes the rest, so memory stays flat
 over a run of any length and the store ends with every row once. Episodes are
 written whole (a drop takes whole episodes; the final flush the episodes in
 progress), so one partition's part files hold different lanes' episodes. Read it
 back with ``EpisodeStore(root).scan("events", run=...)`` and the queries of
-:mod:`orderbook.queries`.
+:mod:`orderbook.analytics.queries`.
 
 Cost (measured on the 2-core box): the store writes one file per (kind, episode
 number) per write, about 2-3 ms each; writes happen when the logs outgrow twice
-what they kept (see :class:`orderbook.retention.HistoryKeeper`), not every step.
+what they kept (see :class:`orderbook.analytics.retention.HistoryKeeper`), not every step.
 """
 
 from __future__ import annotations

@@ -74,7 +74,7 @@ class RunnerLanes(gym.vector.VectorWrapper):
 
     @property
     def keeper(self):
-        """The env's :class:`orderbook.retention.HistoryKeeper` (its bounded history and store)."""
+        """The env's :class:`orderbook.analytics.retention.HistoryKeeper` (its bounded history and store)."""
         return self.env.unwrapped.task.keeper
 
     def attach(self, worker_index: int) -> None:

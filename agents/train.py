@@ -11,9 +11,9 @@ with ``seed`` (SB3 ``set_random_seed``). Writes to ``out_dir``:
 - ``model.zip`` and ``vecnormalize.pkl`` (load them together; see ``agents.evaluate``),
   ``args.json`` (these arguments: the env is rebuilt from them), ``summary.json``;
 - ``progress.csv`` (SB3's logger, with ``time/steps_per_s``);
-- ``history/``: the core's episode history as an :class:`orderbook.store.EpisodeStore`
+- ``history/``: the core's episode history as an :class:`orderbook.analytics.store.EpisodeStore`
   (run = the folder's name): the env keeps each lane's current episode in memory and
-  writes older ones to the store as it drops them (:mod:`orderbook.retention`), the
+  writes older ones to the store as it drops them (:mod:`orderbook.analytics.retention`), the
   rest at the end, so memory stays flat; ``EpisodeStore(out_dir / "history").scan("events")``.
 """
 
@@ -32,7 +32,7 @@ from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 from agents.cli import as_dict, parse, require
 from agents.common import Algo, EnvId, FaultLevel, Market, algorithm, env_kwargs, make_env, set_threads
 from agents.history import history_kwargs
-from orderbook import compile_notice
+from orderbook.compile import compile_notice
 
 
 @dataclass

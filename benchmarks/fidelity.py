@@ -10,7 +10,7 @@ tolerance, and whether it holds. Faults are off everywhere (``FaultSpec.none()``
 latency is zero unless the row says otherwise, fees are the instrument's.
 
 Everything goes through public APIs only (``Exchange``, ``OrderIntents``, the
-specs, the history frames and ``orderbook.queries``), so when the fill path
+specs, the history frames and ``orderbook.analytics.queries``), so when the fill path
 changes (the path inside the bar, queues, self-trade prevention) the same script
 measures it: only the numbers change. What later code adds is a parameter here:
 :func:`latency_spec` is the one place a row's latency becomes a spec (today a
@@ -68,8 +68,8 @@ from benchmarks.fidelity_targets import (
     share_se,
     wilson_interval,
 )
-from orderbook import codes as c
-from orderbook import queries
+from orderbook.analytics import queries
+from orderbook.spec import codes as c
 
 TOL = 0.30  # the issues' relative tolerance
 LATENCIES_S = (0.0, 1.0, 10.0, 30.0, 50.0)

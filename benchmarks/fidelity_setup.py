@@ -1,7 +1,7 @@
 """Setups of ``benchmarks/fidelity.py``: the markets, the orders, the measurements' plumbing.
 
 Public APIs only (``Exchange``, ``OrderIntents``, the specs, the history frames and
-``orderbook.queries``): when the fill path changes, these build the same
+``orderbook.analytics.queries``): when the fill path changes, these build the same
 experiments. :func:`latency_spec` is the one place a row's latency becomes a spec.
 """
 
@@ -15,11 +15,11 @@ import polars as pl
 
 import orderbook as ob
 from benchmarks.fidelity_targets import log_return_sd_bps, synthetic_sigma_bar_bps
-from orderbook import codes as c
-from orderbook import queries
-from orderbook.bars import load_bars
-from orderbook.intents import OrderIntents, empty_intents
-from orderbook.replay import binance_us_sources, replay_config
+from orderbook.analytics import queries
+from orderbook.engine.intents import OrderIntents, empty_intents
+from orderbook.market.bars import load_bars
+from orderbook.presets import binance_us_sources, replay_config
+from orderbook.spec import codes as c
 
 EPISODE_STEPS = 25  # replay windows: the longest horizon (20 bars) plus room
 
@@ -163,7 +163,7 @@ AC_X_BTC, AC_N, AC_TAU_S, AC_GAMMA, AC_EPSILON, AC_ETA, AC_SIGMA = 10.0, 10, 60.
 
 
 def ac_config(collar_bps: float, eta: float = AC_ETA) -> ob.ExchangeConfig:
-    """The Almgren-Chriss setting of ``tests/orderbook/test_impact.py``: zero spread, a book deep enough
+    """The Almgren-Chriss setting of ``tests/orderbook/engine/test_impact.py``: zero spread, a book deep enough
     that a walk never leaves the touch, no fees, faults or latency, an arithmetic Brownian price;
     the only costs are the linear impacts. ``collar_bps`` is the market orders' protection band."""
     venue = ob.Venue(

@@ -3,23 +3,23 @@
     python benchmarks/history.py [--events 10000000] [--rounds 5]
 
 A synthetic event log is generated with numpy straight into the core's event
-log (:class:`orderbook.history.EventLog`: event rows, one row per order, one per
+log (:class:`orderbook.history.logs.EventLog`: event rows, one row per order, one per
 fill), then derived by ``events_frame()``,
 so the frame has exactly the schema the queries see in a run: lanes of orders
 with 2-6 events each (submit, ack, partial fills, a terminal event; about 5% of
 orders stay live), interleaved in time as a real log is. Timed, interleaved in
 each round, medians over rounds:
 
-- open orders and latest order state with :mod:`orderbook.queries` (Polars): the eager
+- open orders and latest order state with :mod:`orderbook.analytics.queries` (Polars): the eager
   fast path, and the windowed expressions a LazyFrame runs (checked equal first);
 - the same answers in pandas (``sort_values`` + ``drop_duplicates(keep="last")``
   for the latest row, ``groupby().sum()`` for the cumulative fills);
-- ``orderbook.live.open_orders`` (and its numpy mask alone) on a 4,096 x 64
+- ``orderbook.analytics.live.open_orders`` (and its numpy mask alone) on a 4,096 x 64
   Exchange whose table is full of orders in every status.
 
 The episode store at scale (``--store-steps 100000``; ``--only store`` skips the
 above): a run of an Exchange (``--store-lanes`` lanes quoting passive limits,
-episodes of ``--episode-steps``) flushed to an :class:`~orderbook.store.EpisodeStore`
+episodes of ``--episode-steps``) flushed to an :class:`~orderbook.analytics.store.EpisodeStore`
 every ``--flush-steps`` steps, as a training loop does, then the same questions
 (open orders, latest balances, execution quality) asked of the store through
 Polars (a lazy scan) and DuckDB (``EpisodeStore.sql()``), before and after
@@ -44,10 +44,10 @@ import polars as pl
 from polars.testing import assert_frame_equal
 
 import orderbook as ob
-from orderbook import codes as c
-from orderbook import history as h
-from orderbook import live, queries
-from orderbook.store import EpisodeStore
+from orderbook.analytics import live, queries
+from orderbook.analytics.store import EpisodeStore
+from orderbook.history.logs import logs as h
+from orderbook.spec import codes as c
 
 ORDERS_PER_EPISODE = 200
 

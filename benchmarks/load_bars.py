@@ -1,4 +1,4 @@
-"""Time orderbook.bars.load_bars on the three binance_us 1-minute BTC files.
+"""Time orderbook.market.bars.load_bars on the three binance_us 1-minute BTC files.
 
 Run from anywhere: ``python benchmarks/load_bars.py [--repeats N]``. The data is found
 at ``<repo>/../shared/data/binance_us`` unless ORDERBOOK_SHARED names another shared
@@ -18,7 +18,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from orderbook.bars import BarSource, load_bars  # noqa: E402
+from orderbook.market.bars import BarSource, load_bars  # noqa: E402
 
 QUOTES = ("USD", "USDT", "USDC")
 

@@ -63,7 +63,7 @@ import pandas as pd
 
 import envs
 from orderbook import ReplayMarket
-from orderbook.bars import BarSource, load_bars
+from orderbook.market.bars import BarSource, load_bars
 
 BASELINE = "gym-anytrading single"
 

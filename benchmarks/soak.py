@@ -40,8 +40,8 @@ import time
 import numpy as np
 
 import orderbook as ob
+from orderbook.analytics.store import EpisodeStore
 from orderbook.demo import baseline_intents
-from orderbook.store import EpisodeStore
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 

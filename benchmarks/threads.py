@@ -25,8 +25,8 @@ def measure(n_lanes: int, reps: int) -> None:
     import numba
 
     import orderbook as ob
-    from orderbook.jit import parallel_blocks
-    from orderbook.market import synthetic_advance, synthetic_advance_parallel
+    from orderbook.compile.jit import parallel_blocks
+    from orderbook.market.synthetic import synthetic_advance, synthetic_advance_parallel
 
     ex = ob.Exchange(ob.default_config(slots=8), n_lanes)
     ex.reset(seed=0)

@@ -11,9 +11,9 @@ Every env takes the same configuration arguments, so ``gym.make`` and
   ``latency`` (:class:`~orderbook.LatencySpec`): replace that part of every venue;
 - ``market``: a :class:`~orderbook.SyntheticMarket` or a replay source (the data);
 - ``data``: real bars to trade instead of the synthetic market, without writing a
-  config: ``"binance_us"`` (the packaged Binance.US sample, or ``$ORDERBOOK_SHARED/data``), an :class:`~orderbook.bars.AlignedBars`,
-  a list of :class:`~orderbook.bars.BarSource`, or a :class:`~orderbook.ReplayMarket`;
-  the account trades every pair of the data (:func:`orderbook.replay.replay_config`)
+  config: ``"binance_us"`` (the packaged Binance.US sample, or ``$ORDERBOOK_SHARED/data``), an :class:`~orderbook.market.bars.AlignedBars`,
+  a list of :class:`~orderbook.market.bars.BarSource`, or a :class:`~orderbook.ReplayMarket`;
+  the account trades every pair of the data (:func:`orderbook.presets.replay_config`)
   in windows of ``episode_steps`` bars (the env's horizon by default);
 - ``exchange``: a dict of any other :class:`~orderbook.ExchangeConfig` fields
   (``slots``, ``step_ms``, ``initial_balances``, ``max_new_orders``, ...).
@@ -224,8 +224,9 @@ def _replace_venues(cfg: ob.ExchangeConfig, **changes: Any) -> ob.ExchangeConfig
 
 
 def _config_from_data(data: Any, episode_steps: int) -> ob.ExchangeConfig:
-    from orderbook.bars import AlignedBars, BarSource
-    from orderbook.replay import ReplayMarket, replay_config
+    from orderbook.market.bars import AlignedBars, BarSource
+    from orderbook.market.replay import ReplayMarket
+    from orderbook.presets import replay_config
 
     if isinstance(data, str):
         if data != "binance_us":

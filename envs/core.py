@@ -11,7 +11,7 @@ fill in the task-specific hooks.
 The base owns what every task shares: seeds, atomic resets, the episode and step
 bookkeeping, truncation at a replayed market's window, the history's bounds, the
 render trace, and the buffers of the compiled step. A step is one packed compiled
-call (:mod:`orderbook.packed`): begin-step bookkeeping, the task's decode into the
+call (:mod:`orderbook.compile.packed`): begin-step bookkeeping, the task's decode into the
 exchange's intent and cancel buffers, the market advance and the order step, the
 task's evaluate, the observation and the info figures. A task implements:
 
@@ -34,9 +34,9 @@ Invariants kept:
   that does not fit) puts back every state array, the history's sizes and the
   task's arrays, so no phantom episode is left (``reset(..., atomic=True)``, what
   the front-ends' ``reset()`` does; autoresets of masked lanes are not undone);
-- the history is bounded by default: :class:`orderbook.retention.HistoryKeeper`
+- the history is bounded by default: :class:`orderbook.analytics.retention.HistoryKeeper`
   applies the ``history`` argument after every step and reset (each lane's current
-  episode by default, see :mod:`orderbook.retention`);
+  episode by default, see :mod:`orderbook.analytics.retention`);
 - a lane's observations, rewards and terminations depend only on its own seed and
   actions, bit for bit, whatever ``B`` is.
 """
@@ -51,8 +51,8 @@ import orderbook as ob
 from envs import features as ft
 from envs import spaces as sp
 from envs.kernels import COMMON_INFO, begin_episode, begin_step, common_features, common_info, finish_observation
-from orderbook.packed import Call, PackedCall
-from orderbook.retention import HistoryKeeper
+from orderbook.analytics.retention import HistoryKeeper
+from orderbook.compile.packed import Call, PackedCall
 
 TTL_MS_MAX = 2**62 / 1e6  # a child's time to live, in ms, that the int64 ns clock can add to any time
 SEED_MAX = 2**63 - 1  # seeds are int64 in the core (lane b of a batch gets seed + b)

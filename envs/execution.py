@@ -25,8 +25,8 @@ from envs.config import build_config
 from envs.core import BatchTask
 from envs.single import OrderbookEnv
 from envs.vector import OrderbookVectorEnv
-from orderbook.packed import Call
-from orderbook.specs import to_decimal
+from orderbook.compile.packed import Call
+from orderbook.spec.specs import to_decimal
 
 P_ENV_SIDE = ek.P_ENV_SIDE  # purpose of the keyed draw of a random parent side (beyond the core's purposes)
 HORIZON_MAX = 2**31 - 1  # steps: the history's step column is int32
@@ -353,9 +353,9 @@ class ExecutionEnv(OrderbookEnv):
     loop. An int ``N``: the last ``N`` episodes; ``"all"``: everything (grows
     ~1-2 KB per step);
     ``"none"``: nothing (cleared every step). ``history_store`` (an
-    ``orderbook.store.EpisodeStore`` or a folder) receives every row before it is
+    ``orderbook.analytics.store.EpisodeStore`` or a folder) receives every row before it is
     dropped, as run ``history_run`` ("env"); ``close()`` writes the rest. See
-    ``orderbook/retention.py``.
+    ``orderbook/analytics/retention.py``.
 
     ``info``: ``orders, fills, filled_lots, rejects, expiries, cancels`` of the
     step; ``slippage_mean_bps``, ``ack_latency_mean_ms`` of the episode; ``step``,

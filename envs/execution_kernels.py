@@ -7,10 +7,10 @@ the numpy reference kept with the tests
 kernels give the same bits (same operations in the same order, checked by
 ``tests/envs/test_compiled_step.py`` on random actions with faults high).
 :class:`envs.core.BatchTask` runs them with the core's market advance and
-order step as one packed call (:mod:`orderbook.packed`), so a step of the
+order step as one packed call (:mod:`orderbook.compile.packed`), so a step of the
 single env is one compiled call instead of ~100 numpy calls.
 
-Compiled like the core's kernels (:func:`orderbook.jit.kernel`): they never
+Compiled like the core's kernels (:func:`orderbook.compile.jit.kernel`): they never
 allocate and write only the arrays they are given.
 """
 
@@ -22,12 +22,12 @@ import numpy as np
 
 from envs.kernels import clear_intents, write_cancels, write_intent
 from envs.spaces import E8, LEVEL_FAR, LEVEL_NEAR, LEVEL_NONE, LEVEL_PASSIVE0
-from orderbook import codes as c
-from orderbook import rng
-from orderbook.jit import kernel
-from orderbook.lifecycle import is_live
+from orderbook.compile.jit import kernel
+from orderbook.engine.lifecycle import is_live
+from orderbook.spec import codes as c
+from orderbook.spec import rng
 
-P_ENV_SIDE = rng.P_ENV_SIDE  # kept for envs.execution; the number lives in orderbook.rng.Purpose
+P_ENV_SIDE = rng.P_ENV_SIDE  # kept for envs.execution; the number lives in orderbook.spec.rng.Purpose
 
 
 

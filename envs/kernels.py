@@ -4,9 +4,9 @@ Computing ~40 small features with numpy costs dozens of calls per step, which a
 single env (one lane) pays in full; this kernel writes them all in one call, for
 any number of lanes, with the same scalar code per lane (so lane ``b`` gives the
 same bits whatever the batch size). It values balances with the core's own
-:func:`orderbook.portfolio.asset_value`, so the balance fractions agree with
+:func:`orderbook.engine.portfolio.asset_value`, so the balance fractions agree with
 ``Exchange.accounts.value_numeraire``. Compiled like the core's kernels
-(:func:`orderbook.jit.kernel`: cached, no reference counting, never allocates).
+(:func:`orderbook.compile.jit.kernel`: cached, no reference counting, never allocates).
 Feature definitions and bounds: :mod:`envs.features`.
 """
 
@@ -15,11 +15,10 @@ from __future__ import annotations
 import numpy as np
 
 from envs.spaces import CANCEL_ALL, CANCEL_OLDEST, LEVEL_MARKET
-from orderbook import codes as c
-from orderbook.jit import kernel
-from orderbook.lifecycle import LIVE_CODES, is_cancellable
-from orderbook.portfolio import asset_value
-from orderbook.state import (
+from orderbook.compile.jit import kernel
+from orderbook.engine.lifecycle import LIVE_CODES, is_cancellable
+from orderbook.engine.portfolio import asset_value
+from orderbook.engine.state import (
     CNT_CANCELLED,
     CNT_EXPIRED,
     CNT_FILLED_LOTS,
@@ -29,6 +28,7 @@ from orderbook.state import (
     STAT_ACK_LATENCY_MS,
     STAT_SLIPPAGE_ARRIVAL_BPS,
 )
+from orderbook.spec import codes as c
 
 
 @kernel(inline=True)
@@ -153,7 +153,7 @@ _NO_ID = np.iinfo(np.int64).max
 
 @kernel(inline=True)
 def clear_intents(intents, b):
-    """Lane ``b``'s intent rows as :func:`orderbook.intents.empty_intents` makes them (no order)."""
+    """Lane ``b``'s intent rows as :func:`orderbook.engine.intents.empty_intents` makes them (no order)."""
     for m in range(intents.instrument.shape[1]):
         intents.instrument[b, m] = -1
         intents.side[b, m] = 1

@@ -20,7 +20,7 @@ Cancel choices: 0 none, 1 the oldest cancellable order, 2 every cancellable orde
 (cancellable: PENDING, OPEN or PARTIAL on a venue that is not known to be down).
 
 Reservations are computed exactly as the core locks them
-(:func:`orderbook.portfolio.required_reservation`): a buy locks its notional at
+(:func:`orderbook.engine.portfolio.required_reservation`): a buy locks its notional at
 its limit (or collar) price plus the worst fee rounded up to the atom; a sell
 locks its base.
 """
@@ -34,8 +34,8 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.error import InvalidAction
 
-from orderbook import codes as c
-from orderbook.lifecycle import CANCELLABLE_TABLE
+from orderbook.engine.lifecycle import CANCELLABLE_TABLE
+from orderbook.spec import codes as c
 
 LEVEL_NONE, LEVEL_MARKET, LEVEL_FAR, LEVEL_NEAR, LEVEL_PASSIVE0 = 0, 1, 2, 3, 4
 CANCEL_NONE, CANCEL_OLDEST, CANCEL_ALL = 0, 1, 2
@@ -137,7 +137,7 @@ def limit_price_ticks(level: np.ndarray, side: np.ndarray, bid: np.ndarray, ask:
 
 def collar_ticks(cc, inst: np.ndarray, side: np.ndarray, bid: np.ndarray, ask: np.ndarray) -> np.ndarray:
     """The price a market order reserves at: the core's collar, clamped into the instrument's price range,
-    computed the same way (``orderbook/step.py``)."""
+    computed the same way (``orderbook/engine/step.py``)."""
     collar = cc.collar_bps[cc.inst_venue[inst]]
     up = np.minimum(np.ceil(np.minimum(ask * (1.0 + collar * 1e-4), 4e18)).astype(np.int64), cc.max_price_ticks[inst])
     down = np.maximum(np.floor(bid * (1.0 - collar * 1e-4)).astype(np.int64), cc.min_price_ticks[inst])

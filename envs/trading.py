@@ -21,7 +21,7 @@ from envs.config import build_config
 from envs.core import BatchTask
 from envs.single import OrderbookEnv
 from envs.vector import OrderbookVectorEnv
-from orderbook.packed import Call
+from orderbook.compile.packed import Call
 
 
 class TradingTask(BatchTask):

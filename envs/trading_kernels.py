@@ -6,7 +6,7 @@ the numpy reference kept with the tests (``tests/envs/oracle/trading_reference.p
 the same inputs the kernels give the same bits (same operations in the same
 order, checked by ``tests/envs/test_compiled_trading.py`` on random actions with
 faults high). :class:`envs.core.BatchTask` runs them with the core's market
-advance and order step as one packed call (:mod:`orderbook.packed`).
+advance and order step as one packed call (:mod:`orderbook.compile.packed`).
 
 Matching numpy bit for bit takes care in three places:
 
@@ -18,7 +18,7 @@ Matching numpy bit for bit takes care in three places:
 - sizing against funds (:func:`lots_within`, :func:`reservation_atoms`,
   :func:`collar_ticks`) repeats :mod:`envs.spaces` operation by operation.
 
-Compiled like the core's kernels (:func:`orderbook.jit.kernel`): they never
+Compiled like the core's kernels (:func:`orderbook.compile.jit.kernel`): they never
 allocate; the few scratch values they need live in buffers the task owns
 (:class:`TradingArrays` ``free`` and ``buf``).
 """
@@ -33,8 +33,8 @@ import numpy as np
 from envs.execution_kernels import limit_price
 from envs.kernels import clear_intents, write_cancels, write_intent
 from envs.spaces import E8, LEVEL_MARKET, LEVEL_NONE
-from orderbook import codes as c
-from orderbook.jit import kernel
+from orderbook.compile.jit import kernel
+from orderbook.spec import codes as c
 
 N_DIMS = 4  # choices per order group: instrument, side, level, size
 

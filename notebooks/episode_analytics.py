@@ -34,7 +34,7 @@ import numpy as np
 import polars as pl
 
 import orderbook as ob
-from orderbook import queries as q
+from orderbook.analytics import queries as q
 from orderbook.demo import baseline_intents
 
 SMALL = os.environ.get("ORDERBOOK_NOTEBOOK_SMALL") == "1"

@@ -36,9 +36,9 @@ import numpy as np
 import polars as pl
 
 import orderbook as ob
-from orderbook import queries as q
+from orderbook.analytics import queries as q
+from orderbook.analytics.store import EpisodeStore
 from orderbook.demo import baseline_intents
-from orderbook.store import EpisodeStore
 
 SMALL = os.environ.get("ORDERBOOK_NOTEBOOK_SMALL") == "1"
 OUT = Path(os.environ.get("ORDERBOOK_NOTEBOOK_OUT", "notebook_figures"))

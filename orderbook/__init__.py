@@ -3,14 +3,15 @@
 The core of orderbook-gym. No Gymnasium or torch dependency: numpy, numba, polars.
 """
 
-from orderbook.codes import Event, LedgerCause, Liquidity, OrderKind, Reason, Side, Status, TimeInForce
-from orderbook.config import ExchangeConfig, default_config
-from orderbook.exchange import Exchange
-from orderbook.intents import Order, OrderIntents, empty_intents
-from orderbook.lifecycle import IllegalTransition
-from orderbook.market import DepegSpec, SyntheticMarket
-from orderbook.replay import ReplayMarket, binance_us_config
-from orderbook.specs import Asset, BookSpec, FaultSpec, FillSpec, ImpactSpec, Instrument, LatencySpec, Venue
+from orderbook.engine.config import ExchangeConfig, default_config
+from orderbook.engine.exchange import Exchange
+from orderbook.engine.intents import Order, OrderIntents, empty_intents
+from orderbook.engine.lifecycle import IllegalTransition
+from orderbook.market.replay import ReplayMarket
+from orderbook.market.synthetic import DepegSpec, SyntheticMarket
+from orderbook.presets import binance_us_config
+from orderbook.spec.codes import Event, LedgerCause, Liquidity, OrderKind, Reason, Side, Status, TimeInForce
+from orderbook.spec.specs import Asset, BookSpec, FaultSpec, FillSpec, ImpactSpec, Instrument, LatencySpec, Venue
 
 __all__ = [
     "Asset", "BookSpec", "DepegSpec", "Event", "Exchange", "ExchangeConfig", "FaultSpec", "FillSpec",

@@ -20,10 +20,10 @@ import numpy as np
 import polars as pl
 
 import orderbook as ob
-from orderbook import codes as c
-from orderbook import compile_notice
-from orderbook.audit import audit
-from orderbook.intents import empty_intents
+from orderbook.analytics.audit import audit
+from orderbook.compile import compile_notice
+from orderbook.engine.intents import empty_intents
+from orderbook.spec import codes as c
 
 
 def baseline_intents(ex: ob.Exchange, step: int, twap_lots: int, quote_lots: int) -> tuple[ob.OrderIntents, np.ndarray]:

@@ -24,9 +24,9 @@ import polars as pl
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from orderbook.bars import BarSource, load_bars  # noqa: E402
-from orderbook.bars_validate import read_source  # noqa: E402
-from orderbook.replay import BINANCE_US_QUOTES, default_shared_dir  # noqa: E402
+from orderbook.market.bars import BarSource, load_bars  # noqa: E402
+from orderbook.market.bars_validate import read_source  # noqa: E402
+from orderbook.presets import BINANCE_US_QUOTES, default_shared_dir  # noqa: E402
 
 NS_PER_MS = 1_000_000
 ZSTD_LEVEL = 19  # 22 gives the same size on these files
@@ -55,7 +55,7 @@ def readme(shared_data: Path) -> str:
         "# Binance.US sample bars (packaged)\n\n"
         "The three CSVs of the project's shared `data/binance_us` folder, as zstd Parquet\n"
         "(`open_time` Datetime UTC, `open`, `high`, `low`, `close`, `volume` Float64), made by\n"
-        "`scripts/pack_sample_data.py`. Loaded with `orderbook.bars.load_bars`, they give the\n"
+        "`scripts/pack_sample_data.py`. Loaded with `orderbook.market.bars.load_bars`, they give the\n"
         "same aligned bars as the CSVs, value for value (tested). `orderbook.binance_us_sources()`,\n"
         "`binance_us_config()` and `gym.make(..., data=\"binance_us\")` read them when no shared\n"
         "folder is given.\n\n"

@@ -23,7 +23,7 @@ IN_THE_VENV = textwrap.dedent(
     import gymnasium as gym
     import numpy as np
     import envs, orderbook
-    from orderbook.replay import binance_us_sources
+    from orderbook.presets import binance_us_sources
 
     env = gym.make("orderbook/Execution-v0", data="binance_us")
     obs, info = env.reset(seed=0)

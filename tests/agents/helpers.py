@@ -15,7 +15,7 @@ EXEC, TRADE = envs.ENV_IDS
 SHORT = {EXEC: dict(horizon=8, max_episode_steps=6, faults=ob.FaultSpec.high()),
          TRADE: dict(max_episode_steps=7, faults=ob.FaultSpec.high())}
 
-# Almgren-Chriss check: the core test's market (tests/orderbook/test_impact.py), as an env config.
+# Almgren-Chriss check: the core test's market (tests/orderbook/engine/test_impact.py), as an env config.
 X_BTC, N_STEPS, TAU_S = 10, 10, 60.0
 GAMMA, EPSILON, ETA, SIGMA = 0.5, 1.0, 300.0, 10.0
 
@@ -66,7 +66,7 @@ def assert_inside_masks(actions: np.ndarray, masks: np.ndarray, nvec: np.ndarray
 
 
 def ac_config(model: str = "linear") -> ob.ExchangeConfig:
-    """Costs are only the linear impacts (the core's version: tests/orderbook/test_impact.py)."""
+    """Costs are only the linear impacts (the core's version: tests/orderbook/engine/test_impact.py)."""
     params = dict(gamma=GAMMA, epsilon=EPSILON, eta=ETA) if model == "linear" else {}
     return almgren_chriss_config(model, sigma=SIGMA, step_s=TAU_S, **params)
 

@@ -31,7 +31,7 @@ from agents.baselines import (
     baselines_for,
 )
 from agents.vec_env import OrderbookVecEnv
-from orderbook.audit import audit
+from orderbook.analytics.audit import audit
 from tests.agents.helpers import (
     EPSILON,
     ETA,

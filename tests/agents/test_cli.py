@@ -17,7 +17,7 @@ import pytest
 from agents import evaluate, train
 from agents import main as main_cli
 from agents.cli import field_docs, parser_for
-from orderbook.store import EpisodeStore
+from orderbook.analytics.store import EpisodeStore
 
 TINY = ["--n-envs", "4", "--total-timesteps", "256", "--n-steps", "32", "--batch-size", "64", "--n-epochs", "1",
         "--net-arch", "16,16", "--horizon", "6", "--no-progress-bar"]
@@ -191,11 +191,11 @@ def test_console_scripts_name_main_functions_that_print_help(capsys):
 
 def test_training_steps_per_second_leave_compile_time_out(monkeypatch):
     callback = train.RunCallback(keeper=None, log_every=1)
-    monkeypatch.setattr("orderbook.compile_notice.compile_seconds", lambda: 7.0)
+    monkeypatch.setattr("orderbook.compile.compile_notice.compile_seconds", lambda: 7.0)
     callback._on_training_start()
     callback.num_timesteps = 1_000
     callback.t0 -= 10.0  # ten seconds since training started...
-    monkeypatch.setattr("orderbook.compile_notice.compile_seconds", lambda: 12.0)  # ...five of them compiling
+    monkeypatch.setattr("orderbook.compile.compile_notice.compile_seconds", lambda: 12.0)  # ...five of them compiling
     assert callback.compile_s() == 5.0
     assert 190 < callback.steps_per_s() < 201
 
@@ -206,5 +206,4 @@ def test_training_steps_per_second_leave_compile_time_out(monkeypatch):
 ])
 def test_demo_refuses_bad_counts_in_one_line(capsys, argv, expected):
     from orderbook import demo
-
     assert expected in one_line_error(capsys, demo.main, argv)

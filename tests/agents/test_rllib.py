@@ -15,7 +15,7 @@ import pytest
 import envs  # noqa: F401
 import orderbook as ob
 from agents import rllib
-from orderbook.store import EpisodeStore
+from orderbook.analytics.store import EpisodeStore
 
 REPO = Path(__file__).resolve().parents[2]
 HORIZON = 8

@@ -7,8 +7,8 @@ import numpy as np
 import polars as pl
 
 import envs  # noqa: F401  (registers the ids)
-from orderbook import codes as c
-from orderbook.state import copy_state
+from orderbook.engine.state import copy_state
+from orderbook.spec import codes as c
 
 EXEC, TRADE = envs.ENV_IDS
 

@@ -19,7 +19,7 @@ import orderbook as ob
 from envs.execution import ExecutionTask
 from tests.envs.oracle.execution_reference import ExecutionReference
 from tests.envs.oracle.make import make_reference
-from tests.orderbook.test_packed import _state
+from tests.orderbook.compile.test_packed import _state
 
 
 def _twins(n_lanes: int, **kwargs) -> tuple[ExecutionTask, ExecutionReference]:

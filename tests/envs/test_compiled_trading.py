@@ -23,7 +23,7 @@ import orderbook as ob
 from envs.trading import TradingTask
 from tests.envs.oracle.make import make_reference, make_vec_reference
 from tests.envs.oracle.trading_reference import TradingReference
-from tests.orderbook.test_packed import _state
+from tests.orderbook.compile.test_packed import _state
 
 
 def _twins(n_lanes: int, **kwargs) -> tuple[TradingTask, TradingReference]:

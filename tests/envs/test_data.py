@@ -8,8 +8,8 @@ import pytest
 
 import envs
 import orderbook as ob
-from orderbook.bars import load_bars
-from orderbook.replay import binance_us_sources
+from orderbook.market.bars import load_bars
+from orderbook.presets import binance_us_sources
 
 
 @pytest.fixture(scope="module")

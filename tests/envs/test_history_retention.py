@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orderbook.retention import parse_keep
-from orderbook.store import EpisodeStore
+from orderbook.analytics.retention import parse_keep
+from orderbook.analytics.store import EpisodeStore
 from tests.envs.helpers import EXEC, TRADE, make_vec
 
 # Raw columns compared row for row (seq is a position in the log: it changes when rows are dropped).
@@ -203,7 +203,7 @@ def test_all_grows_and_episode_does_not():
         ({"history": 0}, r"history must be .*got 0"),
         ({"history": True}, r"history must be .*got True"),
         ({"history": "none", "history_store": "x"}, r"history='none' keeps nothing to flush"),
-        ({"history_store": 3}, r"history_store must be None, an orderbook.store.EpisodeStore or a folder path, got int"),
+        ({"history_store": 3}, r"history_store must be None, an orderbook.analytics.store.EpisodeStore or a folder path, got int"),
         ({"history_run": "a b"}, r"history_run must be 1-128 characters.*got 'a b'"),
     ],
 )

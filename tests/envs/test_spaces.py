@@ -76,7 +76,7 @@ def test_any_action_sequence_gives_observations_inside_the_box(seed, picks):
 
 
 def test_decoded_intents_always_pass_the_cores_validation():
-    from orderbook.intents import validate_cancels, validate_intents
+    from orderbook.engine.intents import validate_cancels, validate_intents
     from tests.envs.oracle.make import make_vec_reference
 
     for env_id in (EXEC, TRADE):  # the reference decode (numpy), which the compiled one equals bit for bit

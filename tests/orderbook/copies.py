@@ -20,7 +20,7 @@ from typing import Any, Callable
 import cloudpickle
 import numpy as np
 
-from orderbook.packed import PackedCall
+from orderbook.compile.packed import PackedCall
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import orderbook as ob
-from orderbook.intents import OrderIntents, empty_intents
+from orderbook.engine.intents import OrderIntents, empty_intents
 
 
 def small_config(faults: ob.FaultSpec | None = None, latency: ob.LatencySpec | None = None, **overrides) -> ob.ExchangeConfig:

@@ -10,8 +10,8 @@ import orderbook as ob
 from envs import features as ft
 from envs import spaces as sp
 from envs.kernels import common_features
-from orderbook import state as st
-from orderbook.intents import OrderIntents, empty_intents
+from orderbook.engine import state as st
+from orderbook.engine.intents import OrderIntents, empty_intents
 
 INFO_COUNTERS = (("orders", st.CNT_ORDERS), ("fills", st.CNT_FILLS), ("filled_lots", st.CNT_FILLED_LOTS),
                  ("expiries", st.CNT_EXPIRED), ("cancels", st.CNT_CANCELLED))

@@ -18,7 +18,7 @@ from envs import execution_kernels as ek
 from envs import features as ft
 from envs import spaces as sp
 from envs.execution import ExecutionEnv, ExecutionTask, ExecutionVectorEnv
-from orderbook.rng import uniform_per_lane
+from orderbook.spec.rng import uniform_per_lane
 from tests.envs.oracle.core_reference import NumpyStep
 
 

@@ -1,0 +1,117 @@
+"""The book model: prices and depth of a bar, the walk of a taker, the queue of a maker.
+
+One model for synthetic and replayed bars (see :class:`~orderbook.spec.specs.BookSpec`):
+the touch is ``spread`` ticks wide around a reference price, level ``l`` is
+``l x level_step`` ticks behind it with ``depth_fractions[l] x bar volume`` lots,
+and within a bar every price is clamped into ``[low, high]``: nothing prints
+outside the bar's range. A bar without volume has no depth: nothing fills.
+
+Depth taken by one order is gone for the lane's other orders in the same step
+(``depth_used_lots``); limit fills share ``participation x volume`` per lane and
+instrument (``volume_used_lots``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from orderbook.compile.jit import kernel
+from orderbook.spec import codes as c
+
+
+@kernel(inline=True)
+def spread_ticks(cc, v, price_ticks):
+    return max(cc.min_spread_ticks[v], np.int64(np.ceil(price_ticks * cc.spread_bps[v] * 1e-4)))
+
+
+@kernel(inline=True)
+def quotes_around(cc, v, center_ticks):
+    """(bid, ask) in ticks around ``center_ticks`` for venue ``v``."""
+    s = spread_ticks(cc, v, center_ticks)
+    bid = max(center_ticks - s // 2, 1)
+    return bid, bid + s
+
+
+@kernel(inline=True)
+def level_step_ticks(cc, v, price_ticks):
+    return max(np.int64(1), np.int64(np.round(price_ticks * cc.level_step_bps[v] * 1e-4)))
+
+
+@kernel
+def open_quotes(cc, bars, b, i):
+    """(bid, ask) at the bar's open, clamped into the bar's range."""
+    v = cc.inst_venue[i]
+    bid, ask = quotes_around(cc, v, bars.open_ticks[b, i])
+    lo, hi = bars.low_ticks[b, i], bars.high_ticks[b, i]
+    return min(max(bid, lo), hi), min(max(ask, lo), hi)
+
+
+@kernel(inline=True)
+def level_depth_lots(cc, v, volume_lots, level):
+    return np.int64(cc.depth_fractions[v, level] * volume_lots)
+
+
+@kernel
+def walk(cc, bars, b, i, side, cap_ticks, want_lots):
+    """Take up to ``want_lots`` from the bar's book at prices no worse than ``cap_ticks``.
+
+    Returns ``(lots, price_x_lots)``: lots taken and the sum of level price x lots
+    (ticks x lots). Consumes the lane's depth for this step.
+    """
+    v = cc.inst_venue[i]
+    volume = bars.volume_lots[b, i]
+    if volume <= 0 or want_lots <= 0:
+        return np.int64(0), np.int64(0)
+    bid, ask = open_quotes(cc, bars, b, i)
+    lo, hi = bars.low_ticks[b, i], bars.high_ticks[b, i]
+    step = level_step_ticks(cc, v, bars.open_ticks[b, i])
+    taken = np.int64(0)
+    px_lots = np.int64(0)
+    for level in range(cc.depth_fractions.shape[1]):
+        if side == c.BUY:
+            px = min(ask + level * step, hi)
+            if px > cap_ticks:
+                break
+        else:
+            px = max(bid - level * step, lo, 1)
+            if px < cap_ticks:
+                break
+        avail = level_depth_lots(cc, v, volume, level) - bars.depth_used_lots[b, i, level]
+        if avail <= 0:
+            continue
+        take = min(avail, want_lots - taken)
+        bars.depth_used_lots[b, i, level] += take
+        taken += take
+        px_lots += take * px
+        if taken == want_lots:
+            break
+    return taken, px_lots
+
+
+@kernel
+def initial_queue_lots(cc, bars, b, i, side, price_ticks, queue_fraction):
+    """Volume ahead of a limit order joining the book at ``price_ticks`` at the bar's open.
+
+    Inside the spread nothing is ahead; at or behind the touch, ``queue_fraction``
+    of the depth resting at equal or better prices.
+    """
+    v = cc.inst_venue[i]
+    bid, ask = open_quotes(cc, bars, b, i)
+    touch = bid if side == c.BUY else ask
+    if (side == c.BUY and price_ticks > touch) or (side == c.SELL and price_ticks < touch):
+        return np.int64(0)
+    step = level_step_ticks(cc, v, bars.open_ticks[b, i])
+    ahead = 0.0
+    for level in range(cc.depth_fractions.shape[1]):
+        px = touch - level * step if side == c.BUY else touch + level * step
+        if (side == c.BUY and px < price_ticks) or (side == c.SELL and px > price_ticks):
+            break
+        ahead += cc.depth_fractions[v, level] * bars.volume_lots[b, i]
+    return np.int64(queue_fraction * ahead)
+
+
+@kernel
+def is_marketable(cc, bars, b, i, side, price_ticks):
+    """True if a limit at ``price_ticks`` crosses the book at the bar's open."""
+    bid, ask = open_quotes(cc, bars, b, i)
+    return price_ticks >= ask if side == c.BUY else price_ticks <= bid

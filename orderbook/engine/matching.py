@@ -1,0 +1,156 @@
+"""Matching live orders against the step's bar, and the impact of the lane's own flow.
+
+- A market order (and a limit that is marketable when it arrives) takes liquidity:
+  it walks the book (:func:`orderbook.engine.book.walk`) up to its collar or limit price
+  and pays the taker fee. What the book cannot give now stays live for later bars.
+- A resting limit fills when the bar trades through its price (only with
+  ``touch_fill_prob`` when the bar just touches it), once the queue ahead of it
+  has traded, at most ``participation`` of the bar volume per lane and instrument,
+  at its limit price clamped into the bar's range; it pays the maker fee.
+- Impact (linear, Almgren-Chriss): each taker fill moves its own price by
+  ``epsilon + eta x (lots traded this step)`` ticks, rounded up against the trader
+  and never past the order's collar or limit; permanent impact adds
+  ``gamma x lots`` to the lane's price of that instrument from the next bar on.
+  Square-root: ``sqrt_coef x price x sqrt(lots this step / bar volume)``.
+
+Orders match in slot order. A bar without volume fills nothing.
+
+Bounds (:mod:`orderbook.spec.bounds`): a temporary impact shift is at most the
+instrument's ``max_price_ticks`` a lot and the lane's permanent impact stays in
+``[-max_price_ticks, max_price_ticks]``, so no product of price and lots leaves
+int64. Times: a taker fill is stamped at the ack (or the bar's start), a maker
+fill at the middle of the bar, but never before its ack and never at or after
+its expiry or after a cancel that lost the race to it, so an order's event times
+never decrease. (An order whose expiry falls inside the bar still fills as if it
+rested for the whole bar: the bar is the finest resolution of the fill model.)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from orderbook.compile.jit import kernel
+from orderbook.engine import state as st
+from orderbook.engine.book import is_marketable, walk
+from orderbook.engine.lifecycle import FILL_FULL, is_fillable
+from orderbook.engine.portfolio import settle_fill
+from orderbook.engine.records import record, transit
+from orderbook.engine.stats import count, observe
+from orderbook.spec import codes as c
+from orderbook.spec import rng
+from orderbook.spec.bounds import sat_add_ns
+
+IMPACT_LINEAR = 1
+IMPACT_SQRT = 2
+
+
+@kernel
+def _impact_shift_ticks(cc, bars, b, i, lots_this_step):
+    v = cc.inst_venue[i]
+    model = cc.impact_model[v]
+    if model == IMPACT_LINEAR:
+        x = cc.impact_epsilon_ticks[i] + cc.impact_eta_ticks_per_lot[i] * lots_this_step
+    elif model == IMPACT_SQRT:
+        x = cc.impact_sqrt_coef[v] * bars.open_ticks[b, i] * np.sqrt(lots_this_step / max(bars.volume_lots[b, i], 1))
+    else:
+        return np.int64(0)
+    return np.int64(np.ceil(min(x, float(cc.max_price_ticks[i])) - 1e-9))
+
+
+@kernel
+def _take(cc, bars, b, i, side, cap, want):
+    """Taker fill: walk the book, add temporary impact; (lots, notional in ticks x lots)."""
+    lots, px_lots = walk(cc, bars, b, i, side, cap, want)
+    if lots == 0:
+        return lots, px_lots
+    bars.flow_lots[b, i] += lots
+    shift = _impact_shift_ticks(cc, bars, b, i, bars.flow_lots[b, i])
+    if side == c.BUY:
+        px_lots = min(px_lots + lots * shift, cap * lots)
+    else:
+        px_lots = max(px_lots - lots * shift, cap * lots, lots)
+    bound = float(cc.max_price_ticks[i])
+    bars.impact_ticks[b, i] = min(max(bars.impact_ticks[b, i] + side * cc.impact_gamma_ticks_per_lot[i] * lots, -bound), bound)
+    return lots, px_lots
+
+
+@kernel
+def _make(cc, orders, lanes, bars, b, k, i, side, price, remaining):
+    """Maker fill of a resting limit against the bar; (lots, notional in ticks x lots)."""
+    v = cc.inst_venue[i]
+    lo, hi, volume = bars.low_ticks[b, i], bars.high_ticks[b, i], bars.volume_lots[b, i]
+    through = lo < price if side == c.BUY else hi > price
+    touch = lo == price if side == c.BUY else hi == price
+    if not (through or touch):
+        return np.int64(0), np.int64(0)
+    seed, ep, step, oid = lanes.fault_seed[b], lanes.rng_episode[b], lanes.step[b], orders.order_id[b, k]
+    if touch and not through and rng.uniform(seed, ep, step, oid, rng.P_TOUCH_FILL) >= cc.touch_fill_prob[v]:
+        return np.int64(0), np.int64(0)
+    if cc.fill_prob[v] < 1.0 and rng.uniform(seed, ep, step, oid, rng.P_FILL_PROB) >= cc.fill_prob[v]:
+        return np.int64(0), np.int64(0)
+    traded = volume if through else volume // 2
+    ahead = orders.queue_ahead_lots[b, k]
+    passed = min(ahead, traded)
+    orders.queue_ahead_lots[b, k] = ahead - passed
+    share = np.int64(cc.participation[v] * volume) - bars.volume_used_lots[b, i]
+    lots = max(np.int64(0), min(remaining, traded - passed, share))
+    bars.volume_used_lots[b, i] += lots
+    fill_px = min(price, hi) if side == c.BUY else max(price, lo)
+    return lots, lots * fill_px
+
+
+@kernel
+def _apply_fill(ctx, b, k, t_ns, lots, px_lots, liquidity):
+    cc, orders, lanes, acct, stats, events, ledger, error = ctx
+    i = orders.instrument[b, k]
+    was = orders.status[b, k]
+    remaining = orders.qty_lots[b, k] - orders.filled_lots[b, k]
+    edge = FILL_FULL if lots == remaining else c.EV_FILL
+    notional = px_lots * cc.quote_atoms_per_tick_lot[i]
+    rate = cc.taker_fee_e8[i] if liquidity == c.LIQ_TAKER else cc.maker_fee_e8[i]
+    fee = settle_fill(cc, orders, acct, ledger, lanes, b, k, t_ns, lots, notional, rate)
+    status = transit(orders, b, k, edge, error)
+    record(ctx, b, k, t_ns, c.EV_FILL, status, c.R_NONE, lots, notional, fee, liquidity)
+    side = orders.side[b, k]
+    fill_px_x2 = 2.0 * px_lots / lots
+    arrival, decision = orders.arrival_mid_x2[b, k], orders.decision_mid_x2[b, k]
+    observe(stats, b, st.STAT_SLIPPAGE_ARRIVAL_BPS, side * (fill_px_x2 - arrival) / arrival * 1e4)
+    observe(stats, b, st.STAT_SLIPPAGE_DECISION_BPS, side * (fill_px_x2 - decision) / decision * 1e4)
+    count(stats, b, st.CNT_FILLS)
+    count(stats, b, st.CNT_FILLED_LOTS, lots)
+    if status == c.FILLED:
+        count(stats, b, st.CNT_FILLED_ORDERS)
+        observe(stats, b, st.STAT_TIME_TO_FILL_MS, (t_ns - orders.submit_ns[b, k]) * 1e-6)
+        if was == c.PENDING_CANCEL:  # the fill got there before the cancel
+            count(stats, b, st.CNT_CANCEL_LOST_RACE)
+            record(ctx, b, k, t_ns, c.EV_CANCEL_REJECT, status, c.R_CANCEL_TOO_LATE)
+
+
+@kernel(inline=True)
+def match(ctx, b, t0, bars):
+    """Fill every live, acknowledged order of lane ``b`` against this step's bar."""
+    cc, orders, lanes = ctx.cc, ctx.orders, ctx.lanes
+    half_step = cc.step_ns // 2
+    mid_bar = sat_add_ns(t0, half_step)
+    for k in range(orders.status.shape[1]):
+        s = orders.status[b, k]
+        if not is_fillable(s) or orders.arrival_mid_x2[b, k] == 0:
+            continue
+        i = orders.instrument[b, k]
+        if bars.volume_lots[b, i] <= 0:
+            continue
+        side, price = orders.side[b, k], orders.price_ticks[b, k]
+        remaining = orders.qty_lots[b, k] - orders.filled_lots[b, k]
+        ack = orders.ack_ns[b, k]
+        fresh = orders.acked_step[b, k] == lanes.step[b]
+        if orders.kind[b, k] == c.MARKET or (fresh and is_marketable(cc, bars, b, i, side, price)):
+            lots, px_lots = _take(cc, bars, b, i, side, price, remaining)
+            if lots > 0:
+                _apply_fill(ctx, b, k, max(t0, ack), lots, px_lots, c.LIQ_TAKER)
+                remaining -= lots
+            if orders.kind[b, k] == c.MARKET or remaining == 0:
+                continue
+        lots, px_lots = _make(cc, orders, lanes, bars, b, k, i, side, price, remaining)
+        if lots > 0:
+            stamp = max(ack, min(mid_bar, orders.cancel_ack_ns[b, k], orders.expiry_ns[b, k] - 1))
+            _apply_fill(ctx, b, k, stamp, lots, px_lots, c.LIQ_MAKER)

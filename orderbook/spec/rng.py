@@ -1,0 +1,201 @@
+"""Keyed randomness: every draw is a pure function of its key.
+
+A draw is ``hash(seed, episode, step, index, purpose)`` through a SplitMix64-style
+mixer, never a position in a shared stream. So a lane's draws do not depend on how
+many lanes there are or what the other lanes did (batch-size invariance), the same
+seed and actions replay bit for bit, and two policies see the same market and the
+same faults (common random numbers).
+
+``index`` is an order id, a slot, a venue or an instrument, whatever the purpose
+is about; ``purpose`` is a member of :class:`Purpose`, the one table of purposes
+(the ``P_*`` constants are its values as plain ints, for kernels), so two draws for
+different purposes never share a key. Market draws take the lane's market seed,
+broker draws its fault seed.
+
+Known limit: a normal draws on ``purpose`` and ``purpose + 1``. The lognormal
+latencies (``LATENCY``, ``CANCEL_LATENCY``) were numbered before that rule, so their
+second uniform is the key of ``LATENCY_TAIL`` and ``TOUCH_FILL`` (same index, same
+step). The numbers are part of what a seed means and stay; ``NORMAL_OVERLAPS``
+lists these pairs and the tests refuse any new one.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum, unique
+
+import numpy as np
+
+from orderbook.compile.jit import kernel
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_S30 = np.uint64(30)
+_S27 = np.uint64(27)
+_S31 = np.uint64(31)
+_S11 = np.uint64(11)
+_INV_2_53 = 1.0 / 9007199254740992.0
+
+
+@unique
+class Purpose(IntEnum):
+    """Every purpose of a keyed draw, in one table (keep numbers stable: they are part of what a seed means).
+
+    A normal takes two purposes, ``n`` and ``n + 1`` (:data:`NORMALS`); leave ``n + 1`` free.
+    """
+
+    # broker faults (fault seed; index: order id or venue)
+    LATENCY = 1  # ack latency (uniform, or lognormal over 1 and 2)
+    LATENCY_TAIL = 2  # a latency takes its tail multiplier
+    ACK_LOST = 3
+    BROKER_ERROR = 4
+    OUTAGE_START = 5
+    OUTAGE_LENGTH = 6
+    UNSOLICITED = 7  # the venue cancels a resting order
+    CANCEL_RACE = 8  # a cancel loses the race to the bar's fills
+    CANCEL_LATENCY = 9  # cancel latency (uniform, or lognormal over 9 and 10)
+    # matching (fault seed; index: order id)
+    TOUCH_FILL = 10
+    FILL_PROB = 11
+    # synthetic market (market seed; index: asset or instrument)
+    PRICE = 20  # normal: 20, 21
+    JUMP = 24
+    JUMP_SIZE = 26  # normal: 26, 27
+    VOLUME_ZERO = 28
+    VOLUME = 30  # normal: 30, 31
+    RANGE_HIGH = 32  # normal: 32, 33
+    RANGE_LOW = 36  # normal: 36, 37
+    BASIS = 38  # normal: 38, 39
+    DEPEG_START = 40
+    DEPEG_SIZE = 41
+    PEG_NOISE = 42  # normal: 42, 43
+    # replayed market (market seed): the episode's window
+    WINDOW = 50
+    LANE_SEED = 60  # reserved: no draw uses it today
+    # env front-ends (market seed): a random parent side in the execution task
+    ENV_SIDE = 70
+    # seeds derived from the user's seed (:func:`derive_seed`)
+    MARKET_SEED = 101
+    FAULT_SEED = 102
+
+
+# Purposes drawn as normals (each also takes ``n + 1``).
+NORMALS = frozenset(
+    {
+        Purpose.LATENCY,
+        Purpose.CANCEL_LATENCY,
+        Purpose.PRICE,
+        Purpose.JUMP_SIZE,
+        Purpose.VOLUME,
+        Purpose.RANGE_HIGH,
+        Purpose.RANGE_LOW,
+        Purpose.BASIS,
+        Purpose.PEG_NOISE,
+    }
+)
+# Normals whose ``n + 1`` is another purpose's key (historic, kept for the bits; see the module doc).
+NORMAL_OVERLAPS = frozenset({(Purpose.LATENCY, Purpose.LATENCY_TAIL), (Purpose.CANCEL_LATENCY, Purpose.TOUCH_FILL)})
+
+# The table's values as plain ints: kernels read these (numba freezes them as constants).
+P_LATENCY = int(Purpose.LATENCY)
+P_LATENCY_TAIL = int(Purpose.LATENCY_TAIL)
+P_ACK_LOST = int(Purpose.ACK_LOST)
+P_BROKER_ERROR = int(Purpose.BROKER_ERROR)
+P_OUTAGE_START = int(Purpose.OUTAGE_START)
+P_OUTAGE_LENGTH = int(Purpose.OUTAGE_LENGTH)
+P_UNSOLICITED = int(Purpose.UNSOLICITED)
+P_CANCEL_RACE = int(Purpose.CANCEL_RACE)
+P_CANCEL_LATENCY = int(Purpose.CANCEL_LATENCY)
+P_TOUCH_FILL = int(Purpose.TOUCH_FILL)
+P_FILL_PROB = int(Purpose.FILL_PROB)
+P_PRICE = int(Purpose.PRICE)
+P_JUMP = int(Purpose.JUMP)
+P_JUMP_SIZE = int(Purpose.JUMP_SIZE)
+P_VOLUME_ZERO = int(Purpose.VOLUME_ZERO)
+P_VOLUME = int(Purpose.VOLUME)
+P_RANGE_HIGH = int(Purpose.RANGE_HIGH)
+P_RANGE_LOW = int(Purpose.RANGE_LOW)
+P_BASIS = int(Purpose.BASIS)
+P_DEPEG_START = int(Purpose.DEPEG_START)
+P_DEPEG_SIZE = int(Purpose.DEPEG_SIZE)
+P_PEG_NOISE = int(Purpose.PEG_NOISE)
+P_WINDOW = int(Purpose.WINDOW)
+P_LANE_SEED = int(Purpose.LANE_SEED)
+P_ENV_SIDE = int(Purpose.ENV_SIDE)
+P_MARKET_SEED = int(Purpose.MARKET_SEED)
+P_FAULT_SEED = int(Purpose.FAULT_SEED)
+
+
+@kernel(inline=True)
+def mix64(x):
+    """SplitMix64 finaliser: a bijection on uint64 with full avalanche."""
+    z = x + _GOLDEN
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
+
+
+@kernel(inline=True)
+def step_key(seed, episode, step):
+    """The hash of ``(seed, episode, step)``: the part of a key shared by every draw of one lane's step.
+
+    Kernels that draw many numbers in a step hash it once and finish each key with
+    :func:`uniform_at` / :func:`normal_at` (two mixes instead of five, the same bits).
+    """
+    h = mix64(np.uint64(seed))
+    h = mix64(h ^ np.uint64(episode))
+    return mix64(h ^ np.uint64(step))
+
+
+@kernel(inline=True)
+def finish_key(prefix, index, purpose):
+    h = mix64(prefix ^ np.uint64(index))
+    return mix64(h ^ np.uint64(purpose))
+
+
+@kernel(inline=True)
+def key64(seed, episode, step, index, purpose):
+    """Hash of a draw's key; each field is folded in through the mixer."""
+    return finish_key(step_key(seed, episode, step), index, purpose)
+
+
+@kernel(inline=True)
+def uniform_at(prefix, index, purpose):
+    """:func:`uniform` of ``(seed, episode, step, index, purpose)`` from ``prefix = step_key(seed, episode, step)``."""
+    return float(finish_key(prefix, index, purpose) >> _S11) * _INV_2_53
+
+
+@kernel(inline=True)
+def normal_at(prefix, index, purpose):
+    """:func:`normal` of ``(seed, episode, step, index, purpose)`` from ``prefix = step_key(seed, episode, step)``."""
+    u1 = uniform_at(prefix, index, purpose)
+    u2 = uniform_at(prefix, index, purpose + 1)
+    r = np.sqrt(-2.0 * np.log(1.0 - u1))
+    return r * np.cos(2.0 * np.pi * u2)
+
+
+@kernel(inline=True)
+def uniform(seed, episode, step, index, purpose):
+    """A float64 in [0, 1) from the key (53 random bits)."""
+    return float(key64(seed, episode, step, index, purpose) >> _S11) * _INV_2_53
+
+
+@kernel(inline=True)
+def normal(seed, episode, step, index, purpose):
+    """A standard normal from the key (Box-Muller over purposes ``purpose`` and ``purpose + 1``)."""
+    u1 = uniform(seed, episode, step, index, purpose)
+    u2 = uniform(seed, episode, step, index, purpose + 1)
+    r = np.sqrt(-2.0 * np.log(1.0 - u1))
+    return r * np.cos(2.0 * np.pi * u2)
+
+
+@kernel
+def uniform_per_lane(seeds, episodes, step, index, purpose, out):
+    """``out[b]`` = :func:`uniform` keyed by lane ``b``'s seed and episode (for front-ends)."""
+    for b in range(seeds.shape[0]):
+        out[b] = uniform(seeds[b], episodes[b], step, index, purpose)
+
+
+def derive_seed(seed: int, purpose: int) -> int:
+    """A 63-bit seed derived from ``seed`` for ``purpose`` (market vs fault seeds)."""
+    return int(key64(np.uint64(seed & 0xFFFFFFFFFFFFFFFF), 0, 0, 0, purpose) >> np.uint64(1))

@@ -1,0 +1,346 @@
+"""Frozen specifications: assets, instruments, venues and their broker behaviour.
+
+Everything a user configures is a frozen dataclass validated at construction, with
+messages that say what was expected and what was found. Money is exact: an asset
+has ``decimals`` (one unit = ``10**decimals`` atoms); an instrument's ``tick_size``
+and ``lot_size`` are decimals in quote and base units, and a spec is refused unless
+``lot_size`` is a whole number of base atoms and ``tick_size x lot_size`` a whole
+number of quote atoms, so every fill's notional is an exact integer of quote atoms.
+
+Every product of price, quantity and atoms is bounded: an instrument has a price
+range (``min_price``, ``max_price``, as venues publish it) and ``max_qty_lots``, and
+``ExchangeConfig.compile`` refuses a configuration that could overflow int64
+(:mod:`orderbook.spec.bounds`). Every duration is finite and at most 2**60 ns.
+
+Fault and fill parameters live per venue (:class:`LatencySpec`, :class:`FaultSpec`,
+:class:`FillSpec`, :class:`BookSpec`, :class:`ImpactSpec`); each fault switches off
+with a zero (or ``FaultSpec.none()``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from decimal import Decimal, InvalidOperation
+
+from orderbook.spec.bounds import check_duration_ms
+
+LATENCY_KINDS = ("constant", "uniform", "lognormal")
+MAX_OUTAGE_MEAN_STEPS = 1e12  # outage lengths stay far inside int64
+MAX_SPREAD_BPS = 10_000.0  # a spread or level step of 100% of the price at most
+MAX_MIN_SPREAD_TICKS = 2**40
+MAX_DEPTH_FRACTION = 100.0  # the book's depth (sum of fractions x bar volume <= 2**53 lots) stays far inside int64
+IMPACT_MODELS = ("none", "linear", "sqrt")
+
+
+def to_decimal(value: object, what: str) -> Decimal:
+    """``value`` as an exact Decimal (floats go through ``repr`` so 0.01 stays 0.01)."""
+    try:
+        d = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
+    except (InvalidOperation, ValueError) as exc:
+        raise ValueError(f"{what} must be a decimal number, got {value!r}") from exc
+    if not d.is_finite():
+        raise ValueError(f"{what} must be finite, got {value!r}")
+    return d
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
+def _check_probability(owner: str, name: str, p: float) -> None:
+    _require(
+        isinstance(p, (int, float)) and math.isfinite(p) and 0.0 <= p <= 1.0,
+        f"{owner}.{name} must be a probability in [0, 1], got {p!r}",
+    )
+
+
+def _check_nonnegative(owner: str, name: str, x: float) -> None:
+    _require(
+        isinstance(x, (int, float)) and math.isfinite(x) and x >= 0,
+        f"{owner}.{name} must be a finite number >= 0, got {x!r}",
+    )
+
+
+@dataclass(frozen=True)
+class Asset:
+    """A currency or coin; one unit is ``10**decimals`` atoms."""
+
+    name: str
+    decimals: int
+
+    def __post_init__(self) -> None:
+        _require(bool(self.name) and isinstance(self.name, str), f"Asset.name must be a non-empty str, got {self.name!r}")
+        _require(
+            isinstance(self.decimals, int) and 0 <= self.decimals <= 12,
+            f"Asset {self.name}: decimals must be an int in [0, 12], got {self.decimals!r}",
+        )
+
+    @property
+    def atoms_per_unit(self) -> int:
+        return 10**self.decimals
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """A tradable pair ``base/quote`` on one venue, with its trading rules and fees.
+
+    Prices are in ``[min_price, max_price]`` (quote units; ``min_price`` defaults to
+    one tick): a limit outside is refused (``PRICE_OUT_OF_RANGE``) and market prices
+    are kept inside (:mod:`orderbook.spec.bounds`). ``max_qty_lots`` caps one order.
+    """
+
+    venue: str
+    base: str
+    quote: str
+    tick_size: Decimal | str | float = Decimal("0.01")
+    lot_size: Decimal | str | float = Decimal("0.0001")
+    min_notional: Decimal | str | float = Decimal("10")
+    maker_fee_bps: float = 1.0
+    taker_fee_bps: float = 5.0
+    max_qty_lots: int = 1_000_000
+    min_price: Decimal | str | float | None = None
+    max_price: Decimal | str | float = Decimal("1000000")
+
+    def __post_init__(self) -> None:
+        name = f"Instrument {self.venue}:{self.base}/{self.quote}"
+        _require(self.base != self.quote, f"{name}: base and quote must differ, got {self.base!r} twice")
+        if self.min_price is None:
+            object.__setattr__(self, "min_price", self.tick_size)
+        for attr in ("tick_size", "lot_size", "min_notional", "min_price", "max_price"):
+            object.__setattr__(self, attr, to_decimal(getattr(self, attr), f"{name}.{attr}"))
+        _require(self.tick_size > 0, f"{name}: tick_size must be > 0, got {self.tick_size}")
+        _require(self.lot_size > 0, f"{name}: lot_size must be > 0, got {self.lot_size}")
+        _require(self.min_notional >= 0, f"{name}: min_notional must be >= 0, got {self.min_notional}")
+        _require(self.min_price > 0, f"{name}: min_price must be > 0, got {self.min_price}")
+        _require(
+            self.max_price >= self.min_price and self.max_price >= self.tick_size,
+            f"{name}: max_price must be >= min_price ({self.min_price}) and >= tick_size ({self.tick_size}), got {self.max_price}",
+        )
+        for attr in ("maker_fee_bps", "taker_fee_bps"):
+            bps = getattr(self, attr)
+            _require(
+                isinstance(bps, (int, float)) and math.isfinite(bps) and 0 <= bps < 10_000,
+                f"{name}: {attr} must be in [0, 10000), got {bps!r}",
+            )
+            e8 = bps * 10_000
+            _require(
+                abs(e8 - round(e8)) < 1e-6,
+                f"{name}: {attr} must be a whole number of 1e-4 bps, got {bps!r}",
+            )
+        _require(
+            isinstance(self.max_qty_lots, int) and self.max_qty_lots >= 1,
+            f"{name}: max_qty_lots must be an int >= 1, got {self.max_qty_lots!r}",
+        )
+
+    @property
+    def symbol(self) -> str:
+        return f"{self.base}/{self.quote}"
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.venue, self.symbol)
+
+
+@dataclass(frozen=True)
+class LatencySpec:
+    """Ack latency in market time, drawn per order (and per cancel).
+
+    ``constant``: ``constant_ms``. ``uniform``: in ``[low_ms, high_ms]``.
+    ``lognormal``: median ``median_ms`` and log-sd ``sigma``; with probability
+    ``tail_prob`` the draw is multiplied by ``tail_multiplier`` (a heavy tail of
+    stalls, the ones that lose races and hit the ack timeout). Durations are finite
+    and at most 2**60 ns; a draw above that saturates there.
+    """
+
+    kind: str = "lognormal"
+    constant_ms: float = 50.0
+    low_ms: float = 10.0
+    high_ms: float = 100.0
+    median_ms: float = 50.0
+    sigma: float = 0.6
+    tail_prob: float = 0.01
+    tail_multiplier: float = 200.0
+
+    def __post_init__(self) -> None:
+        _require(self.kind in LATENCY_KINDS, f"LatencySpec.kind must be one of {LATENCY_KINDS}, got {self.kind!r}")
+        for f in ("constant_ms", "low_ms", "high_ms", "median_ms"):
+            check_duration_ms(f"LatencySpec.{f}", getattr(self, f), positive=False)
+        for f in ("sigma", "tail_multiplier"):
+            _check_nonnegative("LatencySpec", f, getattr(self, f))
+        _require(
+            self.low_ms <= self.high_ms,
+            f"LatencySpec: low_ms must be <= high_ms, got {self.low_ms} > {self.high_ms}",
+        )
+        _check_probability("LatencySpec", "tail_prob", self.tail_prob)
+
+    @classmethod
+    def zero(cls) -> LatencySpec:
+        return cls(kind="constant", constant_ms=0.0)
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """Broker and venue faults; every one is off at 0.
+
+    - ``broker_error_prob``: a sent order is rejected (BROKER_ERROR) when its ack comes.
+    - ``lost_ack_prob``: the ack never comes; the order expires after ``ack_timeout_ms``.
+    - ``outage_start_prob`` per step and ``outage_mean_steps``: the venue refuses all
+      submissions and cancels for a geometric stretch of steps.
+    - ``rate_limit_per_step``: new orders per step per venue per lane (0 = unlimited).
+    - ``unsolicited_cancel_prob``: a resting order is cancelled by the venue, per step.
+    - ``cancel_race_prob``: a cancel landing during a bar is processed after that
+      bar's fills (the fill gets there first).
+    """
+
+    broker_error_prob: float = 0.02
+    lost_ack_prob: float = 0.005
+    ack_timeout_ms: float = 5_000.0
+    outage_start_prob: float = 0.002
+    outage_mean_steps: float = 5.0
+    rate_limit_per_step: int = 8
+    unsolicited_cancel_prob: float = 0.002
+    cancel_race_prob: float = 0.1
+
+    def __post_init__(self) -> None:
+        for f in ("broker_error_prob", "lost_ack_prob", "outage_start_prob", "unsolicited_cancel_prob", "cancel_race_prob"):
+            _check_probability("FaultSpec", f, getattr(self, f))
+        check_duration_ms("FaultSpec.ack_timeout_ms", self.ack_timeout_ms, positive=True)
+        _require(
+            isinstance(self.outage_mean_steps, (int, float)) and math.isfinite(self.outage_mean_steps) and 1 <= self.outage_mean_steps <= MAX_OUTAGE_MEAN_STEPS,
+            f"FaultSpec.outage_mean_steps must be a finite number of steps in [1, {MAX_OUTAGE_MEAN_STEPS:.0e}], got {self.outage_mean_steps!r}",
+        )
+        _require(
+            isinstance(self.rate_limit_per_step, int) and self.rate_limit_per_step >= 0,
+            f"FaultSpec.rate_limit_per_step must be an int >= 0 (0 = unlimited), got {self.rate_limit_per_step!r}",
+        )
+
+    @classmethod
+    def none(cls) -> FaultSpec:
+        """Every fault off (the ack timeout, 1e12 ms, never comes in an episode)."""
+        return cls(0.0, 0.0, 1e12, 0.0, 1.0, 0, 0.0, 0.0)
+
+    @classmethod
+    def high(cls) -> FaultSpec:
+        """Every fault turned up, for fuzzing."""
+        return cls(0.3, 0.1, 2_000.0, 0.1, 3.0, 2, 0.2, 0.5)
+
+
+@dataclass(frozen=True)
+class ImpactSpec:
+    """Price impact of the lane's own trading, in quote units per base unit.
+
+    ``linear`` is Almgren-Chriss: permanent ``gamma`` per unit traded shifts the
+    venue price; temporary ``eta`` per unit of trading rate (units per second)
+    moves the fill price of the step's market flow; ``epsilon`` is a fixed cost per
+    unit. ``sqrt``: temporary shift ``sqrt_coef * sqrt(q / bar_volume)`` times price.
+    Impact prices round to the tick against the trader.
+    """
+
+    model: str = "none"
+    gamma: float = 0.0
+    eta: float = 0.0
+    epsilon: float = 0.0
+    sqrt_coef: float = 0.0
+
+    def __post_init__(self) -> None:
+        _require(self.model in IMPACT_MODELS, f"ImpactSpec.model must be one of {IMPACT_MODELS}, got {self.model!r}")
+        for f in ("gamma", "eta", "epsilon", "sqrt_coef"):
+            _check_nonnegative("ImpactSpec", f, getattr(self, f))
+
+
+@dataclass(frozen=True)
+class BookSpec:
+    """Shape of the book around a bar: the same model for synthetic and replayed bars.
+
+    Top of book is ``spread_bps`` wide (at least ``min_spread_ticks``) around the
+    bar's price; level ``l`` lies ``l * level_step_bps`` (at least one tick per
+    level) behind the touch and holds ``depth_fractions[l]`` of the bar volume.
+    Within a bar, book prices are clamped into ``[low, high]``: nothing prints
+    outside the bar's range.
+    """
+
+    spread_bps: float = 1.0
+    min_spread_ticks: int = 1
+    level_step_bps: float = 1.0
+    depth_fractions: tuple[float, ...] = (0.05, 0.08, 0.12, 0.15, 0.2)
+
+    def __post_init__(self) -> None:
+        for f in ("spread_bps", "level_step_bps"):
+            x = getattr(self, f)
+            _require(
+                isinstance(x, (int, float)) and math.isfinite(x) and 0 <= x <= MAX_SPREAD_BPS,
+                f"BookSpec.{f} must be a finite number in [0, {MAX_SPREAD_BPS:.0f}], got {x!r}",
+            )
+        _require(
+            isinstance(self.min_spread_ticks, int) and 0 <= self.min_spread_ticks <= MAX_MIN_SPREAD_TICKS,
+            f"BookSpec.min_spread_ticks must be an int in [0, 2**40], got {self.min_spread_ticks!r}",
+        )
+        object.__setattr__(self, "depth_fractions", tuple(self.depth_fractions))
+        _require(
+            len(self.depth_fractions) >= 1
+            and all(isinstance(x, (int, float)) and math.isfinite(x) and x > 0 for x in self.depth_fractions)
+            and sum(self.depth_fractions) <= MAX_DEPTH_FRACTION,
+            f"BookSpec.depth_fractions must be a non-empty tuple of numbers > 0 summing to at most {MAX_DEPTH_FRACTION:.0f}, got {self.depth_fractions!r}",
+        )
+
+
+@dataclass(frozen=True)
+class FillSpec:
+    """How live orders meet a bar.
+
+    A limit order fills when the bar trades through its price (``touch_fill_prob``
+    when the bar only touches it), at most ``participation`` of the bar volume per
+    lane and instrument, after the queue ahead of it (``queue_fraction`` of the
+    touch level's depth when it joins the touch) has traded; with
+    ``fill_prob < 1`` an eligible order fills in a bar only with that probability.
+    Market orders walk the book up to a collar ``market_collar_bps`` from the mid.
+    Limit prices more than ``price_band_bps`` from the mid are refused (BAD_TICK).
+    """
+
+    participation: float = 0.1
+    queue_fraction: float = 0.5
+    touch_fill_prob: float = 0.2
+    fill_prob: float = 1.0
+    market_collar_bps: float = 50.0
+    price_band_bps: float = 1_000.0
+    impact: ImpactSpec = field(default_factory=ImpactSpec)
+
+    def __post_init__(self) -> None:
+        for f in ("participation", "queue_fraction", "touch_fill_prob", "fill_prob"):
+            _check_probability("FillSpec", f, getattr(self, f))
+        for f in ("market_collar_bps", "price_band_bps"):
+            _require(
+                isinstance(getattr(self, f), (int, float)) and 0 < getattr(self, f) < 10_000,
+                f"FillSpec.{f} must be in (0, 10000), got {getattr(self, f)!r}",
+            )
+        _require(isinstance(self.impact, ImpactSpec), f"FillSpec.impact must be an ImpactSpec, got {type(self.impact).__name__}")
+
+
+@dataclass(frozen=True)
+class Venue:
+    """An exchange: its latency, faults, fill rules, book shape and default time to live.
+
+    ``default_ttl_ms`` is the order system's rule that drops lingering orders: a GTD
+    order without its own time to live expires after it. GTC orders never expire by time.
+    """
+
+    name: str
+    latency: LatencySpec = field(default_factory=LatencySpec)
+    faults: FaultSpec = field(default_factory=FaultSpec)
+    fills: FillSpec = field(default_factory=FillSpec)
+    book: BookSpec = field(default_factory=BookSpec)
+    default_ttl_ms: float = 300_000.0
+
+    def __post_init__(self) -> None:
+        _require(bool(self.name) and isinstance(self.name, str), f"Venue.name must be a non-empty str, got {self.name!r}")
+        for f, cls in (("latency", LatencySpec), ("faults", FaultSpec), ("fills", FillSpec), ("book", BookSpec)):
+            _require(isinstance(getattr(self, f), cls), f"Venue {self.name}: {f} must be a {cls.__name__}, got {type(getattr(self, f)).__name__}")
+        check_duration_ms(f"Venue {self.name}: default_ttl_ms", self.default_ttl_ms, positive=True)
+
+    def replace(self, **changes: object) -> Venue:
+        """A copy with some fields changed (``dataclasses.replace``)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(changes)
+        return Venue(**values)  # type: ignore[arg-type]
