@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 
 import orderbook as ob
+from orderbook.engine import lifecycle
 from agents.vec_env import find_task
 from envs import spaces as sp
 from envs.core import BatchTask
@@ -283,7 +284,7 @@ class PassiveReprice(ExecutionBaseline):
     def _stale(self, task: ExecutionTask) -> np.ndarray:
         """Lanes with a working limit child whose price is no longer the near touch."""
         o, bars = task.exchange.orders, task.exchange.bars
-        live = ob.lifecycle.CANCELLABLE_TABLE[o.status]  # working and not yet being cancelled: PENDING, OPEN, PARTIAL
+        live = lifecycle.CANCELLABLE_TABLE[o.status]  # working and not yet being cancelled: PENDING, OPEN, PARTIAL
         near = np.where((task.side == ob.Side.BUY)[:, None], sp.at(bars.bid_ticks, o.instrument), sp.at(bars.ask_ticks, o.instrument))
         return (live & (o.kind == ob.OrderKind.LIMIT) & (o.price_ticks != near)).any(axis=1)
 
@@ -346,7 +347,7 @@ class BuyAndHold(Baseline):
         cash = ex.accounts.free_atoms[:, cc.inst_venue, cc.inst_quote]  # (B, I)
         lots = np.minimum(sp.lots_within(cc, inst, buy, worst, cash), cc.max_qty_lots[inst])
         o = ex.orders
-        live = ob.lifecycle.LIVE_TABLE[o.status]
+        live = lifecycle.LIVE_TABLE[o.status]
         working = np.zeros((n, n_i), dtype=bool)
         lanes = np.broadcast_to(np.arange(n)[:, None], o.status.shape)
         working[lanes[live], o.instrument[live]] = True

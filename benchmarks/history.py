@@ -46,7 +46,7 @@ from polars.testing import assert_frame_equal
 import orderbook as ob
 from orderbook.analytics import live, queries
 from orderbook.analytics.store import EpisodeStore
-from orderbook.history.logs import logs as h
+from orderbook.history import logs as h
 from orderbook.spec import codes as c
 
 ORDERS_PER_EPISODE = 200

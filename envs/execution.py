@@ -25,6 +25,7 @@ from envs.config import build_config
 from envs.core import BatchTask
 from envs.single import OrderbookEnv
 from envs.vector import OrderbookVectorEnv
+from orderbook.engine import lifecycle
 from orderbook.compile.packed import Call
 from orderbook.spec.specs import to_decimal
 
@@ -125,7 +126,7 @@ class ExecutionTask(BatchTask):
     def working_atoms(self) -> np.ndarray:
         """``(B, K)`` base atoms still working in live child orders (0 in free slots)."""
         o = self.exchange.orders
-        live = ob.lifecycle.LIVE_TABLE[o.status]
+        live = lifecycle.LIVE_TABLE[o.status]
         return np.where(live, (o.qty_lots - o.filled_lots) * self.cc.base_atoms_per_lot[o.instrument], 0)
 
     def filled_atoms(self) -> np.ndarray:
@@ -223,7 +224,7 @@ class ExecutionTask(BatchTask):
         ex, cc = self.exchange, self.cc
         down = sp.venue_down_next(ex.lanes)
         up = ~down[:, self.obs_venues]  # (B, n) one venue per listed instrument
-        free_slot = ~ob.lifecycle.LIVE_TABLE[ex.orders.status].all(axis=1)
+        free_slot = ~lifecycle.LIVE_TABLE[ex.orders.status].all(axis=1)
         open_atoms = self.open_atoms()
         n_b, n_l, n_s = self.n_lanes, len(self.listing), len(self.size_multiples) + 1
         inst = np.broadcast_to(self.listing, (n_b, n_l))

@@ -21,6 +21,7 @@ from envs.config import build_config
 from envs.core import BatchTask
 from envs.single import OrderbookEnv
 from envs.vector import OrderbookVectorEnv
+from orderbook.engine import lifecycle
 from orderbook.compile.packed import Call
 
 
@@ -130,7 +131,7 @@ class TradingTask(BatchTask):
         lots = np.minimum(sp.lots_within(cc, inst, side, worst, budget), cc.max_qty_lots[inst])
         up = ~down[:, cc.inst_venue]  # (B, I)
         valid = sp.order_ok(cc, inst, worst, lots) & up[:, :, None, None]
-        free_slot = ~ob.lifecycle.LIVE_TABLE[ex.orders.status].all(axis=1)
+        free_slot = ~lifecycle.LIVE_TABLE[ex.orders.status].all(axis=1)
         can = free_slot & valid.any(axis=(1, 2, 3))
         level = np.concatenate([np.ones((self.n_lanes, 1), dtype=bool), np.repeat(can[:, None], self.n_levels - 1, axis=1)], axis=1)
         masks = {

@@ -20,6 +20,7 @@ from gymnasium.utils.env_checker import data_equivalence
 
 import envs  # noqa: F401  (registers the ids)
 import orderbook as ob
+from orderbook.engine import state as ob_state
 from envs.trading import TradingTask
 from tests.envs.oracle.make import make_reference, make_vec_reference
 from tests.envs.oracle.trading_reference import TradingReference
@@ -89,7 +90,7 @@ def test_compiled_trading_step_equals_numpy_specification(case, n_lanes, kwargs)
         assert ends["terminated"] >= 3, ends
     if case == "replay":
         assert ends["truncated"] >= 3, ends
-    assert fast.exchange.stats.counters[:, ob.state.CNT_FILLS].sum() > 0
+    assert fast.exchange.stats.counters[:, ob_state.CNT_FILLS].sum() > 0
     a, b = _state(fast.exchange), _state(spec.exchange)
     del a["lanes.active"], b["lanes.active"]  # the step's input mask (the numpy path skips a step with no lane active)
     assert len(fast.exchange.history.events) > 300

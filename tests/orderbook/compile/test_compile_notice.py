@@ -116,7 +116,7 @@ def test_a_second_process_with_everything_cached_prints_nothing(tmp_path):
         def twice(x):
             return 2 * x
     """))
-    script = "from orderbook import compile_notice as cn; cn.install(); import kernels_mod; kernels_mod.twice(3); cn.finish()"
+    script = "from orderbook.compile import compile_notice as cn; cn.install(); import kernels_mod; kernels_mod.twice(3); cn.finish()"
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"),
                PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
     env.pop(cn.ENV_VAR, None)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import orderbook as ob
-from orderbook.market.synthetic import sources
+from orderbook.market import sources
 from tests.orderbook.copies import run_in_subprocess
 from tests.orderbook.helpers import random_cancels, random_intents
 

@@ -12,7 +12,7 @@ import orderbook as ob
 from orderbook.market.bars import load_bars
 from orderbook.presets import BINANCE_US_QUOTES, binance_us_sources, packaged_data_dir
 
-SHARED = Path(os.environ.get("ORDERBOOK_SHARED", Path(__file__).resolve().parents[2].parent / "shared"))
+SHARED = Path(os.environ.get("ORDERBOOK_SHARED", Path(__file__).resolve().parents[3].parent / "shared"))
 CSVS = [SHARED / "data" / "binance_us" / f"BTC{q}_1m_20230301_20230321.csv" for q in BINANCE_US_QUOTES]
 needs_data = pytest.mark.skipif(not all(f.is_file() for f in CSVS), reason=f"no binance_us CSVs in {SHARED}")
 PACKED = [packaged_data_dir() / f"BTC{q}_1m_20230301_20230321.parquet" for q in BINANCE_US_QUOTES]

@@ -20,12 +20,13 @@ import pytest
 
 import orderbook as ob
 from orderbook.analytics.audit import audit
-from orderbook.market.bars import AlignedBars, BarSource, load_bars
+from orderbook.market.bars import AlignedBars, BarSource, ColumnMap, load_bars
+from orderbook.engine import state as ob_state
 from orderbook.market.replay import ReplayMarket
 from orderbook.presets import binance_us_sources
 from tests.orderbook.helpers import random_cancels, random_intents
 
-SHARED = Path(os.environ.get("ORDERBOOK_SHARED", Path(__file__).resolve().parents[2].parent / "shared"))
+SHARED = Path(os.environ.get("ORDERBOOK_SHARED", Path(__file__).resolve().parents[3].parent / "shared"))
 DATA = SHARED / "data" / "binance_us"
 QUOTES = ("USD", "USDT", "USDC")
 FILES = {q: DATA / f"BTC{q}_1m_20230301_20230321.csv" for q in QUOTES}
@@ -164,7 +165,7 @@ def test_prices_and_volumes_convert_by_rounding_to_the_tick_and_flooring_to_the_
         "close": [100.0, 100.015, 100.0, 100.5, 101.0],
         "volume": [1.0, 0.0003, 0.00019999, 0.0, 1.0],
     })
-    source = BarSource("x", "BTC/USD", frame, ob.bars.ColumnMap(time_unit="s"))
+    source = BarSource("x", "BTC/USD", frame, ColumnMap(time_unit="s"))
     cfg = ob.ExchangeConfig(
         assets=(ob.Asset("BTC", 8), ob.Asset("USD", 6)), venues=(ob.Venue("x"),),
         instruments=(ob.Instrument("x", "BTC", "USD"),),
@@ -343,7 +344,7 @@ def test_stepping_past_the_window_raises_and_changes_nothing(base_config):
     ex.reset(seed=0)
     for _ in range(3):
         ex.step()
-    bars, rows = ob.state.copy_state(ex.bars), len(ex.history.market)
+    bars, rows = ob_state.copy_state(ex.bars), len(ex.history.market)
     with pytest.raises(ValueError, match=r"lane\(s\) \[0, 1\] are at step 3 = episode_steps, the last bar of their 4-bar window"):
         ex.step()
     assert ex.lanes.step.tolist() == [3, 3] and len(ex.history.market) == rows
