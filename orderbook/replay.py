@@ -233,7 +233,7 @@ def _resolve_start(start: Any, data: AlignedBars, steps: int, first: int = 0, en
     index = int(np.searchsorted(times, t, side="right") - 1)  # the bar containing t
     if index > last_start:
         raise ValueError(
-            f"ReplayMarket.start={fmt_ns(t)} leaves {n_bars - index} bars, but a window needs {steps + 1} "
+            f"ReplayMarket.start={fmt_ns(t)} leaves {end - index} bars{' of the window' if windowed else ''}, but a window needs {steps + 1} "
             f"(episode_steps={steps}); the latest start is {fmt_ns(int(times[last_start]))}"
         )
     return index
