@@ -332,7 +332,7 @@ class ExecutionEnv(OrderbookEnv):
     | ``reward`` | step reward | sum over an episode | credits |
     |---|---|---|---|
     | ``"shortfall"`` (default) | ``-c_t``, and ``-H`` at the horizon | ``-S`` | exactly the metric, drift of the unfilled remainder included |
-    | ``"arrival"`` | ``-c_t``, and ``-R x penalty_bps`` at the horizon | ``-E`` | execution prices against ``P0``; a fixed price for leaving quantity unfilled |
+    | ``"arrival"`` | ``-c_t``, and ``-penalty_bps x R / quantity`` at the horizon | ``-E`` | execution prices against ``P0``; a fixed price for leaving quantity unfilled |
     | ``"marked"`` | ``-c_t + penalty_bps x (step fill / quantity)`` | ``penalty_bps - E`` (``penalty_bps x F - E`` if truncated before the horizon) | the change of the shortfall with the remainder marked at ``P0`` plus its penalty: each fill earns back the penalty it avoids, when it fills |
 
     Trade-offs. ``"shortfall"`` pays what is measured, but the terminal charge
@@ -342,7 +342,9 @@ class ExecutionEnv(OrderbookEnv):
     fill, still a sparse penalty at the end (a policy that waits learns late
     that waiting costs). ``"marked"`` is ``"arrival"`` with the penalty moved to
     the fills that avoid it (a potential-based shaping, ``Phi = -penalty_bps x
-    remaining fraction``): dense credit for filling, no terminal jump; the sums
+    remaining fraction``): dense credit for filling, no terminal jump, but a step
+    that fills much earns much, so its per-step variance is the highest under
+    lumpy policies (random actions: sd 8.6 bps against 3.1 for ``"arrival"``); the sums
     differ by the constant ``penalty_bps`` on every episode that terminates, so
     the best policy under ``"arrival"`` and ``"marked"`` is the same, and both
     differ from ``"shortfall"`` only by the remainder's drift, which has mean
