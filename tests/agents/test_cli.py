@@ -223,6 +223,8 @@ def test_split_reaches_the_env_kwargs_and_evaluation_defaults_to_the_other_split
     assert env_kwargs("orderbook/Execution-v0", market="binance_us", split="train") == {
         "faults": "default", "market": "binance_us", "split": "train"}
     assert "split" not in env_kwargs("orderbook/Execution-v0", market="binance_us")  # every bar, as before
+    assert env_kwargs("orderbook/Execution-v0", reward="marked")["reward"] == "marked"
+    assert "reward" not in env_kwargs("orderbook/Execution-v0")  # the default is not written: old args.json read the same
     run = tmp_path / "run"
     run.mkdir()
     (run / "args.json").write_text(json.dumps({"env_id": "orderbook/Execution-v0", "market": "binance_us", "split": "train",
