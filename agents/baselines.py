@@ -49,12 +49,12 @@ from typing import Any
 import numpy as np
 
 import orderbook as ob
-from orderbook.engine import lifecycle
 from agents.vec_env import find_task
 from envs import spaces as sp
 from envs.core import BatchTask
 from envs.execution import ExecutionTask
 from envs.trading import TradingTask
+from orderbook.engine import lifecycle
 
 BIG = np.iinfo(np.int64).max // 4
 

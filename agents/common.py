@@ -17,20 +17,26 @@ from envs.config import fault_spec as fault_spec  # noqa: F401 (re-exported: the
 EnvId = Literal["orderbook/Execution-v0", "orderbook/Trading-v0"]
 FaultLevel = Literal["none", "default", "high"]
 Market = Literal["synthetic", "binance_us"]
+Split = Literal["", "train", "test"]  # "": every bar of the replayed data
+Reward = Literal["shortfall", "arrival", "marked"]
 Algo = Literal["PPO", "A2C", "MaskablePPO"]
 ENV_IDS, FAULT_LEVELS, MARKETS, ALGOS = get_args(EnvId), get_args(FaultLevel), get_args(Market), get_args(Algo)
+SPLITS, REWARDS = tuple(s for s in get_args(Split) if s), get_args(Reward)
 
 
 def env_kwargs(env_id: str, faults: str = "default", market: str = "synthetic", horizon: int = 0,
-               max_episode_steps: int = 0) -> dict[str, Any]:
+               max_episode_steps: int = 0, split: str = "", reward: str = "shortfall") -> dict[str, Any]:
     """Keyword arguments of ``OrderbookVecEnv`` / ``gym.make_vec`` from the CLI's plain values.
 
     The values stay plain (names, ints), as ``gym.make`` takes them (:mod:`envs.config`), so
     the kwargs are JSON and an env's ``spec`` round-trips. ``market="synthetic"``: the
     built-in synthetic market; ``"binance_us"``: Binance.US 1-minute bars replayed from
     the packaged Binance.US sample (or ``$ORDERBOOK_SHARED/data``) (``orderbook.binance_us_config``). ``horizon`` (Execution only) and
-    ``max_episode_steps``: 0 keeps the registered value. Raises ``ValueError`` naming the
-    choices for anything else.
+    ``max_episode_steps``: 0 keeps the registered value. ``split`` (``binance_us`` only):
+    ``"train"`` or ``"test"``, the period every episode stays inside
+    (``orderbook.presets.BINANCE_US_SPLITS``); ``""`` every bar. ``reward`` (Execution only):
+    the env's reward option, ``"shortfall"`` by default (then not written, as before).
+    Raises ``ValueError`` naming the choices for anything else.
     """
     if faults not in FAULT_LEVELS:
         raise ValueError(f"faults must be one of {FAULT_LEVELS}, got {faults!r}")
@@ -38,9 +44,21 @@ def env_kwargs(env_id: str, faults: str = "default", market: str = "synthetic", 
         raise ValueError(f"market must be one of {MARKETS}, got {market!r}")
     if env_id not in ENV_IDS:
         raise ValueError(f"env id must be one of {ENV_IDS}, got {env_id!r}")
+    if split and split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS} (or empty: every bar), got {split!r}")
+    if split and market != "binance_us":
+        raise ValueError(f"split {split!r} is a period of the replayed Binance.US data: use it with market binance_us, got market {market!r}")
+    if reward not in REWARDS:
+        raise ValueError(f"reward must be one of {REWARDS}, got {reward!r}")
+    if reward != "shortfall" and not env_id.endswith("Execution-v0"):
+        raise ValueError(f"reward applies to orderbook/Execution-v0 only, got env {env_id}")
     kwargs: dict[str, Any] = {"faults": faults}
     if market != "synthetic":
         kwargs["market"] = market
+    if split:
+        kwargs["split"] = split
+    if reward != "shortfall":
+        kwargs["reward"] = reward
     if horizon:
         if not env_id.endswith("Execution-v0"):
             raise ValueError(f"horizon applies to orderbook/Execution-v0 only, got env {env_id}")

@@ -16,6 +16,13 @@ Writes to ``out_dir``: ``episodes.parquet`` (one row per policy, lane and episod
 differences against the model, or the first policy without one), ``table.md``
 (printed too), ``comparison.png``, and with ``save_history`` each policy's episode
 history in ``history/`` (an :class:`orderbook.analytics.store.EpisodeStore`, one run per policy).
+Intervals are Student t 95% intervals (:mod:`agents.stats`); the printed output gives
+the number of episodes per policy, the evaluation's wall time and, for a run, its
+training steps and steps per second (from its ``summary.json``).
+
+Out of sample on real data: a run trained with ``--market binance_us --split train``
+is evaluated on ``--split test`` (2023-03-15..21) unless ``--split`` says otherwise;
+no episode of one split uses a bar of the other.
 
 Execution-v0 metrics: shortfall (bps of the parent notional, horizon penalty
 included; lower is better), fill ratio of the parent, rejects and expiries per
@@ -27,6 +34,7 @@ expiries, steps.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +46,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from agents.baselines import baselines_for
 from agents.cli import parse, require
-from agents.common import EnvId, algorithm, env_kwargs, make_env, set_threads
+from agents.common import EnvId, Split, algorithm, env_kwargs, make_env, set_threads
 from agents.history import history_kwargs
 from agents.plots import comparison_png
 from agents.stats import markdown_table, paired, summarize
@@ -55,6 +63,8 @@ class Args:
     """broker faults: none, default or high (empty: as trained, else default)"""
     market: Literal["", "synthetic", "binance_us"] = ""
     """market: synthetic or binance_us (empty: as trained, else synthetic)"""
+    split: Split = ""
+    """binance_us period: train or test (empty: test for a run trained on train, else as trained, else every bar)"""
     horizon: int = 0
     """Execution-v0 horizon in steps (0: as trained, else the env's default)"""
     max_episode_steps: int = 0
@@ -172,8 +182,9 @@ def model_episodes(args: Args, run_dir: Path, algo: str, env_id: str, kwargs: di
     return rollout(f"{algo.lower()} (trained)", env, raw, act, args.episodes, args.seed)
 
 
-def write_results(out: Path, episodes: pl.DataFrame, kind: str, title: str) -> dict[str, Path]:
-    """Summary, paired differences against the first policy, table, plot; printed and written."""
+def write_results(out: Path, episodes: pl.DataFrame, kind: str, title: str, notes: str = "") -> dict[str, Path]:
+    """Summary, paired differences against the first policy, table, plot; printed and written (``notes``:
+    lines printed and written under the table)."""
     metrics, key_metric, bar_metric = METRICS[kind]
     summary = summarize(episodes, metrics)
     diffs = paired(episodes, key_metric, episodes["policy"][0])
@@ -185,6 +196,7 @@ def write_results(out: Path, episodes: pl.DataFrame, kind: str, title: str) -> d
     episodes.write_parquet(paths["episodes"])
     summary.write_csv(paths["summary"])
     diffs.write_csv(paths["paired"])
+    table = f"{table}\n{notes}" if notes else table
     paths["table"].write_text(f"# {title}\n\n{table}\n")
     comparison_png(paths["plot"], episodes, summary, diffs, key_metric, LABELS, bar_metric, title)
     print(f"[evaluate] {title}\n\n{table}\n", flush=True)
@@ -201,16 +213,20 @@ def resolve(args: Args) -> dict[str, Any]:
     trained = load_run(run_dir) if run_dir else {}
     env_id = trained.get("env_id", args.env_id)
     faults = args.faults or trained.get("faults", "default")
-    kwargs = env_kwargs(env_id, faults, args.market or trained.get("market", "synthetic"),
-                        args.horizon or trained.get("horizon", 0), args.max_episode_steps or trained.get("max_episode_steps", 0))
+    market = args.market or trained.get("market", "synthetic")
+    trained_split = trained.get("split", "") if market == trained.get("market", "synthetic") else ""
+    split = args.split or ("test" if trained_split == "train" else trained_split)  # out of sample by default
+    kwargs = env_kwargs(env_id, faults, market, args.horizon or trained.get("horizon", 0),
+                        args.max_episode_steps or trained.get("max_episode_steps", 0), split)
     wanted = chosen_baselines(args.baselines, env_id, kwargs)
     if run_dir is None and not wanted:
         raise ValueError("nothing to evaluate: give --run-dir or some --baselines")
-    return dict(run_dir=run_dir, trained=trained, env_id=env_id, faults=faults, kwargs=kwargs, wanted=wanted)
+    return dict(run_dir=run_dir, trained=trained, env_id=env_id, faults=faults, kwargs=kwargs, wanted=wanted, market=market, split=split)
 
 
 def evaluate(args: Args) -> dict[str, Path]:
     """Evaluate the model and the baselines; write the table and the plot; return the paths written."""
+    t0 = time.perf_counter()
     what = resolve(args)
     run_dir, trained, env_id, faults, kwargs, wanted = (what[k] for k in ("run_dir", "trained", "env_id", "faults", "kwargs", "wanted"))
     set_threads(args.threads)
@@ -228,8 +244,17 @@ def evaluate(args: Args) -> dict[str, Path]:
         policy = baselines_for(raw, seed=args.seed)[name]
         frames.append(rollout(name, raw, raw, lambda obs, p=policy: p.predict(obs)[0], args.episodes, args.seed))
     episodes = pl.concat(frames, how="diagonal_relaxed").select("policy", "lane", "episode", *METRICS[kind][0])
-    title = f"{env_id}, faults {faults}, {args.n_envs} lanes x {args.episodes} episodes, seeds {args.seed}..{args.seed + args.n_envs - 1}"
-    return write_results(out, episodes, kind, title)
+    market = what["market"] + (f" ({what['split']} split)" if what["split"] else "")
+    title = (f"{env_id}, faults {faults}, market {market}, {args.n_envs} lanes x {args.episodes} episodes, "
+             f"seeds {args.seed}..{args.seed + args.n_envs - 1}")
+    notes = [f"Episodes: {args.n_envs * args.episodes} per policy, {episodes['policy'].n_unique()} policies; "
+             f"evaluation wall time {time.perf_counter() - t0:.1f} s."]
+    trained_summary = run_dir / "summary.json" if run_dir else None
+    if trained_summary is not None and trained_summary.is_file():
+        s = json.loads(trained_summary.read_text())
+        notes.append(f"Training: {s.get('timesteps', 0):,} steps in {s.get('seconds', 0.0):.1f} s wall time "
+                     f"({s.get('steps_per_s', 0.0):,.0f} steps/s while learning).")
+    return write_results(out, episodes, kind, title, "\n".join(notes))
 
 
 def run(argv: list[str] | None = None) -> dict[str, Path]:

@@ -30,7 +30,7 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 
 from agents.cli import as_dict, parse, require
-from agents.common import Algo, EnvId, FaultLevel, Market, algorithm, env_kwargs, make_env, set_threads
+from agents.common import Algo, EnvId, FaultLevel, Market, Reward, Split, algorithm, env_kwargs, make_env, set_threads
 from agents.history import history_kwargs
 from orderbook.compile import compile_notice
 
@@ -53,6 +53,10 @@ class Args:
     """broker faults: none, default (FaultSpec()) or high (FaultSpec.high())"""
     market: Market = "synthetic"
     """market data: synthetic (built-in) or binance_us (1-minute bars replayed from the packaged Binance.US sample)"""
+    split: Split = ""
+    """binance_us period every episode stays inside: train (2023-03-01..14) or test (03-15..21), UTC; empty: every bar"""
+    reward: Reward = "shortfall"
+    """Execution-v0 reward: shortfall, arrival or marked (see envs.ExecutionEnv, Rewards)"""
     horizon: int = 0
     """Execution-v0 parent horizon in steps (0: the env's default, 60)"""
     max_episode_steps: int = 0
@@ -93,7 +97,7 @@ class Args:
         arch = [x for x in self.net_arch.split(",") if x.strip()]  # empty: no hidden layer
         require(all(x.strip().isdigit() and int(x) > 0 for x in arch),
                 f"--net-arch must be comma-separated layer sizes > 0 such as 64,64, got {self.net_arch!r}")
-        env_kwargs(self.env_id, self.faults, self.market, self.horizon, self.max_episode_steps)  # horizon: Execution only
+        env_kwargs(self.env_id, self.faults, self.market, self.horizon, self.max_episode_steps, self.split, self.reward)
 
 
 def default_out_dir(args: Args) -> Path:
@@ -160,7 +164,7 @@ def progress_bar_available() -> bool:
 def train(args: Args) -> Path:
     """Train, save model + normalisation + arguments + history into the output folder; return it."""
     algo_cls = algorithm(args.algo)  # choices checked before anything is created
-    kwargs = env_kwargs(args.env_id, args.faults, args.market, args.horizon, args.max_episode_steps)
+    kwargs = env_kwargs(args.env_id, args.faults, args.market, args.horizon, args.max_episode_steps, args.split, args.reward)
     out = Path(args.out_dir) if args.out_dir else default_out_dir(args)
     out.mkdir(parents=True, exist_ok=True)
     threads = set_threads(args.threads)
@@ -175,7 +179,8 @@ def train(args: Args) -> Path:
     keeper = raw.task.keeper
     callback = RunCallback(keeper, args.log_every)
     print(f"[train] {args.algo} on {args.env_id}: {args.n_envs} lanes, {args.total_timesteps:,} steps, seed {args.seed}, "
-          f"faults {args.faults}, market {args.market}, torch threads {threads} -> {out}", flush=True)
+          f"faults {args.faults}, market {args.market}{f' ({args.split} split)' if args.split else ''}, reward {args.reward}, "
+          f"torch threads {threads} -> {out}", flush=True)
     bar = args.progress_bar and progress_bar_available()
     if args.progress_bar and not bar:
         print("[train] tqdm and rich are not installed: no progress bar (pip install tqdm rich); progress lines below", flush=True)

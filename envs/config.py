@@ -16,7 +16,11 @@ Every env takes the same configuration arguments, so ``gym.make`` and
   the account trades every pair of the data (:func:`orderbook.presets.replay_config`)
   in windows of ``episode_steps`` bars (the env's horizon by default);
 - ``exchange``: a dict of any other :class:`~orderbook.ExchangeConfig` fields
-  (``slots``, ``step_ms``, ``initial_balances``, ``max_new_orders``, ...).
+  (``slots``, ``step_ms``, ``initial_balances``, ``max_new_orders``, ...);
+- ``split``: with the Binance.US data (``market``, ``config`` or ``data`` ``"binance_us"``),
+  ``"train"`` (2023-03-01..14) or ``"test"`` (2023-03-15..21), UTC days: every episode,
+  first bar to last, lies inside that period (:data:`orderbook.presets.BINANCE_US_SPLITS`);
+  ``None`` (the default) uses every bar.
 
 Pieces apply on top of ``config``, so ``config=my_cfg, faults=FaultSpec.high()``
 is ``my_cfg`` with every venue's faults turned up.
@@ -46,6 +50,7 @@ from typing import Any
 from gymnasium.envs.registration import EnvSpec
 
 import orderbook as ob
+from orderbook.presets import split_window
 
 DEFAULT_VENUES = ("alpha", "beta")
 FAULTS = {"none": ob.FaultSpec.none, "default": ob.FaultSpec, "high": ob.FaultSpec.high}  # the CLI's --faults
@@ -97,22 +102,23 @@ def _part(name: str, value: Any, cls: type, names: dict[str, Any]) -> Any:
                      f"got {type(value).__name__}")
 
 
-def _named_config(config: Any, market: Any) -> tuple[Any, Any]:
-    """``config`` and ``market`` given by name (or as JSON dicts) resolved to objects, or refused clearly."""
+def _named_config(config: Any, market: Any, split: str | None = None) -> tuple[Any, Any]:
+    """``config`` and ``market`` given by name (or as JSON dicts) resolved to objects, or refused clearly;
+    ``split`` picks the period of the Binance.US data named so."""
     if isinstance(config, dict):
         raise ValueError("config came as a dict (an EnvSpec read back from JSON?): an ExchangeConfig does not survive JSON; "
                          f"pass config by name {CONFIG_NAMES} and its parts as faults=, fills=, latency=, exchange={{...}}")
     if isinstance(config, str):
         if config not in CONFIG_NAMES:
             raise ValueError(f"config as a name must be one of {CONFIG_NAMES}, got {config!r}")
-        config = None if config == "default" else ob.binance_us_config()
+        config = None if config == "default" else ob.binance_us_config(split=split)
     if isinstance(market, str):
         if market not in MARKET_NAMES:
             raise ValueError(f"market as a name must be one of {MARKET_NAMES}, got {market!r}")
         if market == "binance_us":
             if config is not None:
                 raise ValueError("market='binance_us' is the Binance.US config; pass it without config (or pass config='binance_us')")
-            return ob.binance_us_config(), None
+            return ob.binance_us_config(split=split), None
         return config, None
     if isinstance(market, dict):
         if set(market) <= {f.name for f in dataclasses.fields(ob.SyntheticMarket)}:
@@ -135,13 +141,20 @@ def build_config(
     data: Any = None,
     episode_steps: int = 240,
     default_quotes: tuple[str, ...] = ("USD", "USDT", "USDC"),
+    split: str | None = None,
 ) -> ob.ExchangeConfig:
     """The exchange configuration an env runs on (see the module docstring)."""
+    if split is not None:
+        split_window(split)  # the name, before anything loads
+        if not any(isinstance(v, str) and v == "binance_us" for v in (config, market, data)):
+            named = {k: v for k, v in (("config", config), ("market", market), ("data", data)) if v is not None}
+            raise ValueError(f"split={split!r} picks a period of the replayed Binance.US data: pass it with market='binance_us' "
+                             f"(or config= / data='binance_us'), got {named or 'the synthetic market'}")
     if data is not None:
         if config is not None or market is not None or venues is not None or quotes is not None:
             raise ValueError("data=... builds the config from the data; pass it without config, market, venues or quotes")
-        config = _config_from_data(data, episode_steps)
-    config, market = _named_config(config, market)
+        config = _config_from_data(data, episode_steps, split)
+    config, market = _named_config(config, market, split)
     faults = _part("faults", faults, ob.FaultSpec, FAULTS)
     fills = _part("fills", fills, ob.FillSpec, FILLS)
     latency = _part("latency", latency, ob.LatencySpec, LATENCIES)
@@ -223,7 +236,7 @@ def _replace_venues(cfg: ob.ExchangeConfig, **changes: Any) -> ob.ExchangeConfig
     return dataclasses.replace(cfg, venues=tuple(v.replace(**changes) for v in cfg.venues))
 
 
-def _config_from_data(data: Any, episode_steps: int) -> ob.ExchangeConfig:
+def _config_from_data(data: Any, episode_steps: int, split: str | None = None) -> ob.ExchangeConfig:
     from orderbook.market.bars import AlignedBars, BarSource
     from orderbook.market.replay import ReplayMarket
     from orderbook.presets import replay_config
@@ -231,7 +244,7 @@ def _config_from_data(data: Any, episode_steps: int) -> ob.ExchangeConfig:
     if isinstance(data, str):
         if data != "binance_us":
             raise ValueError(f"data as a name must be 'binance_us' (the packaged Binance.US sample of March 2023), got {data!r}")
-        return ob.binance_us_config(episode_steps=episode_steps)
+        return ob.binance_us_config(episode_steps=episode_steps, split=split)
     if isinstance(data, (AlignedBars, ReplayMarket)) or (
         isinstance(data, (list, tuple)) and data and all(isinstance(x, BarSource) for x in data)
     ):

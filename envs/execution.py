@@ -25,13 +25,21 @@ from envs.config import build_config
 from envs.core import BatchTask
 from envs.single import OrderbookEnv
 from envs.vector import OrderbookVectorEnv
-from orderbook.engine import lifecycle
 from orderbook.compile.packed import Call
+from orderbook.engine import lifecycle
 from orderbook.spec.specs import to_decimal
 
 P_ENV_SIDE = ek.P_ENV_SIDE  # purpose of the keyed draw of a random parent side (beyond the core's purposes)
 HORIZON_MAX = 2**31 - 1  # steps: the history's step column is int32
 PARENT_ATOMS_MAX = 2**53  # base atoms of a parent: the task's float figures (notional, fractions) stay exact
+REWARDS = ek.REWARDS  # the reward options: "shortfall" (the default), "arrival", "marked"
+
+
+def check_reward(reward: Any) -> int:
+    """The kernel code of the reward option ``reward`` (a name of :data:`REWARDS`); ValueError naming what came otherwise."""
+    if not isinstance(reward, str) or reward not in REWARDS:
+        raise ValueError(f"reward must be one of {REWARDS}, got {reward!r}")
+    return REWARDS.index(reward)
 
 
 def check_horizon(horizon: Any, step_ms: int | None = None) -> int:
@@ -56,10 +64,13 @@ class ExecutionTask(BatchTask):
                  side: str | int = "buy", quantity: Any = "1", horizon: int = 60, penalty_bps: float = 50.0,
                  size_multiples=(0.5, 1.0, 2.0, 4.0), passive_bps=(2.0, 5.0), orders_per_step: int = 1,
                  ttl_ms: float = 0.0, record_trace: bool = False, data=None,
-                 history: Any = "episode", history_store: Any = None, history_run: str = "env"):
+                 history: Any = "episode", history_store: Any = None, history_run: str = "env", reward: str = "shortfall",
+                 split: str | None = None):
         check_horizon(horizon)  # before it sizes a replay window
+        self.reward_code = check_reward(reward)
+        self.reward_name = REWARDS[self.reward_code]
         cfg = build_config(config, venues=venues, quotes=quotes, faults=faults, fills=fills, latency=latency, market=market,
-                           exchange=exchange, data=data, episode_steps=horizon, default_quotes=("USD",))
+                           exchange=exchange, data=data, episode_steps=horizon, default_quotes=("USD",), split=split)
         self.listing = np.asarray([i for i, x in enumerate(cfg.instruments) if x.base == base and x.quote == quote], dtype=np.int64)
         if len(self.listing) == 0:
             raise ValueError(f"no venue lists {base}/{quote}; instruments: {[f'{x.venue}:{x.symbol}' for x in cfg.instruments]}")
@@ -185,7 +196,7 @@ class ExecutionTask(BatchTask):
                 self.listing, self.obs_venues, self.size_multiples, self.passive_bps, self.side, self.parent_atoms, self.horizon,
                 self.arrival, self.notional, self.shortfall_bps, self.penalty_step_bps, self.base_start, self.prev_base,
                 self.prev_quote, self.step_filled, self.filled, int(self.base_a), int(self.quote_a), int(self.ttl_ns),
-                float(self.apu_base), float(self.apu_quote), float(self.penalty_bps),
+                float(self.apu_base), float(self.apu_quote), float(self.penalty_bps), int(self.reward_code),
             )
         return self._arrays
 
@@ -306,14 +317,40 @@ class ExecutionEnv(OrderbookEnv):
 
     ## Rewards
 
-    Per step, minus the implementation-shortfall increment in bps of the parent
-    notional ``quantity x P0`` (``P0``: the arrival price, the mean mid of the
-    listed instruments at reset): fills below ``P0`` (buy) earn, fills above and
-    fees cost. When the horizon passes with a remainder ``R`` unfilled, the reward
-    also takes ``-R x (P0 x penalty_bps / 1e4 + side x (mid - P0))`` in bps of the
-    notional: the remainder valued at the current mid plus a penalty (default 50
-    bps, above the cost of a market sweep at the default book). The sum of
-    rewards is minus the episode's shortfall (``info["shortfall_bps"]``).
+    Everything in bps of the parent notional ``quantity x P0`` (``P0``: the
+    arrival price, the mean mid of the listed instruments at reset). The reported
+    metric is the implementation shortfall ``S`` (``info["shortfall_bps"]``, also
+    observed): the cost of each step's fills against ``P0`` (``c_t``: fills above
+    ``P0`` for a buy, and fees, cost; fills below earn), plus, when the horizon
+    passes with a remainder ``R`` unfilled, the terminal charge
+    ``H = R x (P0 x penalty_bps / 1e4 + side x (mid - P0))``
+    (``info["horizon_penalty_bps"]``): the remainder valued at the current mid
+    (its drift ``D = R x side x (mid - P0)``) plus a penalty (default 50 bps, above
+    the cost of a market sweep at the default book). ``S`` is the same whatever
+    the reward; ``reward=`` chooses what each step pays (``E = S - D``, the
+    shortfall without the remainder's drift; ``F``: the filled fraction):
+
+    | ``reward`` | step reward | sum over an episode | credits |
+    |---|---|---|---|
+    | ``"shortfall"`` (default) | ``-c_t``, and ``-H`` at the horizon | ``-S`` | exactly the metric, drift of the unfilled remainder included |
+    | ``"arrival"`` | ``-c_t``, and ``-penalty_bps x R / quantity`` at the horizon | ``-E`` | execution prices against ``P0``; a fixed price for leaving quantity unfilled |
+    | ``"marked"`` | ``-c_t + penalty_bps x (step fill / quantity)`` | ``penalty_bps - E`` (``penalty_bps x F - E`` if truncated before the horizon) | the change of the shortfall with the remainder marked at ``P0`` plus its penalty: each fill earns back the penalty it avoids, when it fills |
+
+    Trade-offs. ``"shortfall"`` pays what is measured, but the terminal charge
+    carries the market's drift over the whole episode on whatever is left (a
+    variance the agent did not cause and that lands on the last step only).
+    ``"arrival"`` drops that drift: lower variance, the same signal for every
+    fill, still a sparse penalty at the end (a policy that waits learns late
+    that waiting costs). ``"marked"`` is ``"arrival"`` with the penalty moved to
+    the fills that avoid it (a potential-based shaping, ``Phi = -penalty_bps x
+    remaining fraction``): dense credit for filling, no terminal jump, but a step
+    that fills much earns much, so its per-step variance is the highest under
+    lumpy policies (random actions: sd 8.6 bps against 3.1 for ``"arrival"``); the sums
+    differ by the constant ``penalty_bps`` on every episode that terminates, so
+    the best policy under ``"arrival"`` and ``"marked"`` is the same, and both
+    differ from ``"shortfall"`` only by the remainder's drift, which has mean
+    zero for a martingale mid. ``benchmarks/reward_variance.py`` measures each
+    option's per-step variance under the random and TWAP policies.
 
     ## Starting State
 
@@ -336,7 +373,10 @@ class ExecutionEnv(OrderbookEnv):
     ``quotes``, ``faults``, ``fills``, ``latency``, ``market``, ``exchange``, ``data`` (see
     :mod:`envs.config`); ``base`` ("BTC"), ``quote`` ("USD"), ``side`` ("buy",
     "sell" or "random", drawn per episode from the lane's seed), ``quantity``
-    (base units, "1"), ``horizon`` (steps, 60), ``penalty_bps`` (50),
+    (base units, "1"), ``horizon`` (steps, 60), ``penalty_bps`` (50), ``reward``
+    ("shortfall", "arrival" or "marked"; see Rewards), ``split`` ("train" or
+    "test": the period of the Binance.US data every episode stays inside, with
+    ``market="binance_us"``; see :mod:`envs.config`),
     ``size_multiples``, ``passive_bps``, ``orders_per_step`` (1), ``ttl_ms``
     (child time to live, 0 = the venue's default), ``render_mode`` ("rgb_array").
     ``reset(options={"side": ..., "quantity": ..., "horizon": ...})`` changes the

@@ -29,6 +29,9 @@ from orderbook.spec import rng
 
 P_ENV_SIDE = rng.P_ENV_SIDE  # kept for envs.execution; the number lives in orderbook.spec.rng.Purpose
 
+# The reward options (``ExecutionTask(reward=...)``), by code: what each credits is in ExecutionEnv's docstring.
+REWARD_SHORTFALL, REWARD_ARRIVAL, REWARD_MARKED = 0, 1, 2
+REWARDS = ("shortfall", "arrival", "marked")  # name of each code
 
 
 class ExecutionArrays(NamedTuple):
@@ -56,6 +59,7 @@ class ExecutionArrays(NamedTuple):
     apu_base: float  # atoms per unit of base and quote
     apu_quote: float
     penalty_bps: float
+    reward_code: int  # REWARD_SHORTFALL, REWARD_ARRIVAL or REWARD_MARKED
 
 
 @kernel
@@ -145,7 +149,10 @@ def pair_mid(cc, bars, x, b):
 
 @kernel
 def execution_evaluate(cc, lanes, bars, acct, x, reward, terminated):
-    """Reward and termination of every lane after a step (the reference's ``_evaluate``)."""
+    """Reward and termination of every lane after a step (the reference's ``_evaluate``).
+
+    ``x.shortfall_bps`` books the implementation shortfall (the same for every reward option);
+    ``reward`` is the option's (``x.reward_code``; :class:`envs.execution.ExecutionEnv`, Rewards)."""
     apu_base, apu_quote, penalty_bps = x.apu_base, x.apu_quote, x.penalty_bps
     for b in range(reward.shape[0]):
         base, quote = _totals(acct, x, b)
@@ -158,10 +165,16 @@ def execution_evaluate(cc, lanes, bars, acct, x, reward, terminated):
         at_horizon = lanes.step[b] >= x.horizon[b]
         move = x.side[b] * (pair_mid(cc, bars, x, b) - x.arrival[b])
         cost = remaining / apu_base * (x.arrival[b] * penalty_bps * 1e-4 + move)
-        x.penalty_step_bps[b] = cost / x.notional[b] * 1e4 if (at_horizon and remaining > 0) else 0.0
-        r = r - x.penalty_step_bps[b]
-        x.shortfall_bps[b] = x.shortfall_bps[b] - r
-        reward[b] = r
+        charged = at_horizon and remaining > 0
+        x.penalty_step_bps[b] = cost / x.notional[b] * 1e4 if charged else 0.0
+        booked = r - x.penalty_step_bps[b]  # minus the shortfall's increment: the reported metric, whatever the reward
+        x.shortfall_bps[b] = x.shortfall_bps[b] - booked
+        if x.reward_code == REWARD_SHORTFALL:
+            reward[b] = booked
+        elif x.reward_code == REWARD_ARRIVAL:  # the remainder pays the penalty at P0, without its price drift
+            reward[b] = r - (remaining / x.parent_atoms[b] * penalty_bps if charged else 0.0)
+        else:  # REWARD_MARKED: each fill earns back the penalty its quantity no longer owes
+            reward[b] = r + penalty_bps * x.step_filled[b] / x.parent_atoms[b]
         terminated[b] = remaining <= 0 or at_horizon
 
 

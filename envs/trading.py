@@ -21,8 +21,8 @@ from envs.config import build_config
 from envs.core import BatchTask
 from envs.single import OrderbookEnv
 from envs.vector import OrderbookVectorEnv
-from orderbook.engine import lifecycle
 from orderbook.compile.packed import Call
+from orderbook.engine import lifecycle
 
 
 class TradingTask(BatchTask):
@@ -36,9 +36,9 @@ class TradingTask(BatchTask):
                  fills=None, latency=None, market=None, exchange: dict | None = None,
                  size_fractions=(0.05, 0.1, 0.25, 0.5, 1.0), passive_bps=(2.0, 5.0), orders_per_step: int = 2,
                  ttl_ms: float = 0.0, ruin_fraction: float = 0.5, record_trace: bool = False, data=None,
-                 history: Any = "episode", history_store: Any = None, history_run: str = "env"):
+                 history: Any = "episode", history_store: Any = None, history_run: str = "env", split: str | None = None):
         cfg = build_config(config, venues=venues, quotes=quotes, faults=faults, fills=fills, latency=latency, market=market,
-                           exchange=exchange, data=data, episode_steps=240)
+                           exchange=exchange, data=data, episode_steps=240, split=split)
         frac = np.asarray(tuple(size_fractions), dtype=np.float64)
         if frac.ndim != 1 or len(frac) == 0 or not (np.isfinite(frac).all() and (frac > 0).all() and (frac <= 1).all()):
             raise ValueError(f"size_fractions must be a non-empty tuple of numbers in (0, 1], got {size_fractions!r}")
@@ -217,7 +217,8 @@ class TradingEnv(OrderbookEnv):
     ## Arguments
 
     ``gym.make("orderbook/Trading-v0", **kwargs)``: ``config``, ``venues``,
-    ``quotes``, ``faults``, ``fills``, ``latency``, ``market``, ``exchange``, ``data`` (see
+    ``quotes``, ``faults``, ``fills``, ``latency``, ``market``, ``exchange``, ``data``,
+    ``split`` (``"train"`` or ``"test"`` period of the Binance.US data; see
     :mod:`envs.config`); ``size_fractions``, ``passive_bps``, ``orders_per_step``
     (2), ``ttl_ms`` (0 = the venue's default), ``ruin_fraction`` (0.5),
     ``render_mode`` ("rgb_array"). ``reset`` takes no options (any key raises); a seed must be an int in

@@ -20,6 +20,8 @@ from orderbook.market.replay import ReplayMarket
 from orderbook.spec.specs import Asset, FaultSpec, Instrument, LatencySpec, Venue
 
 BINANCE_US_QUOTES = ("USD", "USDT", "USDC")
+# The time split of the Binance.US sample (UTC, half-open): episodes of one never use a bar of the other.
+BINANCE_US_SPLITS = {"train": ("2023-03-01", "2023-03-15"), "test": ("2023-03-15", "2023-03-22")}
 
 
 def default_shared_dir() -> Path:
@@ -58,6 +60,7 @@ def replay_config(
     episode_steps: int = 240,
     start: Any = "random",
     venue_map: dict[str, str | tuple[str, ...]] | None = None,
+    window: tuple[Any, Any] | None = None,
     faults: FaultSpec | None = None,
     latency: dict[str, LatencySpec] | None = None,
     taker_fee_bps: dict[str, float] | None = None,
@@ -71,6 +74,7 @@ def replay_config(
     """An account trading every (venue, BASE/QUOTE) pair of ``data`` on replayed bars.
 
     ``data`` is aligned bars, bar sources (loaded here) or a ready ReplayMarket.
+    ``window=(start, end)`` keeps every episode inside that half-open period (:class:`ReplayMarket`).
     Venues are the data's (renamed or fanned out by ``venue_map``), each with the
     default broker faults (or ``faults``), its ``latency`` and taker fee if given.
     Every pair gets ``tick_size`` and ``lot_size``; bases have ``base_decimals``,
@@ -79,9 +83,11 @@ def replay_config(
     quote is USD, else the first quote. ``overrides`` go to ExchangeConfig.
     """
     if isinstance(data, ReplayMarket):
+        if window is not None:
+            raise ValueError("replay_config: window= applies to bars; a ReplayMarket carries its own window (ReplayMarket(window=...))")
         market = data
     else:
-        market = ReplayMarket(data, episode_steps=episode_steps, start=start, venue_map=venue_map)
+        market = ReplayMarket(data, episode_steps=episode_steps, start=start, venue_map=venue_map, window=window)
     mapping = market.venue_map or {}
     pairs: list[tuple[str, str, str]] = []
     for venue, symbol in market.data.keys:
@@ -124,6 +130,8 @@ def binance_us_config(
     start: Any = "random",
     faults: FaultSpec | None = None,
     initial_balances: dict[tuple[str, str], Any] | None = None,
+    split: str | None = None,
+    window: tuple[Any, Any] | None = None,
     **overrides: Any,
 ) -> ExchangeConfig:
     """An account on Binance.US replayed from its 1-minute bars of March 2023 (:func:`binance_us_sources`:
@@ -136,7 +144,11 @@ def binance_us_config(
     tick x lot = 1e-6 = one quote atom. Balances per venue: 1 BTC, 100,000 USD,
     50,000 USDT and USDC, unless ``initial_balances`` is given. ``faults`` (a
     FaultSpec) applies to every venue; ``overrides`` go to ExchangeConfig.
+
+    ``split`` (``"train"`` or ``"test"``, :data:`BINANCE_US_SPLITS`) or ``window=(start, end)``
+    keeps every episode, start to last bar, inside that period (out-of-sample evaluation).
     """
+    window = split_window(split, window)
     names = ("binance_us", "binance_us_2") if second_venue else ("binance_us",)
     if initial_balances is None:
         initial_balances = {(v, a): amt for v in names for a, amt in (("BTC", "1"), ("USD", "100000"), ("USDT", "50000"), ("USDC", "50000"))}
@@ -149,8 +161,21 @@ def binance_us_config(
         latency={"binance_us": LatencySpec(median_ms=50.0), "binance_us_2": LatencySpec(median_ms=150.0)},
         taker_fee_bps={"binance_us": 5.0, "binance_us_2": 10.0},
         initial_balances=initial_balances,
+        window=window,
         **overrides,
     )
 
 
-__all__ = ["BINANCE_US_QUOTES", "binance_us_config", "binance_us_sources", "default_shared_dir", "packaged_data_dir", "replay_config"]
+def split_window(split: str | None, window: tuple[Any, Any] | None = None) -> tuple[Any, Any] | None:
+    """The window of the Binance.US split ``split`` (:data:`BINANCE_US_SPLITS`), or ``window`` when no split is
+    named; ValueError for an unknown name or both given."""
+    if split is None:
+        return window
+    if not isinstance(split, str) or split not in BINANCE_US_SPLITS:
+        raise ValueError(f"split must be one of {tuple(BINANCE_US_SPLITS)} (Binance.US periods {BINANCE_US_SPLITS}), got {split!r}")
+    if window is not None:
+        raise ValueError(f"pass split={split!r} or window={window!r}, not both (a split is a named window)")
+    return BINANCE_US_SPLITS[split]
+
+
+__all__ = ["BINANCE_US_QUOTES", "BINANCE_US_SPLITS", "binance_us_config", "binance_us_sources", "default_shared_dir", "packaged_data_dir", "replay_config", "split_window"]

@@ -31,7 +31,11 @@ Episodes. A lane replays a window of ``episode_steps + 1`` consecutive bars. Wit
 ``start="random"`` the first bar is drawn per lane from the key (lane market seed,
 ``rng_episode``, purpose ``P_WINDOW``): deterministic and batch-size invariant.
 With a fixed start (a bar index or a timestamp, naive = UTC, the bar containing
-it) every lane replays the same window (evaluation). At reset, step 0 shows the
+it) every lane replays the same window (evaluation). With ``window=(start, end)``
+(timestamps, naive = UTC, half-open) only the bars inside ``[start, end)`` are
+ever used: a start, drawn or fixed, leaves room for the whole episode before
+``end`` (:data:`BINANCE_US_SPLITS` are such windows: the sample's time split into
+a training and a test period that no episode crosses). At reset, step 0 shows the
 window's first bar as a flat bar at its close with volume 0, the quotes around
 it, and ``lanes.time_ns`` is that bar's close (= the next bar's open), so that step
 ``k`` trades bar ``k`` of the window during exactly its own interval
@@ -81,13 +85,19 @@ class ReplayMarket:
             index, or a timestamp (``datetime``, ``date``, ISO string, ``numpy.datetime64``;
             naive = UTC) of the window's first bar.
         venue_map: data venue -> config venue (or a tuple of config venues).
+        window: ``None`` (every bar) or ``(start, end)``: timestamps (as ``start``), naive = UTC, of the
+            half-open period whose bars the episodes may use; a window of ``episode_steps + 1`` bars
+            must fit inside it.
     """
 
     data: AlignedBars | Sequence[BarSource]
     episode_steps: int
     start: Any = "random"
     venue_map: dict[str, str | tuple[str, ...]] | None = None
+    window: tuple[Any, Any] | None = None
     start_index: int = field(init=False, repr=False, compare=False)  # -1 = random
+    first_row: int = field(init=False, repr=False, compare=False)  # first bar of the window (0 without one)
+    end_row: int = field(init=False, repr=False, compare=False)  # one past its last bar (the data's length without one)
 
     def __post_init__(self) -> None:
         data = self.data
@@ -107,12 +117,17 @@ class ReplayMarket:
             )
         object.__setattr__(self, "episode_steps", int(steps))
         object.__setattr__(self, "venue_map", _normalise_venue_map(self.venue_map, data))
-        object.__setattr__(self, "start_index", _resolve_start(self.start, data, int(steps)))
+        if isinstance(self.window, list):
+            object.__setattr__(self, "window", tuple(self.window))  # as JSON gives it back; the spec stays hashable
+        first, end = _resolve_window(self.window, data, int(steps))
+        object.__setattr__(self, "first_row", first)
+        object.__setattr__(self, "end_row", end)
+        object.__setattr__(self, "start_index", _resolve_start(self.start, data, int(steps), first, end))
 
     @property
     def n_starts(self) -> int:
-        """How many windows the data holds (the range of a random start)."""
-        return self.data.time_ns.shape[0] - self.episode_steps
+        """How many episode windows the data (inside ``window``) holds: the range of a random start."""
+        return self.end_row - self.first_row - self.episode_steps
 
     def make_source(self, config, compiled, n_lanes: int) -> ReplaySource:
         """The market source of this data for ``config`` (called by :func:`orderbook.market.sources.make_source`)."""
@@ -155,30 +170,66 @@ def _time_ns(value: Any) -> int | None:
     return None
 
 
-def _resolve_start(start: Any, data: AlignedBars, steps: int) -> int:
-    """Index of the fixed window's first bar, or -1 for ``"random"``; ValueError if it does not fit."""
+def _resolve_window(window: Any, data: AlignedBars, steps: int) -> tuple[int, int]:
+    """Rows ``[first, end)`` of the bars lying wholly inside ``window`` (every row without one); ValueError
+    unless it is a pair of times, start before end, holding a window of ``steps + 1`` bars."""
+    n_bars, times, step_ns = data.time_ns.shape[0], data.time_ns, data.step_ns
+    if window is None:
+        return 0, n_bars
+    if isinstance(window, (str, bytes)) or not isinstance(window, (tuple, list)) or len(window) != 2:
+        raise ValueError(f"ReplayMarket.window must be None or a pair (start, end) of timestamps, got {window!r}")
+    bounds = []
+    for name, value in zip(("start", "end"), window):
+        try:
+            t = _time_ns(value) if not isinstance(value, (bool, int, float, np.number)) else None
+        except ValueError:  # an unreadable ISO string
+            t = None
+        if t is None:
+            raise ValueError(f"ReplayMarket.window {name} must be a timestamp (datetime, date, ISO string, numpy.datetime64; "
+                             f"naive = UTC), got {type(value).__name__} {value!r}")
+        bounds.append(t)
+    lo, hi = bounds
+    if hi <= lo:
+        raise ValueError(f"ReplayMarket.window must end after it starts, got {fmt_ns(lo)} to {fmt_ns(hi)}")
+    first = int(np.searchsorted(times, lo, side="left"))  # the first bar opening at or after lo
+    end = int(np.searchsorted(times, hi - step_ns, side="right"))  # one past the last bar closing by hi
+    if end - first < steps + 1:
+        raise ValueError(
+            f"ReplayMarket.window {fmt_ns(lo)} to {fmt_ns(hi)} holds {max(end - first, 0)} bars of the data "
+            f"({fmt_ns(int(times[0]))} to {fmt_ns(int(times[-1]))}), but an episode of episode_steps={steps} needs "
+            f"{steps + 1}; expected a longer window or fewer steps"
+        )
+    return first, end
+
+
+def _resolve_start(start: Any, data: AlignedBars, steps: int, first: int = 0, end: int | None = None) -> int:
+    """Index of the fixed window's first bar, or -1 for ``"random"``; ValueError if its ``steps + 1`` bars
+    do not fit in rows ``[first, end)`` (the data, or its ``window``)."""
     n_bars, times = data.time_ns.shape[0], data.time_ns
-    last_start = n_bars - 1 - steps
-    span = f"{fmt_ns(int(times[0]))} to {fmt_ns(int(times[-1]))}"
+    end = n_bars if end is None else end
+    last_start = end - 1 - steps
+    windowed = first > 0 or end < n_bars
+    span = f"{fmt_ns(int(times[first]))} to {fmt_ns(int(times[end - 1]))}"
+    where = "the window" if windowed else "the data"
     if isinstance(start, str) and start == "random":
         return -1
     if isinstance(start, (int, np.integer)) and not isinstance(start, bool):
         index = int(start)
-        if not 0 <= index <= last_start:
+        if not first <= index <= last_start:
             raise ValueError(
-                f"ReplayMarket.start={index} is outside the data: a window of {steps + 1} bars must start at a bar "
-                f"index in [0, {last_start}] ({n_bars} bars, {span})"
+                f"ReplayMarket.start={index} is outside {where}: a window of {steps + 1} bars must start at a bar "
+                f"index in [{first}, {last_start}] ({end - first} bars, {span})"
             )
         return index
     t = _time_ns(start)
     if t is None:
         raise ValueError(f"ReplayMarket.start must be 'random', a bar index or a timestamp, got {type(start).__name__} {start!r}")
-    if not times[0] <= t < times[-1] + data.step_ns:
-        raise ValueError(f"ReplayMarket.start={fmt_ns(t)} is outside the data's bars ({span}, {fmt_duration(data.step_ns)} each)")
+    if not times[first] <= t < times[end - 1] + data.step_ns:
+        raise ValueError(f"ReplayMarket.start={fmt_ns(t)} is outside {where}'s bars ({span}, {fmt_duration(data.step_ns)} each)")
     index = int(np.searchsorted(times, t, side="right") - 1)  # the bar containing t
     if index > last_start:
         raise ValueError(
-            f"ReplayMarket.start={fmt_ns(t)} leaves {n_bars - index} bars, but a window needs {steps + 1} "
+            f"ReplayMarket.start={fmt_ns(t)} leaves {end - index} bars{' of the window' if windowed else ''}, but a window needs {steps + 1} "
             f"(episode_steps={steps}); the latest start is {fmt_ns(int(times[last_start]))}"
         )
     return index
@@ -290,7 +341,7 @@ class ReplaySource:
 
     def reset(self, lanes, bars, mask: np.ndarray) -> None:
         spec = self.spec
-        replay_reset(self.compiled, self.data, spec.n_starts, spec.start_index, self.start_row, lanes, bars, mask)
+        replay_reset(self.compiled, self.data, spec.first_row, spec.n_starts, spec.start_index, self.start_row, lanes, bars, mask)
 
     def advance(self, lanes, bars) -> None:
         self.check_advance(lanes)
@@ -298,7 +349,8 @@ class ReplaySource:
 
     def reset_call(self, lanes, bars, mask: np.ndarray) -> Call:
         spec = self.spec
-        return Call(replay_reset, (self.compiled, self.data, spec.n_starts, spec.start_index, self.start_row, lanes, bars, mask))
+        return Call(replay_reset, (self.compiled, self.data, spec.first_row, spec.n_starts, spec.start_index, self.start_row, lanes,
+                                   bars, mask))
 
     def advance_call(self, lanes, bars) -> Call:
         return Call(replay_advance, (self.compiled, self.data, self.spec.episode_steps, self.start_row, lanes, bars))
@@ -319,8 +371,9 @@ class ReplaySource:
 
 
 @kernel
-def replay_reset(cc, data, n_starts, fixed_start, start_row, lanes, bars, mask):
-    """Start the masked lanes' windows: a flat bar at the first bar's close, time at its close."""
+def replay_reset(cc, data, first_row, n_starts, fixed_start, start_row, lanes, bars, mask):
+    """Start the masked lanes' windows: a flat bar at the first bar's close, time at its close. A random
+    start lies in ``[first_row, first_row + n_starts)``, so the episode's bars stay inside the market's window."""
     for b in range(mask.shape[0]):
         if not mask[b]:
             continue
@@ -328,7 +381,7 @@ def replay_reset(cc, data, n_starts, fixed_start, start_row, lanes, bars, mask):
             row = fixed_start
         else:
             u = rng.uniform(lanes.market_seed[b], lanes.rng_episode[b], 0, 0, rng.P_WINDOW)
-            row = min(np.int64(u * n_starts), n_starts - 1)
+            row = first_row + min(np.int64(u * n_starts), n_starts - 1)
         start_row[b] = row
         lanes.time_ns[b] = data.time_ns[row] + cc.step_ns
         for i in range(bars.open_ticks.shape[1]):

@@ -67,6 +67,8 @@ def test_train_then_evaluate_write_model_stats_history_table_and_plot(tmp_path, 
     assert episodes.group_by("policy").len()["len"].to_list() == [8, 8, 8, 8]  # 4 lanes x 2 episodes each
     table = paths["table"].read_text()
     assert f"{algo.lower()} (trained)" in table and "twap" in table and "paired diff" in table
+    assert "Episodes: 8 per policy, 4 policies; evaluation wall time" in table
+    assert f"Training: {summary['timesteps']:,} steps in" in table and "steps/s while learning" in table
     paired = pl.read_csv(paths["paired"])
     assert sorted(paired["policy"]) == ["all_at_once", "random", "twap"]
 
@@ -128,6 +130,11 @@ def test_evaluate_refuses_unknown_baselines_and_folders_that_are_not_runs(tmp_pa
     (train.run, ["--env-id", "orderbook/Trading-v0", "--horizon", "5"], "horizon applies to orderbook/Execution-v0 only"),
     (evaluate.run, ["--faults", "extreme"], "argument --faults: invalid choice: 'extreme'"),
     (evaluate.run, ["--episodes", "0"], "--episodes must be >= 1, got 0"),
+    (train.run, ["--split", "test"], "split 'test' is a period of the replayed Binance.US data: use it with market binance_us"),
+    (train.run, ["--split", "holdout", "--market", "binance_us"], "argument --split: invalid choice: 'holdout'"),
+    (train.run, ["--reward", "pnl"], "argument --reward: invalid choice: 'pnl'"),
+    (train.run, ["--env-id", "orderbook/Trading-v0", "--reward", "marked"], "reward applies to orderbook/Execution-v0 only"),
+    (evaluate.run, ["--split", "train"], "split 'train' is a period of the replayed Binance.US data"),
     (main_cli.run, ["--faults", "high!"], "argument --faults: invalid choice: 'high!'"),
     (main_cli.run, ["--horizon", "-1"], "--horizon must be >= 0 (0: the env's default, 60), got -1"),
 ])
@@ -207,3 +214,34 @@ def test_training_steps_per_second_leave_compile_time_out(monkeypatch):
 def test_demo_refuses_bad_counts_in_one_line(capsys, argv, expected):
     from orderbook import demo
     assert expected in one_line_error(capsys, demo.main, argv)
+
+
+def test_split_reaches_the_env_kwargs_and_evaluation_defaults_to_the_other_split(tmp_path):
+    from agents.common import env_kwargs
+
+    assert env_kwargs("orderbook/Execution-v0", market="binance_us", split="train") == {
+        "faults": "default", "market": "binance_us", "split": "train"}
+    assert "split" not in env_kwargs("orderbook/Execution-v0", market="binance_us")  # every bar, as before
+    assert env_kwargs("orderbook/Execution-v0", reward="marked")["reward"] == "marked"
+    assert "reward" not in env_kwargs("orderbook/Execution-v0")  # the default is not written: old args.json read the same
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "args.json").write_text(json.dumps({"env_id": "orderbook/Execution-v0", "market": "binance_us", "split": "train",
+                                               "horizon": 5, "faults": "none"}))
+    what = evaluate.resolve(evaluate.Args(run_dir=str(run), baselines="twap"))
+    assert what["split"] == "test" and what["kwargs"]["split"] == "test"  # out of sample unless asked
+    assert evaluate.resolve(evaluate.Args(run_dir=str(run), baselines="twap", split="train"))["kwargs"]["split"] == "train"
+    assert "split" not in evaluate.resolve(evaluate.Args(run_dir=str(run), baselines="twap", market="synthetic"))["kwargs"]
+
+
+def test_evaluate_on_the_test_split_uses_only_its_bars_and_says_so(tmp_path, capsys):
+    from orderbook.presets import BINANCE_US_SPLITS
+
+    paths = evaluate.run(["--market", "binance_us", "--split", "test", "--n-envs", "3", "--episodes", "2", "--horizon", "4",
+                          "--baselines", "twap,random", "--out-dir", str(tmp_path)])
+    printed = capsys.readouterr().out
+    assert "market binance_us (test split)" in printed and "Episodes: 6 per policy, 2 policies" in printed
+    assert "Student t, 5 degrees of freedom" in printed
+    times = EpisodeStore(tmp_path / "history").read("market")["time_ns"].to_numpy()
+    lo, hi = (np.datetime64(t, "ns").astype(np.int64) for t in BINANCE_US_SPLITS["test"])
+    assert times.min() > lo and times.max() <= hi and paths["table"].is_file()

@@ -136,3 +136,21 @@ def test_bad_seed_raises_and_changes_nothing(env_id, seed):
         env.reset(seed=seed)
     assert_same(before, snapshot(env))
     env.step(np.array(GOOD[env_id]))
+
+
+@pytest.mark.parametrize(
+    "env_id, kwargs, match",
+    [
+        (EXEC, dict(reward="pnl"), r"reward must be one of \('shortfall', 'arrival', 'marked'\), got 'pnl'"),
+        (EXEC, dict(reward=1), r"reward must be one of \('shortfall', 'arrival', 'marked'\), got 1"),
+        (EXEC, dict(reward=None), r"reward must be one of .*, got None"),
+        (EXEC, dict(reward="Shortfall"), r"reward must be one of .*, got 'Shortfall'"),
+        (EXEC, dict(split="validation", market="binance_us"), r"split must be one of \('train', 'test'\) .*got 'validation'"),
+        (EXEC, dict(split="train"), r"split='train' picks a period of the replayed Binance.US data: .*got the synthetic market"),
+        (EXEC, dict(split="test", market="synthetic"), r"split='test' picks .*got \{'market': 'synthetic'\}"),
+        (TRADE, dict(split=["train"], market="binance_us"), r"split must be one of \('train', 'test'\) .*got \['train'\]"),
+    ],
+)
+def test_bad_constructor_arguments_raise_saying_what_was_expected(env_id, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        gym.make(env_id, **kwargs)

@@ -4,7 +4,8 @@
 observation and the info figures as packed compiled calls; the numpy reference
 (:class:`tests.envs.oracle.execution_reference.ExecutionReference`) is the
 readable specification. Same seeds and actions, faults high, several
-child orders per step, random sides, some lanes sitting steps out: every reward,
+child orders per step, random sides, each reward option (short horizons, so
+remainders are charged), some lanes sitting steps out: every reward,
 termination, observation, info figure, state array and history row is equal.
 """
 
@@ -35,8 +36,10 @@ def _twins(n_lanes: int, **kwargs) -> tuple[ExecutionTask, ExecutionReference]:
         (1, dict(faults=ob.FaultSpec.high(), side="random")),
         (6, dict(faults=ob.FaultSpec.high(), side="random", orders_per_step=2, passive_bps=(1.0, 3.0, 8.0))),
         (3, dict(side="sell", size_multiples=(0.25, 8.0), horizon=15, ttl_ms=20_000.0)),
+        (6, dict(faults=ob.FaultSpec.high(), side="random", horizon=12, reward="arrival")),
+        (6, dict(faults=ob.FaultSpec.high(), side="random", horizon=12, reward="marked")),
     ],
-    ids=["one-lane", "six-lanes-two-orders", "sell-short-horizon"],
+    ids=["one-lane", "six-lanes-two-orders", "sell-short-horizon", "reward-arrival", "reward-marked"],
 )
 def test_compiled_step_equals_numpy_specification(n_lanes, kwargs):
     fast, spec = _twins(n_lanes, **kwargs)

@@ -20,8 +20,8 @@ from gymnasium.utils.env_checker import data_equivalence
 
 import envs  # noqa: F401  (registers the ids)
 import orderbook as ob
-from orderbook.engine import state as ob_state
 from envs.trading import TradingTask
+from orderbook.engine import state as ob_state
 from tests.envs.oracle.make import make_reference, make_vec_reference
 from tests.envs.oracle.trading_reference import TradingReference
 from tests.orderbook.compile.test_packed import _state

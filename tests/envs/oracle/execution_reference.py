@@ -77,9 +77,16 @@ class ExecutionReference(NumpyStep, ExecutionTask):
         at_horizon = self.exchange.lanes.step >= self.horizon
         move = self.side * (self._mid() - self.arrival)
         cost = remaining / self.apu_base * (self.arrival * self.penalty_bps * 1e-4 + move)
-        self.penalty_step_bps[:] = np.where(at_horizon & (remaining > 0), cost / self.notional * 1e4, 0.0)
-        reward = reward - self.penalty_step_bps
-        self.shortfall_bps[:] = self.shortfall_bps - reward
+        charged = at_horizon & (remaining > 0)
+        self.penalty_step_bps[:] = np.where(charged, cost / self.notional * 1e4, 0.0)
+        booked = reward - self.penalty_step_bps  # minus the shortfall's increment, whatever the reward option
+        self.shortfall_bps[:] = self.shortfall_bps - booked
+        if self.reward_code == ek.REWARD_ARRIVAL:  # fills against P0; the remainder pays the penalty at P0, no drift
+            reward = reward - np.where(charged, remaining / self.parent_atoms * self.penalty_bps, 0.0)
+        elif self.reward_code == ek.REWARD_MARKED:  # the remainder marked at P0 with its penalty: fills earn it back
+            reward = reward + self.penalty_bps * self.step_filled / self.parent_atoms
+        else:
+            reward = booked
         return reward, (remaining <= 0) | at_horizon
 
     def _task_features(self) -> list[np.ndarray]:

@@ -20,8 +20,8 @@ import pytest
 
 import orderbook as ob
 from orderbook.analytics.audit import audit
-from orderbook.market.bars import AlignedBars, BarSource, ColumnMap, load_bars
 from orderbook.engine import state as ob_state
+from orderbook.market.bars import AlignedBars, BarSource, ColumnMap, load_bars
 from orderbook.market.replay import ReplayMarket
 from orderbook.presets import binance_us_sources
 from tests.orderbook.helpers import random_cancels, random_intents
