@@ -25,7 +25,7 @@ from orderbook.analytics.store import EpisodeStore, SchemaVersionError
 from orderbook.history.logs import HISTORY_SCHEMA_VERSION
 from tests.orderbook.helpers import random_cancels, random_intents, small_config
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def stepped(seed: int = 0, n_steps: int = 20, n_lanes: int = 2) -> ob.Exchange:

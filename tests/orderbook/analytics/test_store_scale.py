@@ -29,7 +29,7 @@ from orderbook.analytics.store import EpisodeStore, RunLockedError
 from tests.orderbook.analytics.test_store import stepped
 from tests.orderbook.helpers import random_cancels, random_intents
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 KINDS = ("events", "ledger", "market")
 ORDER_KEY = ["run", "lane", "episode", "order_id"]
 

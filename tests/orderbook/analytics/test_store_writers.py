@@ -15,7 +15,7 @@ import pytest
 
 from orderbook.analytics.store import EpisodeStore, RunLockedError
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 
 PRELUDE = textwrap.dedent(

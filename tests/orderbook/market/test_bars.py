@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from orderbook.market.bars import AlignedBars, BarDataError, BarSource, ColumnMap, load_bars
 
-SHARED = Path(os.environ.get("ORDERBOOK_SHARED", Path(__file__).resolve().parents[2].parent / "shared"))
+SHARED = Path(os.environ.get("ORDERBOOK_SHARED", Path(__file__).resolve().parents[3].parent / "shared"))
 DATA = SHARED / "data" / "binance_us"
 QUOTES = ("USD", "USDT", "USDC")
 FILES = {q: DATA / f"BTC{q}_1m_20230301_20230321.csv" for q in QUOTES}
