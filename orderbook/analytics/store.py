@@ -86,6 +86,7 @@ from orderbook.analytics.store_layout import (  # noqa: F401 (FORMAT, HIVE_SCHEM
     TIME_COLUMN,
     VERSION_KEY,
     SchemaVersionError,
+    check_episodes,
     check_kind,
     check_run,
     column_dtypes,
@@ -350,6 +351,7 @@ class EpisodeStore(StoreReader):
             if other:
                 raise ValueError(f"{kind}: frame has rows of run(s) {other}, writing run {run!r}")
             frame = frame.drop("run")
+        check_episodes(kind, frame["episode"])
         frame = frame.with_columns(pl.col("episode").cast(pl.Int32))
         if "time_ns" in frame.columns and TIME_COLUMN not in frame.columns and TIME_COLUMN in recorded.get(kind, {TIME_COLUMN: None}):
             names = frame.columns

@@ -45,7 +45,7 @@ KINDS = ("events", "ledger", "market")
 VERSION_KEY = "orderbook.history_schema_version"
 HIVE_SCHEMA = {"run": pl.String, "episode": pl.Int32}
 TIME_COLUMN = "time_utc"  # Datetime("us", "UTC") beside the exact integer time_ns
-LAYOUT_VERSION = 1  # what new stores are written in; 1: unpadded episode folders
+LAYOUT_VERSION = 2  # what new stores are written in; 1: unpadded episode folders
 LAYOUTS = {
     1: "<kind>/run=<run>/episode=<episode>/part-<n>.parquet",
     2: "<kind>/run=<run>/episode=<episode, 10 digits>/part-<n>.parquet",
@@ -106,6 +106,8 @@ def read_schema(root: Path) -> dict:
 
 def check_episodes(kind: str, episode: pl.Series) -> None:
     """Refuse episodes the store cannot name (it holds ``Int32`` episodes from 0, as the history counts them)."""
+    if not episode.dtype.is_integer():
+        raise ValueError(f"{kind}: expected an integer episode column, got {episode.dtype}")
     if episode.len() == 0 or episode.null_count() == 0 and 0 <= episode.min() <= episode.max() <= EPISODE_MAX:
         return
     raise ValueError(f"{kind}: expected episodes from 0 to {EPISODE_MAX} (the store's Int32 partitions), "
