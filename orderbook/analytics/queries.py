@@ -16,7 +16,8 @@ prices. The latest row is the one whose ordering column is the key's maximum::
 chosen over ``sort + group_by().last()`` because it needs no sort (the order
 comes from ``seq``, so a shuffled frame or a scan of many files gives the same
 answer), it gathers whole rows (``group_by().agg(pl.all().last())`` aggregates
-every column: 10-20x slower on the 33-column event frame), and window
+every column, slower by the frame's width: ``benchmarks/RESULTS.md``, "History
+queries"), and window
 expressions over the same key in one ``with_columns`` share their groups. Events
 and ledger rows are ordered by ``seq`` (the row's position in its log; the store
 keeps it increasing across a run's writes); market rows by ``step``, unique per
@@ -137,7 +138,8 @@ def _windowed_latest_order_state(events: Frame) -> Frame:
             pl.col("fee_atoms").sum().over(key),
             pl.col("time_ns").min().over(key).alias("submit_ns"),
             # the ending reason as an integer max over the order (NONE = 0 elsewhere), decoded
-            # after the filter: 20x faster than pl.col("reason").filter(ended).first().over(key)
+            # after the filter: no per-group filter as pl.col("reason").filter(ended).first().over(key) would
+            # need (benchmarks/RESULTS.md, "History queries")
             pl.when(ended).then(pl.col("reason").to_physical()).otherwise(0).max().over(key).alias("_reason"),
             _latest("seq", key).alias("_latest"),
         )

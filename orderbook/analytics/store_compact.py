@@ -1,9 +1,9 @@
 """Compaction of the episode store: the part files of each (kind, run, episode) partition merged into one.
 
-A long run that flushes often writes one small file per kind, episode and flush
-(100k steps flushed every 64: 4,950 files); compacted, the same rows are one file
-per partition (300) and the store's queries run 3.5-11x faster with Polars and
-DuckDB (``benchmarks/history.py --only store``, ``benchmarks/RESULTS.md``).
+A long run that flushes often writes one small file per kind, episode and flush;
+compacted, the same rows are one file per partition, which the store's queries
+read faster with Polars and DuckDB (``benchmarks/history.py --only store``;
+figures in ``benchmarks/RESULTS.md``).
 
 Keeps true:
 
