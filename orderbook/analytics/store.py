@@ -21,14 +21,14 @@ Choices:
   same value in every row of every query.
 - **Atomic writes.** Every file is written to a hidden temporary file in its own
   directory, fsynced and renamed into place (:mod:`orderbook.analytics.store_layout`).
-  A call writes all its temporary files before it renames any, so a crash while writing leaves no new visible file; a crash between renames
-  (microseconds) can leave some kinds of the call visible and not others, never
-  a partial file. Appending writes new part files and never touches old ones.
+  A call writes all its temporary files before it renames any, so a crash while
+  writing leaves no new visible file; a crash between renames (microseconds) can
+  leave some kinds of the call visible and not others, never a partial file.
+  Appending writes new part files and never touches old ones.
 - **Order across writes.** ``seq`` (a row's position in its log) restarts when a
   History is cleared; the store adds an offset so ``seq`` keeps increasing
   across a run's writes (stored as Int64) and "latest row" queries stay right
   when an episode spans several flushes.
-
 - **One writer per run, enforced** (:mod:`orderbook.analytics.store_lock`). Part numbers
   and ``seq`` offsets are read from the run's directory when a writer starts, so
   two writers of one run would overwrite each other's parts and share ``seq``
