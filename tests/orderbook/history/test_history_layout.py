@@ -20,7 +20,7 @@ from polars.testing import assert_frame_equal
 
 import orderbook as ob
 from orderbook.engine.state import new_orders
-from orderbook.history.logs import logs as h
+from orderbook.history import event_log as h
 from orderbook.spec import codes as c
 from tests.orderbook.helpers import random_cancels, random_intents, small_config
 
