@@ -12,9 +12,10 @@ progress), so one partition's part files hold different lanes' episodes. Read it
 back with ``EpisodeStore(root).scan("events", run=...)`` and the queries of
 :mod:`orderbook.analytics.queries`.
 
-Cost (measured on the 2-core box): the store writes one file per (kind, episode
-number) per write, about 2-3 ms each; writes happen when the logs outgrow twice
-what they kept (see :class:`orderbook.analytics.retention.HistoryKeeper`), not every step.
+Cost: the store writes one file per (kind, episode number) per write (timed in
+``benchmarks/RESULTS.md``, "SB3 adapter and the main job"); writes happen when the logs
+outgrow twice what they kept (see :class:`orderbook.analytics.retention.HistoryKeeper`),
+not every step.
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@
    time to fill with 95% intervals and paired differences, and a PNG.
 
 The defaults take a 20-step parent (the registered default is 60): PPO learns it
-in about 200k steps, a minute on one core; the 60-step parent needs many times
-that. Everything lands in ``out_dir`` (``model.zip``, ``vecnormalize.pkl``,
+in about 200k steps (how long that takes: ``benchmarks/RESULTS.md``, "SB3 adapter
+and the main job"); the 60-step parent needs many times that. Everything lands in ``out_dir`` (``model.zip``, ``vecnormalize.pkl``,
 ``args.json``, ``history/``, ``eval/table.md``, ``eval/comparison.png``).
 """
 

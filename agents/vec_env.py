@@ -16,8 +16,8 @@ with SB3's conventions instead of Gymnasium's:
   every figure of the task (shortfall, fills, rejects, ...) is in
   :attr:`OrderbookVecEnv.step_info` as ``(num_envs,)`` arrays, the cheap way to
   log them. ``info_keys=None`` also copies every figure into each lane's dict
-  (Python scalars built with ``tolist`` and ``zip``), which at 64 lanes costs
-  ~80 us per step, a quarter of the whole step (``python -m agents.bench``);
+  (Python scalars built with ``tolist`` and ``zip``), a cost per lane and step
+  (``python -m agents.bench``, ``benchmarks/RESULTS.md``);
 - ``seed(s)`` gives lane ``b`` the seed ``s + b`` at the next ``reset()``, like
   ``gym.make_vec(...).reset(seed=s)``, so lane ``b`` replays ``gym.make`` seeded
   with ``s + b``;
@@ -65,7 +65,7 @@ class OrderbookVecEnv(VecEnv):
         max_episode_steps: truncation in steps; ``None`` takes the registered value, ``0`` none.
         render_mode: ``None`` or ``"rgb_array"`` (one picture per lane, tiled by ``render()``).
         info_keys: the task's info figures copied into each lane's info dict (default ``()``: only
-            SB3's own keys; ``None``: all of them, ~1.2 us per lane and step). :attr:`step_info`
+            SB3's own keys; ``None``: all of them, paid per lane and step). :attr:`step_info`
             always holds every figure as ``(num_envs,)`` arrays.
         **kwargs: the env's arguments (``config``, ``faults``, ``horizon``, ``history``, ``history_store``,
             ``history_run``, ...; see the env docstrings). The history keeps each lane's current episode by

@@ -31,8 +31,8 @@ def _enum_values(dtype: pl.Enum) -> pl.Series:
 
 
 def _decode(codes: np.ndarray, dtype: pl.Enum) -> pl.Series:
-    """Enum values of small integer codes (the category index); gathering with a
-    uint8 Series is 2-3x faster than with a uint32 numpy array."""
+    """Enum values of small integer codes (the category index), gathered with a uint8 Series (faster than a
+    uint32 numpy array: ``benchmarks/RESULTS.md``, "History queries")."""
     return _enum_values(dtype).gather(pl.Series(codes.astype(np.uint8, copy=False)))
 
 
@@ -50,7 +50,7 @@ def _instrument_lookup(ex) -> dict[str, pl.Series]:
 
 def _orders_frame(ex, flat: np.ndarray, columns: list[str] | None = None) -> pl.DataFrame:
     """Rows of the order table at flat (lane * K + slot) indices, in ``ORDER_SCHEMA``
-    (or its ``columns``: each column costs a gather, ~0.2 ms per 100k orders)."""
+    (or its ``columns``: each column costs a gather, so fewer columns answer sooner)."""
     o, cc = ex.orders, ex.compiled
     names = list(q.ORDER_SCHEMA) if columns is None else list(columns)
     unknown = [n for n in names if n not in q.ORDER_SCHEMA]

@@ -16,7 +16,8 @@ prices. The latest row is the one whose ordering column is the key's maximum::
 chosen over ``sort + group_by().last()`` because it needs no sort (the order
 comes from ``seq``, so a shuffled frame or a scan of many files gives the same
 answer), it gathers whole rows (``group_by().agg(pl.all().last())`` aggregates
-every column: 10-20x slower on the 33-column event frame), and window
+every column, slower by the frame's width: ``benchmarks/RESULTS.md``, "History
+queries"), and window
 expressions over the same key in one ``with_columns`` share their groups. Events
 and ledger rows are ordered by ``seq`` (the row's position in its log; the store
 keeps it increasing across a run's writes); market rows by ``step``, unique per
@@ -40,121 +41,46 @@ the history (the reset writes no event), so ``open_orders`` over past episodes
 answers "open when the episode ended". Row order of an answer is not part of it:
 sort by the key to compare. The fast path's memory while it runs: see
 :mod:`orderbook.analytics.queries_fast`.
+
+This module holds the order questions and execution quality; the balance and
+price questions are :mod:`orderbook.analytics.queries_balances`, the schemas, enums
+and keys they share :mod:`orderbook.analytics.queries_base`. Every name is
+importable from here.
 """
 
 from __future__ import annotations
-
-import dataclasses
-import functools
-from typing import TypeVar
 
 import numpy as np
 import polars as pl
 
 from orderbook.analytics import queries_fast as fast
-from orderbook.engine.lifecycle import LIVE_STATUSES, TERMINAL_STATUSES
+from orderbook.analytics.queries_balances import (  # noqa: F401 (re-exported: the ledger and market questions)
+    latest_balances,
+    latest_prices,
+    locked_balances,
+    total_by_venue,
+    valuation_frame,
+)
+from orderbook.analytics.queries_base import (  # noqa: F401 (re-exported: the schemas and enums of the answers)
+    _REASONS,
+    BALANCE_SCHEMA,
+    KIND,
+    LIVE,
+    ORDER_SCHEMA,
+    PRICE_SCHEMA,
+    REASON,
+    SIDE,
+    STATUS,
+    TERMINAL,
+    TOTAL_SCHEMA,
+    Frame,
+    _enum,
+    _latest,
+    _lazily,
+    key_columns,
+    names,
+)
 from orderbook.spec import codes as c
-
-Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
-
-LIVE = [s.name for s in sorted(LIVE_STATUSES)]
-TERMINAL = [s.name for s in sorted(TERMINAL_STATUSES)]
-
-
-def _enum(e) -> pl.Enum:
-    return pl.Enum([m.name for m in e])
-
-
-SIDE = pl.Enum(["BUY", "SELL"])
-KIND = _enum(c.OrderKind)
-STATUS = _enum(c.Status)
-REASON = _enum(c.Reason)
-_REASONS = pl.Series(REASON.categories, dtype=REASON)
-
-# One row per order: the same columns (and dtypes) from the history and from the live table.
-ORDER_SCHEMA: dict[str, pl.DataType] = {
-    "lane": pl.Int32,
-    "episode": pl.Int32,
-    "order_id": pl.Int64,
-    "venue": pl.String,
-    "symbol": pl.String,
-    "instrument": pl.Int32,
-    "side": SIDE,
-    "kind": KIND,
-    "status": STATUS,
-    "reason": REASON,  # why the order ended (NONE while live or when filled)
-    "price_ticks": pl.Int64,  # limit price, or the collar of a market order
-    "qty_lots": pl.Int64,
-    "filled_lots": pl.Int64,  # so far
-    "filled_notional_atoms": pl.Int64,  # quote atoms so far
-    "fee_atoms": pl.Int64,  # quote atoms paid so far
-    "submit_ns": pl.Int64,
-    "decision_mid_x2": pl.Int64,
-    "arrival_mid_x2": pl.Int64,  # 0 until the order reached the venue
-    "price": pl.Float64,
-    "quantity": pl.Float64,
-    "filled_quantity": pl.Float64,
-}
-PRICE_SCHEMA: dict[str, pl.DataType] = {
-    "lane": pl.Int32,
-    "episode": pl.Int32,
-    "venue": pl.String,
-    "symbol": pl.String,
-    "instrument": pl.Int32,
-    "step": pl.Int32,
-    "time_ns": pl.Int64,
-    "bid_ticks": pl.Int64,
-    "ask_ticks": pl.Int64,
-    "close_ticks": pl.Int64,
-    "bid": pl.Float64,
-    "ask": pl.Float64,
-    "mid": pl.Float64,
-    "last": pl.Float64,  # the close of the latest bar
-}
-BALANCE_SCHEMA: dict[str, pl.DataType] = {
-    "lane": pl.Int32,
-    "episode": pl.Int32,
-    "venue": pl.Int32,
-    "asset": pl.Int32,
-    "free_atoms": pl.Int64,
-    "locked_atoms": pl.Int64,
-}
-TOTAL_SCHEMA: dict[str, pl.DataType] = {"lane": pl.Int32, "episode": pl.Int32, "venue": pl.Int32, "value": pl.Float64}
-
-
-def _lazily(query):
-    """Run ``query`` on LazyFrames: an eager frame goes in lazy and comes out collected,
-    so the optimizer prunes columns and merges filters (gathers only what is kept)."""
-
-    @functools.wraps(query)
-    def run(*args, **kwargs):
-        frames = [a for a in args if isinstance(a, (pl.DataFrame, pl.LazyFrame))]
-        if not frames or not isinstance(frames[0], pl.DataFrame):
-            return query(*args, **kwargs)
-        lazy = [a.lazy() if isinstance(a, pl.DataFrame) else a for a in args]
-        out = query(*lazy, **kwargs)
-        if isinstance(out, dict):
-            return dict(zip(out, pl.collect_all(list(out.values()))))
-        return out.collect()
-
-    return run
-
-
-def names(frame: pl.DataFrame | pl.LazyFrame) -> list[str]:
-    return frame.collect_schema().names()
-
-
-def key_columns(frame: pl.DataFrame | pl.LazyFrame) -> list[str]:
-    """``["run", "lane", "episode"]``, without ``run`` when the frame has none."""
-    return (["run"] if "run" in names(frame) else []) + ["lane", "episode"]
-
-
-def _latest(order_by: str, key: list[str]) -> pl.Expr:
-    return pl.col(order_by) == pl.col(order_by).max().over(key)
-
-
-def _for_lane(frame: Frame, lane: int | None) -> Frame:
-    return frame if lane is None else frame.filter(pl.col("lane") == lane)
 
 
 @_lazily
@@ -212,7 +138,8 @@ def _windowed_latest_order_state(events: Frame) -> Frame:
             pl.col("fee_atoms").sum().over(key),
             pl.col("time_ns").min().over(key).alias("submit_ns"),
             # the ending reason as an integer max over the order (NONE = 0 elsewhere), decoded
-            # after the filter: 20x faster than pl.col("reason").filter(ended).first().over(key)
+            # after the filter: no per-group filter as pl.col("reason").filter(ended).first().over(key) would
+            # need (benchmarks/RESULTS.md, "History queries")
             pl.when(ended).then(pl.col("reason").to_physical()).otherwise(0).max().over(key).alias("_reason"),
             _latest("seq", key).alias("_latest"),
         )
@@ -271,106 +198,6 @@ def _order_rows(events: pl.DataFrame, orders: fast.OrderTable, statuses: list[st
     ).select(*keys[:-2], *ORDER_SCHEMA)
 
 
-# ------------------------------------------------------------------- market
-@_lazily
-def latest_prices(market: Frame, lane: int | None = None) -> Frame:
-    """Latest bid, ask, mid and last (close) per venue and instrument (``PRICE_SCHEMA``)."""
-    market = _for_lane(market, lane)
-    keys = key_columns(market)
-    return (
-        market.filter(_latest("step", keys + ["instrument"]))
-        .with_columns(pl.col("close").alias("last"))
-        .select(*keys[:-2], *PRICE_SCHEMA)
-    )
-
-
-# ------------------------------------------------------------------- ledger
-@_lazily
-def latest_balances(ledger: Frame, lane: int | None = None) -> Frame:
-    """Latest free and locked atoms per venue and asset (``BALANCE_SCHEMA`` + names).
-
-    From ``free_after``/``locked_after`` of each (venue, asset)'s latest ledger
-    row. Balances that are zero (free and locked) are left out, as in
-    ``Exchange.balances``: an asset never held and one spent to zero read the same.
-    """
-    ledger = _for_lane(ledger, lane)
-    keys = key_columns(ledger)
-    return (
-        ledger.filter(_latest("seq", keys + ["venue", "asset"]))
-        .rename({"free_after": "free_atoms", "locked_after": "locked_atoms"})
-        .filter((pl.col("free_atoms") != 0) | (pl.col("locked_atoms") != 0))
-        .select(*keys[:-2], *BALANCE_SCHEMA, "venue_name", "asset_name")
-    )
-
-
-@_lazily
-def locked_balances(ledger: Frame, venue: str | int, lane: int | None = None) -> Frame:
-    """Open (locked) balances on ``venue`` (its name or index): rows with locked atoms."""
-    on_venue = pl.col("venue_name").cast(pl.String) == venue if isinstance(venue, str) else pl.col("venue") == venue
-    return latest_balances(ledger.filter(on_venue), lane).filter(pl.col("locked_atoms") != 0)
-
-
-def valuation_frame(config, numeraire: str | None = None) -> pl.DataFrame:
-    """How one unit of each (venue, asset) is valued in ``numeraire``: the core's plan.
-
-    Columns venue, asset, atoms_per_unit, inst0, pow0, inst1, pow1: the value is
-    ``mid(inst0) ** pow0 * mid(inst1) ** pow1`` (missing factors are 1), taken
-    from ``Compiled.valuation_inst/valuation_power`` so totals agree with
-    ``Exchange.portfolio_value()``.
-    """
-    if numeraire is not None and numeraire != config.numeraire:
-        config = dataclasses.replace(config, numeraire=numeraire)
-    cc = config.compile()
-    n_v, n_a = cc.valuation_inst.shape[:2]
-    v, a = np.meshgrid(np.arange(n_v), np.arange(n_a), indexing="ij")
-    return pl.DataFrame(
-        {
-            "venue": v.ravel().astype(np.int32),
-            "asset": a.ravel().astype(np.int32),
-            "atoms_per_unit": cc.atoms_per_unit[a.ravel()],
-            "inst0": cc.valuation_inst[:, :, 0].ravel().astype(np.int32),
-            "pow0": cc.valuation_power[:, :, 0].ravel(),
-            "inst1": cc.valuation_inst[:, :, 1].ravel().astype(np.int32),
-            "pow1": cc.valuation_power[:, :, 1].ravel(),
-        }
-    )
-
-
-def _apply_factor(value: pl.Expr, mid: str, power: str) -> pl.Expr:
-    # the kernel's order of operations (value *= mid or value /= mid), so floats agree bit for bit
-    return pl.when(pl.col(power) > 0).then(value * pl.col(mid)).when(pl.col(power) < 0).then(value / pl.col(mid)).otherwise(value)
-
-
-@_lazily
-def total_by_venue(ledger: Frame, market: Frame, numeraire: str | None = None, *, config, lane: int | None = None) -> Frame:
-    """Free plus locked balances per venue, valued in ``numeraire`` at the latest mids.
-
-    Each asset is valued as ``orderbook.engine.config`` plans it (a quote asset through
-    a shared base: USDC in USD is mid(BTC/USD) / mid(BTC/USDC) on that venue);
-    ``numeraire`` defaults to the config's. ``value`` is null for a venue holding
-    an asset with no recorded price (a history without market rows).
-    """
-    balances = latest_balances(ledger, lane)
-    keys = key_columns(balances)
-    plan = valuation_frame(config, numeraire)
-    if isinstance(balances, pl.LazyFrame):
-        plan = plan.lazy()
-    mids = latest_prices(market, lane).select(*keys, pl.col("instrument"), pl.col("mid"))
-    with_mid = lambda frame, t: frame.join(  # noqa: E731
-        mids.rename({"instrument": f"inst{t}", "mid": f"mid{t}"}), on=[*keys, f"inst{t}"], how="left"
-    )
-    valued = with_mid(with_mid(balances.join(plan, on=["venue", "asset"], how="left"), 0), 1)
-    unit_value = _apply_factor(_apply_factor(pl.lit(1.0), "mid0", "pow0"), "mid1", "pow1")
-    atoms = (pl.col("free_atoms") + pl.col("locked_atoms")).cast(pl.Float64)
-    value = atoms / pl.col("atoms_per_unit") * unit_value
-    return (
-        valued.with_columns(value.alias("value"))
-        .group_by(*keys, "venue", "venue_name")
-        .agg(pl.when(pl.col("value").is_null().any()).then(None).otherwise(pl.col("value").sum()).alias("value"))
-        .select(*keys[:-2], *TOTAL_SCHEMA, "venue_name")
-    )
-
-
 # --------------------------------------------------------- execution quality
 def _stats(expr: pl.Expr, name: str) -> list[pl.Expr]:
     return [
@@ -401,19 +228,7 @@ def execution_quality(events: Frame, by: list[str] | None = None) -> dict[str, F
     by = keys + ["venue", "kind"] if by is None else list(by)
     key = keys + ["order_id"]
     ev = pl.col("event")
-    is_order = (ev == "SUBMIT") | ((ev == "REJECT") & (pl.col("reason") != "BROKER_ERROR"))
-    counts = events.group_by(by).agg(
-        is_order.sum().alias("orders"),
-        (ev == "SUBMIT").sum().alias("sent"),
-        (ev == "FILL").sum().alias("fills"),
-        ((ev == "FILL") & (pl.col("status") == "FILLED")).sum().alias("filled_orders"),
-        pl.col("fill_lots").sum().alias("filled_lots"),
-        pl.col("qty_lots").filter(ev == "SUBMIT").sum().alias("ordered_lots"),
-        (ev == "EXPIRE").sum().alias("expired"),
-        (ev == "REJECT").sum().alias("rejected"),
-        *_stats(pl.col("slippage_arrival_bps").filter(ev == "FILL"), "slippage_arrival_bps"),
-        *_stats(pl.col("slippage_decision_bps").filter(ev == "FILL"), "slippage_decision_bps"),
-    )
+    counts = _counts(events, by)
     submits = events.filter(ev == "SUBMIT").select(*key, pl.col("time_ns").alias("submit_ns"))
     acks = events.filter(ev == "ACK").join(submits, on=key).group_by(by).agg(
         *_stats((pl.col("time_ns") - pl.col("submit_ns")) * 1e-6, "time_to_ack_ms")
@@ -422,17 +237,10 @@ def execution_quality(events: Frame, by: list[str] | None = None) -> dict[str, F
     fill_times = filled.join(submits, on=key).group_by(by).agg(
         *_stats((pl.col("time_ns") - pl.col("submit_ns")) * 1e-6, "time_to_fill_ms")
     )
-    winning_fill = filled.select(*key, "step", (pl.col("seq") + 1).alias("seq"))
-    lost = (
-        events.filter((ev == "CANCEL_REJECT") & (pl.col("reason") == "CANCEL_TOO_LATE"))
-        .join(winning_fill, on=[*key, "step", "seq"], how="semi")
-        .group_by(by)
-        .agg(pl.len().cast(pl.UInt32).alias("cancels_lost_race"))
-    )
     summary = (
         counts.join(acks, on=by, how="left", nulls_equal=True)
         .join(fill_times, on=by, how="left", nulls_equal=True)
-        .join(lost, on=by, how="left", nulls_equal=True)
+        .join(_lost_races(events, filled, by, key), on=by, how="left", nulls_equal=True)
         .with_columns(
             pl.col("cancels_lost_race").fill_null(0),
             (pl.col("filled_lots") / pl.col("ordered_lots")).alias("fill_ratio"),
@@ -448,3 +256,34 @@ def execution_quality(events: Frame, by: list[str] | None = None) -> dict[str, F
         .with_columns((pl.col("rejects") / pl.col("orders")).alias("reject_rate"))
     )
     return {"summary": summary, "rejects": rejects}
+
+
+def _counts(events: Frame, by: list[str]) -> Frame:
+    """Per group: orders (sent, or refused by a rule rather than a broker error), sent, fills, filled orders and
+    lots, ordered lots, expiries, rejects, and the slippage statistics of the fills."""
+    ev = pl.col("event")
+    is_order = (ev == "SUBMIT") | ((ev == "REJECT") & (pl.col("reason") != "BROKER_ERROR"))
+    return events.group_by(by).agg(
+        is_order.sum().alias("orders"),
+        (ev == "SUBMIT").sum().alias("sent"),
+        (ev == "FILL").sum().alias("fills"),
+        ((ev == "FILL") & (pl.col("status") == "FILLED")).sum().alias("filled_orders"),
+        pl.col("fill_lots").sum().alias("filled_lots"),
+        pl.col("qty_lots").filter(ev == "SUBMIT").sum().alias("ordered_lots"),
+        (ev == "EXPIRE").sum().alias("expired"),
+        (ev == "REJECT").sum().alias("rejected"),
+        *_stats(pl.col("slippage_arrival_bps").filter(ev == "FILL"), "slippage_arrival_bps"),
+        *_stats(pl.col("slippage_decision_bps").filter(ev == "FILL"), "slippage_decision_bps"),
+    )
+
+
+def _lost_races(events: Frame, filled: Frame, by: list[str], key: list[str]) -> Frame:
+    """Per group: cancels that lost the race, a CANCEL_REJECT / CANCEL_TOO_LATE row right after (``seq + 1``, same
+    step) the FILL that filled the order."""
+    winning_fill = filled.select(*key, "step", (pl.col("seq") + 1).alias("seq"))
+    return (
+        events.filter((pl.col("event") == "CANCEL_REJECT") & (pl.col("reason") == "CANCEL_TOO_LATE"))
+        .join(winning_fill, on=[*key, "step", "seq"], how="semi")
+        .group_by(by)
+        .agg(pl.len().cast(pl.UInt32).alias("cancels_lost_race"))
+    )

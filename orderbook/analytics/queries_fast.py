@@ -1,16 +1,16 @@
 """The eager fast path of the order queries: every order of a frame placed in a flat table.
 
-Hashing 2.5M three-column keys (lane, episode, order_id) over 10M rows in windows
-costs ~1 s, so for a ``DataFrame`` :mod:`orderbook.analytics.queries` calls two compiled
+Hashing three-column keys (lane, episode, order_id) in windows is most of a
+windowed order query, so for a ``DataFrame`` :mod:`orderbook.analytics.queries` calls two compiled
 passes here instead: they place every row's order in a flat table (order ids are
 dense within a lane's episode: a (run, episode) cell's id range times the lanes,
 lanes innermost so the orders live at one time sit together; no hashing, no sort),
 chain each order's rows and keep its largest ``seq`` (:func:`place_orders`). The
 sums then walk only the chains of the orders answered (5% of them for open orders,
-:func:`pick`, :func:`order_sums`) and one gather takes their latest rows. Over 10M
-events on the 2-core box: open orders 0.99 -> ~0.1 s, latest state of every order
-1.36 -> ~0.35 s (the gather of 2.5M rows of 17 columns and the chains' sums bound
-it); see ``benchmarks/history.py`` and ``benchmarks/RESULTS.md``.
+:func:`pick`, :func:`order_sums`) and one gather takes their latest rows; for the
+latest state of every order the gather of the whole answer and the chains' sums
+bound it. Timings against the windows: ``benchmarks/history.py``,
+``benchmarks/RESULTS.md`` ("History queries").
 
 What it keeps true: an answer from here equals the windowed expressions of
 :mod:`orderbook.analytics.queries`, the reference (the tests hold the two equal on arbitrary

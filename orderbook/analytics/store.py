@@ -1,10 +1,9 @@
-"""Episodes on disk: a Parquet dataset partitioned by run and episode.
+"""Episodes on disk: a Parquet dataset partitioned by run and episode, and its writers.
 
-Layout (hive style, readable by Polars, pandas/pyarrow, DuckDB, Spark)::
-
-    root/_schema.json
-    root/_runs/run=<run>.json  root/_locks/run=<run>.lock  root/_staging/run=<run>/  (hive readers skip "_")
-    root/<kind>/run=<run>/episode=<episode>/part-00000.parquet    kind: events, ledger, market
+The layout (folders, the padded episode partitions and their layout versions,
+``_schema.json``, atomic file writes) is :mod:`orderbook.analytics.store_layout`;
+reading and scanning is :mod:`orderbook.analytics.store_read` (:class:`EpisodeStore`
+inherits it). This module holds :class:`EpisodeStore`'s writes.
 
 Choices:
 
@@ -21,17 +20,15 @@ Choices:
   (:meth:`EpisodeStore.verify` checks every file). Not a column: it would be the
   same value in every row of every query.
 - **Atomic writes.** Every file is written to a hidden temporary file in its own
-  directory (``.part-00003.parquet.<pid>-<nonce>.tmp``, which no ``*.parquet``
-  glob matches), flushed, fsynced, then ``os.replace``-d into place and the
-  directory fsynced. A call writes all its temporary files before it renames any,
-  so a crash while writing leaves no new visible file; a crash between renames
-  (microseconds) can leave some kinds of the call visible and not others, never
-  a partial file. Appending writes new part files and never touches old ones.
+  directory, fsynced and renamed into place (:mod:`orderbook.analytics.store_layout`).
+  A call writes all its temporary files before it renames any, so a crash while
+  writing leaves no new visible file; a crash between renames (microseconds) can
+  leave some kinds of the call visible and not others, never a partial file.
+  Appending writes new part files and never touches old ones.
 - **Order across writes.** ``seq`` (a row's position in its log) restarts when a
   History is cleared; the store adds an offset so ``seq`` keeps increasing
   across a run's writes (stored as Int64) and "latest row" queries stay right
   when an episode spans several flushes.
-
 - **One writer per run, enforced** (:mod:`orderbook.analytics.store_lock`). Part numbers
   and ``seq`` offsets are read from the run's directory when a writer starts, so
   two writers of one run would overwrite each other's parts and share ``seq``
@@ -55,8 +52,9 @@ Choices:
   :meth:`EpisodeStore.runs_table`.
 - **Time and partition types.** ``time_utc`` (``Datetime("us", "UTC")``) is written
   beside the exact ``time_ns`` (stores created before it keep their columns);
-  :meth:`EpisodeStore.partitioning` gives pyarrow, pandas and Dask ``episode`` as an
-  int32 rather than a dictionary in directory order.
+  partition folders sort as their episodes (layout version 2, see
+  :mod:`orderbook.analytics.store_layout`), and :meth:`EpisodeStore.partitioning`
+  gives pyarrow, pandas and Dask ``episode`` as an int32 rather than a dictionary.
 - **Local paths only.** An object-store URL is refused with an error saying how to
   get there (locks and atomic renames need a POSIX filesystem); ``file://`` is a
   path. SQL over the store: :mod:`orderbook.analytics.store_sql`; readers of other engines:
@@ -71,11 +69,8 @@ on it would let two writers in).
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import sys
-import uuid
 import weakref
 from collections.abc import Iterable
 from pathlib import Path
@@ -84,22 +79,31 @@ import polars as pl
 
 from orderbook.analytics import store_compact, store_lock, store_runs
 from orderbook.analytics.store_compact import STAGING_DIR, Compaction
+from orderbook.analytics.store_layout import (  # noqa: F401 (FORMAT, HIVE_SCHEMA, SchemaVersionError, utc_time re-exported)
+    FORMAT,
+    HIVE_SCHEMA,
+    KINDS,
+    TIME_COLUMN,
+    VERSION_KEY,
+    SchemaVersionError,
+    check_episodes,
+    check_kind,
+    check_run,
+    column_dtypes,
+    episode_folder,
+    fsync_dir,
+    layout_version,
+    local_root,
+    new_schema,
+    part_number,
+    temporary,
+    utc_time,
+    write_json_atomically,
+)
 from orderbook.analytics.store_lock import _TOKENS, _WRITERS, LOCK_DIR, SCHEMA_FILE, RunLockedError, _RunWriter  # noqa: F401 (re-exported)
+from orderbook.analytics.store_read import StoreReader
 from orderbook.analytics.store_runs import RUNS_DIR, RUNS_SCHEMA  # noqa: F401 (re-exported)
 from orderbook.history.logs import HISTORY_SCHEMA_VERSION
-
-FORMAT = "orderbook-episodes"
-KINDS = ("events", "ledger", "market")
-VERSION_KEY = "orderbook.history_schema_version"
-HIVE_SCHEMA = {"run": pl.String, "episode": pl.Int32}
-_RUN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
-_PART = re.compile(r"part-(\d+)\.parquet")
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
-TIME_COLUMN = "time_utc"  # Datetime("us", "UTC") beside the exact integer time_ns
-
-
-class SchemaVersionError(ValueError):
-    """A dataset, or a file in it, written with another history schema version."""
 
 
 def _write_parquet(frame: pl.DataFrame, fh, metadata: dict[str, str]) -> None:
@@ -107,60 +111,7 @@ def _write_parquet(frame: pl.DataFrame, fh, metadata: dict[str, str]) -> None:
     frame.write_parquet(fh, metadata=metadata, statistics=True)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _temporary(final: Path) -> Path:
-    return final.with_name(f".{final.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
-
-
-def _write_json_atomically(path: Path, payload: dict) -> None:
-    tmp = _temporary(path)
-    try:
-        with open(tmp, "w") as fh:
-            json.dump(payload, fh, indent=2, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
-
-
-def _local_root(root: str | os.PathLike) -> Path:
-    """``root`` as a local path; ``file://`` URLs are taken, other URLs refused (the store's locks and
-    atomic renames need a POSIX filesystem)."""
-    text = os.fspath(root)
-    if isinstance(text, bytes):
-        text = os.fsdecode(text)
-    if text.startswith("file://"):
-        return Path(text[len("file://"):])
-    if _URL.match(text):
-        raise ValueError(
-            f"EpisodeStore writes a local (or mounted) directory, got the URL {text!r}: its run locks (flock) and "
-            "atomic renames have no equivalent in an object store. Write to a local folder and copy it up "
-            "(e.g. `aws s3 sync`), or mount the bucket; any engine reads the copy directly, e.g. "
-            f"pl.scan_parquet('{text.rstrip('/')}/events/**/*.parquet', hive_partitioning=True)"
-        )
-    return Path(text)
-
-
-def utc_time(time_ns: pl.Expr) -> pl.Expr:
-    """Integer nanoseconds since the epoch as ``Datetime("us", "UTC")`` (floored to the microsecond, which
-    Spark, DuckDB and pandas all read; the exact value stays in ``time_ns``)."""
-    return time_ns.floordiv(1000).cast(pl.Datetime("us")).dt.replace_time_zone("UTC").alias(TIME_COLUMN)
-
-
-def _dtypes(frame: pl.DataFrame) -> dict[str, str]:
-    return {name: str(dtype) for name, dtype in frame.schema.items()}
-
-
-class EpisodeStore:
+class EpisodeStore(StoreReader):
     """A Parquet dataset of episodes under ``root`` (created if missing).
 
     >>> store = EpisodeStore("runs/episodes")              # doctest: +SKIP
@@ -170,20 +121,15 @@ class EpisodeStore:
     """
 
     def __init__(self, root: str | os.PathLike):
-        self.root = _local_root(root)
+        self.root = local_root(root)
         self._token = next(_TOKENS)
         self._open: dict[str, tuple[str, str]] = {}  # run -> key of _WRITERS, the runs this store writes
         weakref.finalize(self, store_lock.release_all, self._open, self._token)  # garbage collected: lets the runs go
         if not (self.root / SCHEMA_FILE).exists():
             self.root.mkdir(parents=True, exist_ok=True)
-            layout = "<kind>/run=<run>/episode=<episode>/part-<n>.parquet"
             with store_lock.schema_lock(self.root):
                 if not (self.root / SCHEMA_FILE).exists():
-                    _write_json_atomically(
-                        self.root / SCHEMA_FILE,
-                        {"format": FORMAT, "schema_version": HISTORY_SCHEMA_VERSION,
-                         "partitioning": ["run", "episode"], "layout": layout, "kinds": {}},
-                    )
+                    write_json_atomically(self.root / SCHEMA_FILE, new_schema())
         self.schema()
 
     # ------------------------------------------------------------ writers
@@ -195,7 +141,7 @@ class EpisodeStore:
         and removes the temporary files a killed writer of the run left. Held
         until :meth:`close`.
         """
-        self._writer(self._run(run))
+        self._writer(check_run(run))
 
     def close(self) -> None:
         """Let go of every run this store opened; a run's lock is released once no store of this process has it open."""
@@ -224,47 +170,7 @@ class EpisodeStore:
     def _temporary_files(self, run: str = "*") -> list[Path]:
         return [p for k in KINDS for p in (self.root / k).glob(f"run={run}/episode=*/.part-*.tmp")]
 
-    # ------------------------------------------------------------ metadata
-    def schema(self) -> dict:
-        """The contents of ``_schema.json``, after checking format and version."""
-        path = self.root / SCHEMA_FILE
-        try:
-            meta = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise ValueError(f"{path}: expected the JSON schema file of an episode store, could not read it: {err}") from err
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{path}: expected format {FORMAT!r}, found {meta.get('format')!r}")
-        found = meta.get("schema_version")
-        if found != HISTORY_SCHEMA_VERSION:
-            raise SchemaVersionError(
-                f"{self.root}: episodes were written with history schema version {found!r}; "
-                f"this orderbook reads version {HISTORY_SCHEMA_VERSION}"
-            )
-        return meta
-
-    def runs(self) -> list[str]:
-        found = {p.name[4:] for kind in KINDS for p in (self.root / kind).glob("run=*") if p.is_dir()}
-        return sorted(found)
-
-    def episodes(self, run: str) -> list[int]:
-        found = {int(p.name[8:]) for kind in KINDS for p in (self.root / kind / f"run={run}").glob("episode=*")}
-        return sorted(found)
-
-    def files(self, kind: str | None = None) -> list[Path]:
-        """Every visible part file (of ``kind``, or all kinds), sorted."""
-        kinds = KINDS if kind is None else (self._kind(kind),)
-        return sorted(p for k in kinds for p in (self.root / k).glob("run=*/episode=*/part-*.parquet"))
-
-    def verify(self) -> int:
-        """Check every file's schema version metadata; returns the number of files."""
-        self.schema()
-        paths = self.files()
-        for path in paths:
-            found = pl.read_parquet_metadata(path).get(VERSION_KEY)
-            if found != str(HISTORY_SCHEMA_VERSION):
-                raise SchemaVersionError(f"{path}: history schema version {found!r}, expected {HISTORY_SCHEMA_VERSION}")
-        return len(paths)
-
+    # ------------------------------------------------------------ cleaning
     def remove_temporary(self) -> list[Path]:
         """Delete the temporary files killed writers left, in every run that no writer has open; returns them.
 
@@ -304,7 +210,7 @@ class EpisodeStore:
         Returns the files written. Nothing becomes visible unless every file of
         the call was written and fsynced.
         """
-        run = self._run(run)
+        run = check_run(run)
         writer = self._writer(run)
         with writer.mutex:
             paths = self._write_locked(writer, run, frames)
@@ -320,7 +226,7 @@ class EpisodeStore:
         A writer of the run does it (takes the run, as :meth:`open_run`). Fields
         left ``None`` keep their recorded value; ``created`` is kept.
         """
-        run = self._run(run)
+        run = check_run(run)
         writer = self._writer(run)
         with writer.mutex:
             return self._describe_locked(writer, run, env_id, config, seeds)
@@ -332,7 +238,7 @@ class EpisodeStore:
             return old
         record = store_runs.new_record(run, env_id, config, seeds, old)
         (self.root / RUNS_DIR).mkdir(exist_ok=True)
-        _write_json_atomically(store_runs.record_path(self.root, run), record)
+        write_json_atomically(store_runs.record_path(self.root, run), record)
         writer.described = True
         return record
 
@@ -353,7 +259,7 @@ class EpisodeStore:
             raise ValueError(f"min_files must be an int >= 2 (a partition of one file is compact), got {min_files!r}")
         self.schema()
         result = Compaction()
-        for name in [self._run(run)] if run is not None else self.runs():
+        for name in [check_run(run)] if run is not None else self.runs():
             was_open = name in self._open
             try:
                 writer = self._writer(name)
@@ -380,24 +286,24 @@ class EpisodeStore:
     def _write_locked(self, writer: _RunWriter, run: str, frames: dict[str, pl.DataFrame]) -> list[Path]:
         meta = self.schema()
         staged: list[tuple[Path, Path]] = []
-        temporary: list[Path] = []
+        tmps: list[Path] = []
         created: list[Path] = []  # partition directories this call made, removed again if it fails
         recorded = dict(meta["kinds"])
         new_kinds: dict[str, dict[str, str]] = {}
         try:
             for kind, frame in frames.items():
-                frame = self._prepare(writer, run, self._kind(kind), frame, recorded)
+                frame = self._prepare(writer, run, check_kind(kind), frame, recorded)
                 if frame.height == 0:
                     continue
                 body = frame.drop("episode")
-                new_kinds[kind] = self._check_columns(recorded, kind, _dtypes(body))
+                new_kinds[kind] = self._check_columns(recorded, kind, column_dtypes(body))
                 for (episode,), part in frame.partition_by("episode", as_dict=True, maintain_order=True).items():
-                    directory = self.root / kind / f"run={run}" / f"episode={episode}"
+                    directory = self.root / kind / f"run={run}" / episode_folder(episode, layout_version(meta))
                     created += [d for d in (directory.parent, directory) if not d.exists()]
                     directory.mkdir(parents=True, exist_ok=True)
                     final = directory / f"part-{self._next_part(directory, staged):05d}.parquet"
-                    tmp = _temporary(final)
-                    temporary.append(tmp)
+                    tmp = temporary(final)
+                    tmps.append(tmp)
                     with open(tmp, "wb") as fh:
                         _write_parquet(part.drop("episode"), fh, {VERSION_KEY: str(HISTORY_SCHEMA_VERSION)})
                         fh.flush()
@@ -408,9 +314,9 @@ class EpisodeStore:
             for tmp, final in staged:
                 os.replace(tmp, final)
             for directory in {final.parent for _, final in staged}:
-                _fsync_dir(directory)
+                fsync_dir(directory)
         except BaseException:
-            for tmp in temporary:
+            for tmp in tmps:
                 tmp.unlink(missing_ok=True)
             for directory in reversed(created):  # so a refused first write leaves no empty run behind
                 try:
@@ -419,7 +325,7 @@ class EpisodeStore:
                     pass
             raise
         finally:
-            for tmp in temporary:
+            for tmp in tmps:
                 tmp.unlink(missing_ok=True)
         self._advance_seq(writer, run, frames)
         return [final for _, final in staged]
@@ -432,7 +338,7 @@ class EpisodeStore:
             for kind, dtypes in kinds.items():
                 self._check_columns(recorded, kind, dtypes)
             if recorded != meta["kinds"]:
-                _write_json_atomically(self.root / SCHEMA_FILE, {**meta, "kinds": recorded})
+                write_json_atomically(self.root / SCHEMA_FILE, {**meta, "kinds": recorded})
 
     def _prepare(self, writer: _RunWriter, run: str, kind: str, frame: pl.DataFrame, recorded: dict) -> pl.DataFrame:
         if not isinstance(frame, pl.DataFrame):
@@ -445,6 +351,7 @@ class EpisodeStore:
             if other:
                 raise ValueError(f"{kind}: frame has rows of run(s) {other}, writing run {run!r}")
             frame = frame.drop("run")
+        check_episodes(kind, frame["episode"])
         frame = frame.with_columns(pl.col("episode").cast(pl.Int32))
         if "time_ns" in frame.columns and TIME_COLUMN not in frame.columns and TIME_COLUMN in recorded.get(kind, {TIME_COLUMN: None}):
             names = frame.columns
@@ -478,65 +385,6 @@ class EpisodeStore:
 
     @staticmethod
     def _next_part(directory: Path, staged: Iterable[tuple[Path, Path]]) -> int:
-        used = [int(m.group(1)) for p in directory.iterdir() if (m := _PART.fullmatch(p.name))]
-        used += [int(_PART.fullmatch(f.name).group(1)) for _, f in staged if f.parent == directory]
+        used = [n for p in directory.iterdir() if (n := part_number(p.name)) is not None]
+        used += [part_number(f.name) for _, f in staged if f.parent == directory]
         return max(used, default=-1) + 1
-
-    @staticmethod
-    def _run(run: str) -> str:
-        if not (isinstance(run, str) and _RUN.fullmatch(run)):
-            raise ValueError(f"run must be 1-128 characters of letters, digits, '_', '.', '-', starting with a letter or digit, got {run!r}")
-        return run
-
-    @staticmethod
-    def _kind(kind: str) -> str:
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-        return kind
-
-    # ---------------------------------------------------------------- read
-    def scan(self, kind: str, run: str | None = None) -> pl.LazyFrame:
-        """A lazy scan of every episode of ``kind`` (of ``run``), with ``run`` and
-        ``episode`` columns first after ``lane``: ``run, lane, episode, ...``."""
-        kind = self._kind(kind)
-        self.schema()
-        if not self.files(kind):
-            raise FileNotFoundError(f"no {kind} files under {self.root / kind}: nothing written yet")
-        lf = pl.scan_parquet(self.root / kind / "**" / "*.parquet", hive_partitioning=True, hive_schema=HIVE_SCHEMA)
-        rest = [n for n in lf.collect_schema().names() if n not in ("run", "lane", "episode")]
-        lf = lf.select("run", "lane", "episode", *rest)
-        return lf if run is None else lf.filter(pl.col("run") == self._run(run))
-
-    def read(self, kind: str, run: str | None = None) -> pl.DataFrame:
-        return self.scan(kind, run).collect()
-
-    def to_pandas(self, kind: str, run: str | None = None):
-        """``read(kind, run).to_pandas()``: enums become pandas categoricals, ``episode`` stays an integer."""
-        return self.read(kind, run).to_pandas()
-
-    @staticmethod
-    def partitioning():
-        """The dataset's hive partitioning for pyarrow, pandas and Dask: ``run`` a string, ``episode`` an int32.
-
-        Without it they infer ``episode`` as a dictionary (a pandas categorical)
-        in directory order (0, 1, 10, 11, 2, ...)::
-
-            pd.read_parquet(root / "events", partitioning=EpisodeStore.partitioning())
-            dd.read_parquet(root / "events", dataset={"partitioning": EpisodeStore.partitioning()})
-        """
-        import pyarrow as pa
-        import pyarrow.dataset as pads
-
-        return pads.partitioning(pa.schema([("run", pa.string()), ("episode", pa.int32())]), flavor="hive")
-
-    def dataset(self, kind: str):
-        """A ``pyarrow.dataset.Dataset`` of ``kind`` with integer ``episode`` (hidden and ``_`` files ignored)."""
-        import pyarrow.dataset as pads
-
-        self.schema()
-        return pads.dataset(self.root / self._kind(kind), format="parquet", partitioning=self.partitioning())
-
-    def sql(self, connection=None):
-        """A DuckDB connection with views over this store (``orderbook.analytics.store_sql``; needs the ``sql`` extra)."""
-        from orderbook.analytics import store_sql
-        return store_sql.connect(self, connection)

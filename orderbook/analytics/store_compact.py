@@ -1,9 +1,9 @@
 """Compaction of the episode store: the part files of each (kind, run, episode) partition merged into one.
 
-A long run that flushes often writes one small file per kind, episode and flush
-(100k steps flushed every 64: 4,950 files); compacted, the same rows are one file
-per partition (300) and the store's queries run 3.5-11x faster with Polars and
-DuckDB (``benchmarks/history.py --only store``, ``benchmarks/RESULTS.md``).
+A long run that flushes often writes one small file per kind, episode and flush;
+compacted, the same rows are one file per partition, which the store's queries
+read faster with Polars and DuckDB (``benchmarks/history.py --only store``;
+figures in ``benchmarks/RESULTS.md``).
 
 Keeps true:
 
@@ -47,6 +47,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
+
+from orderbook.analytics.store_layout import episode_of, fsync_dir
 
 STAGING_DIR = "_staging"
 
@@ -111,13 +113,13 @@ def compact_partition(store_mod, root: Path, run: str, directory: Path, metadata
         store_mod._write_parquet(frame, fh, metadata)
         fh.flush()
         os.fsync(fh.fileno())
-    store_mod._fsync_dir(staging)
+    fsync_dir(staging)
     written = count_rows(merged)
     if written != rows:
         raise RuntimeError(f"{merged}: the merged file holds {written} rows, expected {rows}; the partition is left as it was")
     exchange(staging, directory)  # the one visible change: old parts -> merged file
-    store_mod._fsync_dir(directory.parent)
-    store_mod._fsync_dir(staging.parent)
+    fsync_dir(directory.parent)
+    fsync_dir(staging.parent)
     shutil.rmtree(staging)  # the old parts, under the staging name now
     return len(parts), rows
 
@@ -137,7 +139,7 @@ def partitions(root: Path, kinds: Iterable[str], run: str, episodes: Iterable[in
     found = []
     for kind in kinds:
         for directory in sorted((root / kind / f"run={run}").glob("episode=*")):
-            if wanted is not None and int(directory.name[8:]) not in wanted:
+            if wanted is not None and episode_of(directory.name) not in wanted:
                 continue
             if len(part_files(directory)) >= min_files:
                 found.append(directory)

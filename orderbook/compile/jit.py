@@ -3,9 +3,10 @@
 Kernels are cached (``cache=True``) and compiled without numba's reference
 counting (``_nrt=False``). The state is passed as named tuples of dozens of
 arrays; with reference counting on, every function that unpacks them and may
-call another function increfs and decrefs each array (atomic operations), which
-cost ~2 us per lane and phase, 8x the whole step (measured with
-``benchmarks/throughput.py``: 26k -> 200k env-steps/s at 1,024 lanes).
+call another function increfs and decrefs each array (atomic operations), at
+every phase of every lane: more than the whole step costs without them
+(``benchmarks/throughput.py``; figures in ``benchmarks/RESULTS.md``, "Core and
+native vector env throughput").
 
 What that requires, and every kernel keeps: **a kernel never allocates** (no
 ``np.empty``, no array-returning expressions, no lists); it reads and writes the

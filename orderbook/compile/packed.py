@@ -1,8 +1,9 @@
 """One compiled call for a sequence of kernels over named tuples of arrays.
 
-Why: numba's dispatcher unboxes every array argument on every call, ~0.15 us
-each (measured: one array 0.15 us, the 44-field ``Compiled`` tuple 6.7 us, a
-step's ~115 arrays ~28 us per kernel call). At one lane that is most of a step.
+Why: numba's dispatcher unboxes every array argument on every call, so a
+kernel call's cost grows with the arrays it is handed (a step hands ~115), and
+at one lane that is most of a step (figures in ``benchmarks/RESULTS.md``,
+"Figures that were in the package's docstrings").
 :class:`PackedCall` instead hands the compiled code two small tables, one of
 int64 (array addresses and shapes, integer and bool scalars) and one of float64
 (float scalars), and a generated kernel rebuilds the arrays (``numba.carray``

@@ -63,7 +63,7 @@ def test_layout_is_hive_partitioned_by_run_and_episode_and_reads_back_equal(tmp_
     frames = ex.history.to_polars()
     paths = EpisodeStore(tmp_path).write_history("r", ex.history)
     rel = sorted(str(p.relative_to(tmp_path)) for p in paths)
-    assert rel == sorted(f"{k}/run=r/episode={e}/part-00000.parquet" for k in ("events", "ledger", "market") for e in (0, 1))
+    assert rel == sorted(f"{k}/run=r/episode={e:010d}/part-00000.parquet" for k in ("events", "ledger", "market") for e in (0, 1))
     store = EpisodeStore(tmp_path)
     for kind, frame in frames.items():
         back = store.read(kind)
@@ -103,7 +103,7 @@ def test_seq_keeps_increasing_across_flushes_so_latest_state_spans_them(tmp_path
         ex.step(random_intents(rng_a, ex), random_cancels(rng_a, ex))
         whole.step(random_intents(rng_b, whole), random_cancels(rng_b, whole))
     EpisodeStore(tmp_path).write_history("r", ex.history)  # a new store object finds the offset on disk
-    parts = sorted((tmp_path / "events" / "run=r" / "episode=0").glob("part-*.parquet"))
+    parts = sorted((tmp_path / "events" / "run=r" / "episode=0000000000").glob("part-*.parquet"))
     first, second = (pl.read_parquet(p)["seq"] for p in parts)
     assert first.max() < second.min()
     assert first.is_sorted() and second.is_sorted()
@@ -211,7 +211,7 @@ def test_a_wrong_schema_version_is_refused_on_read_with_a_clear_error(tmp_path):
         EpisodeStore(tmp_path)
     meta_path.write_text(json.dumps(meta))
     # a file from elsewhere, with another version in its metadata, is named by verify()
-    stray = tmp_path / "events" / "run=r" / "episode=0" / "part-00007.parquet"
+    stray = tmp_path / "events" / "run=r" / "episode=0000000000" / "part-00007.parquet"
     pl.DataFrame({"lane": [0]}).write_parquet(stray, metadata={store_mod.VERSION_KEY: "0"})
     with pytest.raises(SchemaVersionError, match="part-00007.parquet"):
         store.verify()

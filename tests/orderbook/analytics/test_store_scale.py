@@ -106,10 +106,10 @@ def test_compaction_counts_what_it_merged_and_a_second_one_finds_nothing_to_do(t
 
 def test_compacting_some_episodes_leaves_the_others_as_they_were(tmp_path):
     store = flushed_store(tmp_path)
-    untouched = {p: p.stat().st_ino for p in store.files() if p.parent.name != "episode=0"}
+    untouched = {p: p.stat().st_ino for p in store.files() if p.parent.name != "episode=0000000000"}
     store.compact("r", episodes=[0])
-    assert all(len(list(d.glob("part-*.parquet"))) == 1 for k in KINDS for d in (tmp_path / k).glob("run=r/episode=0"))
-    assert {p: p.stat().st_ino for p in store.files() if p.parent.name != "episode=0"} == untouched
+    assert all(len(list(d.glob("part-*.parquet"))) == 1 for k in KINDS for d in (tmp_path / k).glob("run=r/episode=0000000000"))
+    assert {p: p.stat().st_ino for p in store.files() if p.parent.name != "episode=0000000000"} == untouched
 
 
 def test_appending_after_compaction_continues_the_parts_and_seq(tmp_path):
@@ -118,8 +118,8 @@ def test_appending_after_compaction_continues_the_parts_and_seq(tmp_path):
     top = store.read("events").filter(pl.col("episode") == 0)["seq"].max()
     ex = stepped(seed=7, n_steps=3)
     written = EpisodeStore(tmp_path).write_history("r", ex.history)
-    assert {p.name for p in written if p.parent.name == "episode=0"} == {"part-00001.parquet"}
-    new = pl.read_parquet(tmp_path / "events" / "run=r" / "episode=0" / "part-00001.parquet")
+    assert {p.name for p in written if p.parent.name == "episode=0000000000"} == {"part-00001.parquet"}
+    new = pl.read_parquet(tmp_path / "events" / "run=r" / "episode=0000000000" / "part-00001.parquet")
     assert new["seq"].min() > top
 
 

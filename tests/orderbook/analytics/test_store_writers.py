@@ -198,7 +198,7 @@ def test_a_writer_killed_mid_write_frees_the_run_and_the_next_open_removes_its_t
     assert not list(root.rglob("*.tmp"))
     store.write_episode("r", rows(1, 0))
     assert sorted(str(p.relative_to(root)) for p in store.files()) == [
-        "events/run=r/episode=0/part-00000.parquet", "events/run=r/episode=0/part-00001.parquet"]
+        "events/run=r/episode=0000000000/part-00000.parquet", "events/run=r/episode=0000000000/part-00001.parquet"]
     events = store.read("events")
     assert events["seq"].to_list() == list(range(14)) and events["writer"].to_list() == [0] * 7 + [1] * 7
 
@@ -208,8 +208,8 @@ def test_stale_temporary_files_of_other_runs_are_left_to_their_writers(tmp_path)
     store.write_episode("a", rows(0, 0))
     store.write_episode("b", rows(0, 0))
     store.close()
-    stale_a = tmp_path / "events" / "run=a" / "episode=0" / ".part-00001.parquet.123-abcd.tmp"
-    stale_b = tmp_path / "events" / "run=b" / "episode=0" / ".part-00001.parquet.123-abcd.tmp"
+    stale_a = tmp_path / "events" / "run=a" / "episode=0000000000" / ".part-00001.parquet.123-abcd.tmp"
+    stale_b = tmp_path / "events" / "run=b" / "episode=0000000000" / ".part-00001.parquet.123-abcd.tmp"
     for p in (stale_a, stale_b):
         p.write_bytes(b"PAR1")
     EpisodeStore(tmp_path).open_run("a")
@@ -250,7 +250,7 @@ def test_remove_temporary_leaves_the_runs_being_written_alone(tmp_path):
     writer.write_episode("dead", rows(0, 0))
     writer.close()
     writer.open_run("live")
-    stale = {run: root / "events" / f"run={run}" / "episode=0" / ".part-00001.parquet.123-abcd.tmp" for run in ("live", "dead")}
+    stale = {run: root / "events" / f"run={run}" / "episode=0000000000" / ".part-00001.parquet.123-abcd.tmp" for run in ("live", "dead")}
     for p in stale.values():
         p.write_bytes(b"PAR1")
     assert EpisodeStore(root).remove_temporary() == [stale["dead"]]
