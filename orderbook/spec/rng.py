@@ -55,6 +55,8 @@ class Purpose(IntEnum):
     UNSOLICITED = 7  # the venue cancels a resting order
     CANCEL_RACE = 8  # a cancel loses the race to the bar's fills
     CANCEL_LATENCY = 9  # cancel latency (uniform, or lognormal)
+    ERROR_BURST_START = 14  # a venue's broker errors enter a burst (index: venue)
+    ERROR_BURST_END = 15  # a burst of broker errors ends (index: venue)
     # matching (fault seed; index: order id)
     TOUCH_FILL = 10
     FILL_PROB = 11
@@ -107,6 +109,8 @@ P_OUTAGE_LENGTH = int(Purpose.OUTAGE_LENGTH)
 P_UNSOLICITED = int(Purpose.UNSOLICITED)
 P_CANCEL_RACE = int(Purpose.CANCEL_RACE)
 P_CANCEL_LATENCY = int(Purpose.CANCEL_LATENCY)
+P_ERROR_BURST_START = int(Purpose.ERROR_BURST_START)
+P_ERROR_BURST_END = int(Purpose.ERROR_BURST_END)
 P_TOUCH_FILL = int(Purpose.TOUCH_FILL)
 P_FILL_PROB = int(Purpose.FILL_PROB)
 P_PRICE = int(Purpose.PRICE)
