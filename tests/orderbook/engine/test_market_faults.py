@@ -17,6 +17,7 @@ import orderbook as ob
 from orderbook.compile.jit import kernel
 from orderbook.spec import codes as c
 from orderbook.spec import rng
+from orderbook.spec.bounds import NEVER_NS
 from tests.orderbook.helpers import small_config
 
 CALM = dataclasses.replace(ob.FaultSpec.none(), ack_timeout_ms=600_000.0)
@@ -60,6 +61,26 @@ def test_constant_latency_is_scaled_by_the_bar_range_exactly_as_documented():
     assert (scale == cap).any()
     assert np.abs(latency - np.floor(20e6 * scale)).max() <= 1  # ns (float rounding of the scale)
     assert (latency[scale == 1.0] == 20_000_000).all()
+
+
+def test_a_cancel_latency_is_scaled_by_the_range_of_the_bar_it_is_sent_in():
+    slope, ref, cap = 1.5, 10.0, 4.0
+    cfg = small_config(faults=vol_faults(slope, ref, cap), latency=ob.LatencySpec(kind="constant", constant_ms=20.0))
+    ex = ob.Exchange(cfg, n_lanes=N_LANES)
+    ex.reset(seed=3)
+    bid = ex.bars.bid_ticks[:, 0]
+    intents = ob.OrderIntents(*(np.full((N_LANES, cfg.max_new_orders), x, dtype=np.int64) for x in (-1, c.BUY, c.LIMIT, 0, 10, 0)))
+    intents.instrument[:, 0], intents.price_ticks[:, 0] = 0, bid * 99 // 100  # rests: 1% under the bid
+    ex.step(intents)
+    t0 = int(ex.lanes.time_ns[0])
+    cancels = np.zeros((N_LANES, cfg.slots), dtype=bool)
+    cancels[:, 0] = True
+    ex.step(cancels=cancels)
+    o, h, lo = (x[:, 0].astype(np.float64) for x in (ex.bars.open_ticks, ex.bars.high_ticks, ex.bars.low_ticks))
+    scale = expected_scale((h - lo) * 1e4 / o, slope, ref, cap)
+    sent = ex.orders.cancel_ack_ns[:, 0] < NEVER_NS  # not when the order filled first (a cancel too late)
+    assert sent.mean() > 0.9 and (scale[sent] > 1.0).mean() > 0.2
+    assert np.abs((ex.orders.cancel_ack_ns[:, 0] - t0)[sent] - np.floor(20e6 * scale[sent])).max() <= 1
 
 
 def test_lognormal_latency_mean_rises_with_the_bar_range_by_the_configured_amount():
