@@ -121,6 +121,12 @@ class Compiled(NamedTuple):
     rate_limit_per_step: np.ndarray  # int64, 0 = unlimited
     unsolicited_cancel_prob: np.ndarray
     cancel_race_prob: np.ndarray
+    latency_vol_slope: np.ndarray  # float64, 0 = latency does not scale with the bar's range
+    latency_vol_ref_bps: np.ndarray  # float64 > 0: the venue's typical bar range (high - low) / open
+    latency_vol_cap: np.ndarray  # float64 >= 1: the largest latency multiplier
+    error_burst_start_prob: np.ndarray  # per step, outside a burst
+    error_burst_end_prob: np.ndarray  # per step, inside a burst: 1 / mean burst steps
+    burst_error_prob: np.ndarray  # broker error probability inside a burst
     participation: np.ndarray
     queue_fraction: np.ndarray
     touch_fill_prob: np.ndarray
@@ -216,6 +222,12 @@ def _compile_venues(cfg: ExchangeConfig) -> dict[str, np.ndarray]:
         rate_limit_per_step=i64([v.faults.rate_limit_per_step for v in vs]),
         unsolicited_cancel_prob=f64([v.faults.unsolicited_cancel_prob for v in vs]),
         cancel_race_prob=f64([v.faults.cancel_race_prob for v in vs]),
+        latency_vol_slope=f64([v.faults.latency_vol_slope for v in vs]),
+        latency_vol_ref_bps=f64([v.faults.latency_vol_ref_bps for v in vs]),
+        latency_vol_cap=f64([v.faults.latency_vol_cap for v in vs]),
+        error_burst_start_prob=f64([v.faults.error_burst_start_prob for v in vs]),
+        error_burst_end_prob=f64([1.0 / v.faults.error_burst_mean_steps for v in vs]),
+        burst_error_prob=f64([v.faults.burst_error_prob for v in vs]),
         participation=f64([v.fills.participation for v in vs]),
         queue_fraction=f64([v.fills.queue_fraction for v in vs]),
         touch_fill_prob=f64([v.fills.touch_fill_prob for v in vs]),

@@ -43,7 +43,7 @@ from orderbook.spec import rng
 
 @kernel
 def reset_lanes(cc, orders, lanes, bars, acct, stats, ledger, mask):
-    """Clear the orders, clock, outages and statistics of masked lanes; deposit balances."""
+    """Clear the orders, clock, outages, error bursts and statistics of masked lanes; deposit balances."""
     for b in range(mask.shape[0]):
         if not mask[b]:
             continue
@@ -53,6 +53,7 @@ def reset_lanes(cc, orders, lanes, bars, acct, stats, ledger, mask):
         lanes.step[b] = 0
         lanes.next_order_id[b] = 1
         lanes.outage_steps_left[b, :] = 0
+        lanes.error_burst[b, :] = False
         lanes.sent_this_step[b, :] = 0
         bars.impact_ticks[b, :] = 0.0
         reset_lane(stats, b)

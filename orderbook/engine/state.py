@@ -55,6 +55,7 @@ class Lanes(NamedTuple):
     time_ns: np.ndarray  # (B,) int64 market time at the start of the next step
     next_order_id: np.ndarray  # (B,) int64
     outage_steps_left: np.ndarray  # (B, V) int64, 0 = venue up
+    error_burst: np.ndarray  # (B, V) bool the venue's broker errors are in a burst this step
     sent_this_step: np.ndarray  # (B, V) int64 orders sent this step (rate limit)
     active: np.ndarray  # (B,) bool lanes that take this step (others wait, e.g. for an autoreset)
 
@@ -145,6 +146,7 @@ def new_lanes(n_lanes: int, n_venues: int) -> Lanes:
         time_ns=np.zeros(n_lanes, dtype=np.int64),
         next_order_id=np.ones(n_lanes, dtype=np.int64),
         outage_steps_left=np.zeros((n_lanes, n_venues), dtype=np.int64),
+        error_burst=np.zeros((n_lanes, n_venues), dtype=np.bool_),
         sent_this_step=np.zeros((n_lanes, n_venues), dtype=np.int64),
         active=np.ones(n_lanes, dtype=np.bool_),
     )

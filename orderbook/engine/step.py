@@ -4,7 +4,7 @@
 advanced to this step's bar (:mod:`orderbook.market.synthetic` ran first and kept the
 quotes the agent decided on in ``ref_bid/ref_ask``):
 
-1. ``inject_outages``   venues go down or come back (fault seed)
+1. ``inject_outages``   venues go down or come back, broker errors enter or leave a burst (fault seed)
 2. ``request_cancels``  the agent's cancels: in flight, or refused
 3. ``submit``           validate, reject with a reason, or lock and send (PENDING)
 4. ``venue_cancels``    the venue cancels some resting orders on its own
@@ -54,10 +54,11 @@ from orderbook.spec.bounds import BALANCE_CAP_ATOMS, sat_add_ns
 def inject_outages(ctx, b):
     cc, lanes = ctx.cc, ctx.lanes
     broker.update_outages(cc, lanes, b, lanes.fault_seed[b], lanes.rng_episode[b], lanes.step[b])
+    broker.update_error_bursts(cc, lanes, b, lanes.fault_seed[b], lanes.rng_episode[b], lanes.step[b])
 
 
 @kernel(inline=True)
-def request_cancels(ctx, b, t0, cancels):
+def request_cancels(ctx, b, t0, bars, cancels):
     """The agent's cancel requests: sent (PENDING_CANCEL) or refused with a reason."""
     cc, orders, lanes, acct, stats, events, ledger, error = ctx
     seed, ep, step = lanes.fault_seed[b], lanes.rng_episode[b], lanes.step[b]
@@ -75,7 +76,8 @@ def request_cancels(ctx, b, t0, cancels):
             transit(orders, b, k, c.EV_CANCEL_REJECT, error)
             record(ctx, b, k, t0, c.EV_CANCEL_REJECT, s, c.R_VENUE_DOWN)
             continue
-        latency = broker.draw_latency_ns(cc, v, seed, ep, step, orders.order_id[b, k], rng.P_CANCEL_LATENCY)
+        i = orders.instrument[b, k]
+        latency = broker.draw_latency_ns(cc, v, seed, ep, step, orders.order_id[b, k], rng.P_CANCEL_LATENCY, broker.volatility_scale(cc, bars, b, i))
         orders.cancel_ack_ns[b, k] = max(sat_add_ns(t0, latency), orders.ack_ns[b, k])
         status = transit(orders, b, k, c.EV_CANCEL_REQUEST, error)
         record(ctx, b, k, t0, c.EV_CANCEL_REQUEST, status, c.R_NONE)
@@ -154,7 +156,7 @@ def submit(ctx, b, t0, bars, intents):
             continue
         count(stats, b, st.CNT_ORDERED_LOTS, qty)
         lanes.sent_this_step[b, v] += 1
-        orders.ack_ns[b, k] = broker.ack_time_ns(cc, v, seed, ep, step, oid, t0)
+        orders.ack_ns[b, k] = broker.ack_time_ns(cc, v, seed, ep, step, oid, t0, broker.volatility_scale(cc, bars, b, i))
         status = transit(orders, b, k, c.EV_SUBMIT, error)
         record(ctx, b, k, t0, c.EV_SUBMIT, status, c.R_NONE)
 
@@ -214,7 +216,7 @@ def acknowledge(ctx, b, t1, bars):
             continue  # not yet, too late (ACK_TIMEOUT), or after its expiry (TIMEOUT): expire() ends it
         bid, ask = open_quotes(cc, bars, b, i)
         orders.arrival_mid_x2[b, k] = bid + ask
-        if broker.broker_errs(cc, v, lanes.fault_seed[b], lanes.rng_episode[b], lanes.step[b], orders.order_id[b, k]):
+        if broker.broker_errs(cc, lanes, b, v, lanes.fault_seed[b], lanes.rng_episode[b], lanes.step[b], orders.order_id[b, k]):
             finish(ctx, b, k, ack, c.EV_REJECT, c.R_BROKER_ERROR)
             continue
         observe(stats, b, st.STAT_ACK_LATENCY_MS, (ack - orders.submit_ns[b, k]) * 1e-6)
@@ -282,7 +284,7 @@ def step_orders(cc, orders, lanes, bars, acct, stats, events, ledger, market_log
         bars.volume_used_lots[b, :] = 0
         bars.flow_lots[b, :] = 0
         inject_outages(ctx, b)
-        request_cancels(ctx, b, t0, cancels)
+        request_cancels(ctx, b, t0, bars, cancels)
         submit(ctx, b, t0, bars, intents)
         venue_cancels(ctx, b, t0)
         acknowledge(ctx, b, t1, bars)

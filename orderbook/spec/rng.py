@@ -12,11 +12,11 @@ is about; ``purpose`` is a member of :class:`Purpose`, the one table of purposes
 different purposes never share a key. Market draws take the lane's market seed,
 broker draws its fault seed.
 
-Known limit: a normal draws on ``purpose`` and ``purpose + 1``. The lognormal
-latencies (``LATENCY``, ``CANCEL_LATENCY``) were numbered before that rule, so their
-second uniform is the key of ``LATENCY_TAIL`` and ``TOUCH_FILL`` (same index, same
-step). The numbers are part of what a seed means and stay; ``NORMAL_OVERLAPS``
-lists these pairs and the tests refuse any new one.
+A normal (Box-Muller) takes two uniforms: the first on ``purpose``, the second on
+``purpose + SECOND_UNIFORM`` (a derived purpose above every number of the table), so
+every uniform drawn has a key of its own and a normal never shares one with another
+purpose's draw. (Before, the second uniform was ``purpose + 1``: the lognormal
+latencies' tail roll and the touch-fill roll reused it; that changed what a seed means.)
 """
 
 from __future__ import annotations
@@ -41,11 +41,12 @@ _INV_2_53 = 1.0 / 9007199254740992.0
 class Purpose(IntEnum):
     """Every purpose of a keyed draw, in one table (keep numbers stable: they are part of what a seed means).
 
-    A normal takes two purposes, ``n`` and ``n + 1`` (:data:`NORMALS`); leave ``n + 1`` free.
+    Numbers stay below :data:`SECOND_UNIFORM`: a normal's second uniform is keyed
+    ``n + SECOND_UNIFORM`` (:data:`NORMALS`), a number no member may take.
     """
 
     # broker faults (fault seed; index: order id or venue)
-    LATENCY = 1  # ack latency (uniform, or lognormal over 1 and 2)
+    LATENCY = 1  # ack latency (uniform, or lognormal)
     LATENCY_TAIL = 2  # a latency takes its tail multiplier
     ACK_LOST = 3
     BROKER_ERROR = 4
@@ -53,22 +54,24 @@ class Purpose(IntEnum):
     OUTAGE_LENGTH = 6
     UNSOLICITED = 7  # the venue cancels a resting order
     CANCEL_RACE = 8  # a cancel loses the race to the bar's fills
-    CANCEL_LATENCY = 9  # cancel latency (uniform, or lognormal over 9 and 10)
+    CANCEL_LATENCY = 9  # cancel latency (uniform, or lognormal)
+    ERROR_BURST_START = 14  # a venue's broker errors enter a burst (index: venue)
+    ERROR_BURST_END = 15  # a burst of broker errors ends (index: venue)
     # matching (fault seed; index: order id)
     TOUCH_FILL = 10
     FILL_PROB = 11
     # synthetic market (market seed; index: asset or instrument)
-    PRICE = 20  # normal: 20, 21
+    PRICE = 20  # normal
     JUMP = 24
-    JUMP_SIZE = 26  # normal: 26, 27
+    JUMP_SIZE = 26  # normal
     VOLUME_ZERO = 28
-    VOLUME = 30  # normal: 30, 31
-    RANGE_HIGH = 32  # normal: 32, 33
-    RANGE_LOW = 36  # normal: 36, 37
-    BASIS = 38  # normal: 38, 39
+    VOLUME = 30  # normal
+    RANGE_HIGH = 32  # normal
+    RANGE_LOW = 36  # normal
+    BASIS = 38  # normal
     DEPEG_START = 40
     DEPEG_SIZE = 41
-    PEG_NOISE = 42  # normal: 42, 43
+    PEG_NOISE = 42  # normal
     # replayed market (market seed): the episode's window
     WINDOW = 50
     LANE_SEED = 60  # reserved: no draw uses it today
@@ -79,7 +82,9 @@ class Purpose(IntEnum):
     FAULT_SEED = 102
 
 
-# Purposes drawn as normals (each also takes ``n + 1``).
+# A normal's second uniform is keyed ``purpose + SECOND_UNIFORM``: above every member, so no key is shared.
+SECOND_UNIFORM = 1 << 32
+# Purposes drawn as normals (each also takes ``n + SECOND_UNIFORM``).
 NORMALS = frozenset(
     {
         Purpose.LATENCY,
@@ -93,8 +98,6 @@ NORMALS = frozenset(
         Purpose.PEG_NOISE,
     }
 )
-# Normals whose ``n + 1`` is another purpose's key (historic, kept for the bits; see the module doc).
-NORMAL_OVERLAPS = frozenset({(Purpose.LATENCY, Purpose.LATENCY_TAIL), (Purpose.CANCEL_LATENCY, Purpose.TOUCH_FILL)})
 
 # The table's values as plain ints: kernels read these (numba freezes them as constants).
 P_LATENCY = int(Purpose.LATENCY)
@@ -106,6 +109,8 @@ P_OUTAGE_LENGTH = int(Purpose.OUTAGE_LENGTH)
 P_UNSOLICITED = int(Purpose.UNSOLICITED)
 P_CANCEL_RACE = int(Purpose.CANCEL_RACE)
 P_CANCEL_LATENCY = int(Purpose.CANCEL_LATENCY)
+P_ERROR_BURST_START = int(Purpose.ERROR_BURST_START)
+P_ERROR_BURST_END = int(Purpose.ERROR_BURST_END)
 P_TOUCH_FILL = int(Purpose.TOUCH_FILL)
 P_FILL_PROB = int(Purpose.FILL_PROB)
 P_PRICE = int(Purpose.PRICE)
@@ -169,7 +174,7 @@ def uniform_at(prefix, index, purpose):
 def normal_at(prefix, index, purpose):
     """:func:`normal` of ``(seed, episode, step, index, purpose)`` from ``prefix = step_key(seed, episode, step)``."""
     u1 = uniform_at(prefix, index, purpose)
-    u2 = uniform_at(prefix, index, purpose + 1)
+    u2 = uniform_at(prefix, index, purpose + SECOND_UNIFORM)
     r = np.sqrt(-2.0 * np.log(1.0 - u1))
     return r * np.cos(2.0 * np.pi * u2)
 
@@ -182,9 +187,9 @@ def uniform(seed, episode, step, index, purpose):
 
 @kernel(inline=True)
 def normal(seed, episode, step, index, purpose):
-    """A standard normal from the key (Box-Muller over purposes ``purpose`` and ``purpose + 1``)."""
+    """A standard normal from the key (Box-Muller over purposes ``purpose`` and ``purpose + SECOND_UNIFORM``)."""
     u1 = uniform(seed, episode, step, index, purpose)
-    u2 = uniform(seed, episode, step, index, purpose + 1)
+    u2 = uniform(seed, episode, step, index, purpose + SECOND_UNIFORM)
     r = np.sqrt(-2.0 * np.log(1.0 - u1))
     return r * np.cos(2.0 * np.pi * u2)
 

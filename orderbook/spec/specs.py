@@ -27,6 +27,8 @@ from orderbook.spec.bounds import check_duration_ms
 
 LATENCY_KINDS = ("constant", "uniform", "lognormal")
 MAX_OUTAGE_MEAN_STEPS = 1e12  # outage lengths stay far inside int64
+MAX_VOL_SLOPE = 1e6  # latency's volatility multiplier stays a finite float (it is capped anyway)
+MAX_VOL_CAP = 1e6
 MAX_SPREAD_BPS = 10_000.0  # a spread or level step of 100% of the price at most
 MAX_MIN_SPREAD_TICKS = 2**40
 MAX_DEPTH_FRACTION = 100.0  # the book's depth (sum of fractions x bar volume <= 2**53 lots) stays far inside int64
@@ -47,6 +49,11 @@ def to_decimal(value: object, what: str) -> Decimal:
 def _require(ok: bool, message: str) -> None:
     if not ok:
         raise ValueError(message)
+
+
+def _is_real(x: object) -> bool:
+    """An int or float, not a bool (``True`` is not a number of steps)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
 def _check_probability(owner: str, name: str, p: float) -> None:
@@ -151,7 +158,9 @@ class LatencySpec:
     ``lognormal``: median ``median_ms`` and log-sd ``sigma``; with probability
     ``tail_prob`` the draw is multiplied by ``tail_multiplier`` (a heavy tail of
     stalls, the ones that lose races and hit the ack timeout). Durations are finite
-    and at most 2**60 ns; a draw above that saturates there.
+    and at most 2**60 ns; a draw above that saturates there. The venue's
+    :class:`FaultSpec` may scale every draw with the bar's realised range
+    (``latency_vol_slope``, ``latency_vol_ref_bps``, ``latency_vol_cap``: off by default).
     """
 
     kind: str = "lognormal"
@@ -192,6 +201,28 @@ class FaultSpec:
     - ``unsolicited_cancel_prob``: a resting order is cancelled by the venue, per step.
     - ``cancel_race_prob``: a cancel landing during a bar is processed after that
       bar's fills (the fill gets there first).
+
+    Faults tied to the market (off unless set; on in :meth:`high`):
+
+    - ``latency_vol_slope``, ``latency_vol_ref_bps``, ``latency_vol_cap``: every
+      latency drawn for a message (order or cancel) sent during a bar is multiplied by
+      ``min(1 + latency_vol_slope x max(r / latency_vol_ref_bps - 1, 0), latency_vol_cap)``,
+      where ``r = (high - low) / open`` of that bar, in bps, for the message's
+      instrument: the bar's realised range, known once the market advanced (synthetic
+      and replayed bars alike). ``latency_vol_ref_bps`` is the venue's typical bar
+      range: a bar that calm or calmer keeps the :class:`LatencySpec` draw as it is, a
+      bar twice as wide multiplies it by ``1 + latency_vol_slope``. Slope 0 is off.
+    - ``error_burst_start_prob``, ``error_burst_mean_steps``, ``burst_error_prob``:
+      broker errors come in bursts. Each step, a venue not in a burst enters one with
+      probability ``error_burst_start_prob``; a burst ends after each step with
+      probability ``1 / error_burst_mean_steps`` (geometric lengths of that mean).
+      While in a burst an ack's broker error comes with ``burst_error_prob`` instead
+      of ``broker_error_prob``. In the long run a share
+      ``pi = p m / (1 + p m)`` of steps is in a burst (``p`` the start probability,
+      ``m`` the mean length), so the error rate is
+      ``broker_error_prob + (burst_error_prob - broker_error_prob) x pi``, and the
+      burst indicator's lag-1 autocorrelation is ``1 - p - 1 / m``. A lane starts an
+      episode outside a burst. Start probability 0 is off.
     """
 
     broker_error_prob: float = 0.02
@@ -202,29 +233,53 @@ class FaultSpec:
     rate_limit_per_step: int = 8
     unsolicited_cancel_prob: float = 0.002
     cancel_race_prob: float = 0.1
+    latency_vol_slope: float = 0.0
+    latency_vol_ref_bps: float = 20.0
+    latency_vol_cap: float = 10.0
+    error_burst_start_prob: float = 0.0
+    error_burst_mean_steps: float = 5.0
+    burst_error_prob: float = 0.0
 
     def __post_init__(self) -> None:
-        for f in ("broker_error_prob", "lost_ack_prob", "outage_start_prob", "unsolicited_cancel_prob", "cancel_race_prob"):
+        probabilities = ("broker_error_prob", "lost_ack_prob", "outage_start_prob", "unsolicited_cancel_prob", "cancel_race_prob",
+                         "error_burst_start_prob", "burst_error_prob")
+        for f in probabilities:
             _check_probability("FaultSpec", f, getattr(self, f))
         check_duration_ms("FaultSpec.ack_timeout_ms", self.ack_timeout_ms, positive=True)
-        _require(
-            isinstance(self.outage_mean_steps, (int, float)) and math.isfinite(self.outage_mean_steps) and 1 <= self.outage_mean_steps <= MAX_OUTAGE_MEAN_STEPS,
-            f"FaultSpec.outage_mean_steps must be a finite number of steps in [1, {MAX_OUTAGE_MEAN_STEPS:.0e}], got {self.outage_mean_steps!r}",
-        )
+        for f in ("outage_mean_steps", "error_burst_mean_steps"):
+            x = getattr(self, f)
+            _require(
+                _is_real(x) and math.isfinite(x) and 1 <= x <= MAX_OUTAGE_MEAN_STEPS,
+                f"FaultSpec.{f} must be a finite number of steps in [1, {MAX_OUTAGE_MEAN_STEPS:.0e}], got {x!r}",
+            )
         _require(
             isinstance(self.rate_limit_per_step, int) and self.rate_limit_per_step >= 0,
             f"FaultSpec.rate_limit_per_step must be an int >= 0 (0 = unlimited), got {self.rate_limit_per_step!r}",
         )
+        _require(
+            _is_real(self.latency_vol_slope) and math.isfinite(self.latency_vol_slope) and 0 <= self.latency_vol_slope <= MAX_VOL_SLOPE,
+            f"FaultSpec.latency_vol_slope must be a finite number in [0, {MAX_VOL_SLOPE:.0e}] (0 = off), got {self.latency_vol_slope!r}",
+        )
+        _require(
+            _is_real(self.latency_vol_ref_bps) and math.isfinite(self.latency_vol_ref_bps) and 0 < self.latency_vol_ref_bps <= MAX_SPREAD_BPS,
+            f"FaultSpec.latency_vol_ref_bps must be a typical bar range in bps in (0, {MAX_SPREAD_BPS:.0f}], got {self.latency_vol_ref_bps!r}",
+        )
+        _require(
+            _is_real(self.latency_vol_cap) and math.isfinite(self.latency_vol_cap) and 1 <= self.latency_vol_cap <= MAX_VOL_CAP,
+            f"FaultSpec.latency_vol_cap must be a finite multiplier in [1, {MAX_VOL_CAP:.0e}], got {self.latency_vol_cap!r}",
+        )
 
     @classmethod
     def none(cls) -> FaultSpec:
-        """Every fault off (the ack timeout, 1e12 ms, never comes in an episode)."""
+        """Every fault off (the ack timeout, 1e12 ms, never comes in an episode; nothing tied to the market)."""
         return cls(0.0, 0.0, 1e12, 0.0, 1.0, 0, 0.0, 0.0)
 
     @classmethod
     def high(cls) -> FaultSpec:
-        """Every fault turned up, for fuzzing."""
-        return cls(0.3, 0.1, 2_000.0, 0.1, 3.0, 2, 0.2, 0.5)
+        """Every fault turned up, for fuzzing: latency x3 on a bar twice the typical range (capped at x20),
+        bursts of 90% broker errors entered 5% of steps, 4 steps long on average."""
+        return cls(0.3, 0.1, 2_000.0, 0.1, 3.0, 2, 0.2, 0.5, latency_vol_slope=2.0, latency_vol_ref_bps=10.0, latency_vol_cap=20.0,
+                   error_burst_start_prob=0.05, error_burst_mean_steps=4.0, burst_error_prob=0.9)
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,8 @@ def test_make_vec_takes_names_too():
 @given(st.fixed_dictionaries({}, optional={
     "broker_error_prob": st.floats(0, 1), "lost_ack_prob": st.floats(0, 1), "ack_timeout_ms": st.floats(1, 1e6),
     "rate_limit_per_step": st.integers(0, 100), "outage_mean_steps": st.floats(1, 50),
+    "latency_vol_slope": st.floats(0, 10), "latency_vol_ref_bps": st.floats(0.5, 100), "latency_vol_cap": st.floats(1, 50),
+    "error_burst_start_prob": st.floats(0, 1), "error_burst_mean_steps": st.floats(1, 50), "burst_error_prob": st.floats(0, 1),
 }))
 def test_fault_specs_as_dicts_are_the_inverse_of_asdict(fields):
     spec = ob.FaultSpec(**fields)

@@ -23,11 +23,12 @@ def _draws(seed, episode, step, index, purpose, out):
     out[3] = rng.normal_at(prefix, index, purpose)
     out[4] = rng.uniform(seed, episode, step + 1, index, purpose)
     out[5] = rng.uniform(seed, episode, step, index, purpose + 1)
+    out[6] = rng.uniform(seed, episode, step, index, purpose + rng.SECOND_UNIFORM)
 
 
 @given(seed=u63, episode=small, step=small, index=small, purpose=st.integers(0, 100))
 def test_step_key_route_gives_the_same_bits_as_the_full_key(seed, episode, step, index, purpose):
-    out = np.zeros(6)
+    out = np.zeros(7)
     _draws(seed, episode, step, index, purpose, out)
     assert out[0] == out[1]
     assert out[2] == out[3]
@@ -39,7 +40,7 @@ def test_uniforms_are_uniform_and_normals_normal():
     """10,000 draws over consecutive indices: mean, spread and tails where they belong."""
     n = 10_000
     u, z = np.zeros(n), np.zeros(n)
-    out = np.zeros(6)
+    out = np.zeros(7)
     for j in range(n):
         _draws(7, 0, 3, j, rng.P_PRICE, out)
         u[j], z[j] = out[0], out[2]
@@ -60,13 +61,40 @@ def test_purposes_are_one_table_of_unique_numbers_with_stable_values():
     assert (rng.P_ENV_SIDE, rng.P_MARKET_SEED, rng.P_FAULT_SEED) == (70, 101, 102)
 
 
-def test_no_new_normal_reuses_another_purposes_key():
-    """A normal draws on ``n`` and ``n + 1``; only the two historic overlaps are allowed."""
-    numbers = {int(p): p for p in rng.Purpose}
-    overlaps = {(p, numbers[p + 1]) for p in rng.NORMALS if p + 1 in numbers}
-    assert overlaps == rng.NORMAL_OVERLAPS
-    seconds = [p + 1 for p in rng.NORMALS]
-    assert len(seconds) == len(set(seconds))
+def test_no_two_draws_share_a_key():
+    """Every uniform drawn has a key of its own: the table's numbers, and each normal's second uniform above them all."""
+    numbers = [int(p) for p in rng.Purpose]
+    assert all(0 <= n < rng.SECOND_UNIFORM for n in numbers)
+    assert rng.NORMALS <= set(rng.Purpose)
+    keys = numbers + [int(p) + rng.SECOND_UNIFORM for p in rng.NORMALS]
+    assert len(keys) == len(set(keys))
+    assert not hasattr(rng, "NORMAL_OVERLAPS")  # no exceptions any more
+
+
+@given(seed=u63, episode=small, step=small, index=small, purpose=st.sampled_from(sorted(rng.NORMALS)))
+def test_a_normal_draws_its_second_uniform_on_the_derived_key(seed, episode, step, index, purpose):
+    """Box-Muller over ``uniform(purpose)`` and ``uniform(purpose + SECOND_UNIFORM)``, not ``purpose + 1``."""
+    out = np.zeros(7)
+    _draws(seed, episode, step, index, purpose, out)
+    expected = np.sqrt(-2.0 * np.log(1.0 - out[0])) * np.cos(2.0 * np.pi * out[6])
+    assert out[2] == expected
+    assert out[5] != out[6]
+
+
+def test_every_draw_in_the_code_names_a_purpose_of_the_table():
+    """Kernels key their draws with ``rng.P_*`` constants (or pass a purpose through): no bare numbers, no ``P_X + 1``."""
+    import re
+    from pathlib import Path
+
+    root = Path(rng.__file__).resolve().parents[2]
+    call = re.compile(r"rng\.(uniform|normal|uniform_at|normal_at|key64)\(([^()]*)\)")
+    seen = 0
+    for path in [*root.joinpath("orderbook").rglob("*.py"), *root.joinpath("envs").rglob("*.py")]:
+        for m in call.finditer(path.read_text()):
+            last = m.group(2).split(",")[-1].strip()
+            seen += 1
+            assert re.fullmatch(r"rng\.P_[A-Z_]+|purpose", last), f"{path.name}: draw keyed {last!r} in {m.group(0)!r}"
+    assert seen > 20
 
 
 def test_derived_seeds_use_the_tables_purposes():
