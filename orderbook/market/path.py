@@ -17,11 +17,11 @@ What it keeps true:
   (``sigma_ticks``, scaled by ``SyntheticMarket.range_scale``), and the bar's high
   and low are the path's maximum and minimum. So the price at time ``t`` into the
   bar moves from the open with variance ``sigma^2 x t / step`` (exactly, at the points).
-- Replayed bars keep their OHLC: the path is a bridge through the extremes. The
-  high and the low sit at two distinct interior points drawn from the key, and
-  Brownian bridges with the bar's Parkinson volatility (``REPLAY_SIGMA_PER_RANGE x
-  (high - low)``) join open, first extreme, second extreme and close, clamped into
-  ``[low, high]``.
+- Replayed bars keep their OHLC: the path is a bridge through the extremes. Which
+  extreme comes first and where each sits are drawn from the key as first
+  passages of a Brownian path (an extreme that is the open or the close sits
+  there; far extremes come late, near ones early), and Brownian bridges join open,
+  extremes and close, clamped into ``[low, high]`` (:func:`bridge_through_extremes`).
 - Volume is spread evenly along the path: the interval ending at point ``j``
   (``1..n``) carries ``volume // n`` lots, one more for the first ``volume % n``
   intervals (:func:`interval_volume_lots`). So "how much traded at or through price
@@ -61,6 +61,8 @@ MIN_PATH_POINTS = 4  # the extremes of a replayed bar need two distinct interior
 MAX_PATH_POINTS = 4096  # keys hold a point in 16 bits
 DEFAULT_PATH_POINTS = 16
 REPLAY_SIGMA_PER_RANGE = 0.6006  # Parkinson: sigma = (high - low) / sqrt(4 ln 2)
+REPLAY_PASSAGE_PER_RANGE = 1.0  # unit of the first passages that place a replayed bar's extremes, per range (calibrated)
+REPLAY_BRIDGE_SCALE = 0.5  # sd of the bridges between a replayed bar's open, extremes and close, per sigma (calibrated)
 
 
 @kernel(inline=True)
@@ -137,28 +139,76 @@ def bridge_from_open_to_close(cc, bars, b, i, key, n, sigma_ticks):
     bars.path_sigma_ticks[b, i] = sigma_ticks
 
 
+@kernel(inline=True)
+def _log_passage(d, t):
+    """Log of the first-passage density of a Brownian motion (sd 1 per bar) to distance ``d > 0`` at time ``t``, up to a constant."""
+    return np.log(d) - 1.5 * np.log(t) - d * d / (2.0 * t)
+
+
+@kernel
+def _passage_point(key, i, purpose, n, j_from, j_to, j_start, j_end, a, bb):
+    """A point ``j`` in ``[j_from, j_to]`` drawn (keyed) with weight ``f_a(t_j - t_start) f_bb(t_end - t_j)``.
+
+    ``f_d`` is the first-passage density to distance ``d`` (:func:`_log_passage`),
+    times are fractions of the bar: where a Brownian path that leaves ``j_start``
+    and must still travel ``bb`` by ``j_end`` first reaches a level ``a`` away.
+    """
+    top = -np.inf
+    for j in range(j_from, j_to + 1):
+        top = max(top, _log_passage(a, (j - j_start) / n) + _log_passage(bb, (j_end - j) / n))
+    total = 0.0
+    for j in range(j_from, j_to + 1):
+        total += np.exp(_log_passage(a, (j - j_start) / n) + _log_passage(bb, (j_end - j) / n) - top)
+    u = rng.uniform_at(key, i, purpose) * total
+    acc = 0.0
+    for j in range(j_from, j_to + 1):
+        acc += np.exp(_log_passage(a, (j - j_start) / n) + _log_passage(bb, (j_end - j) / n) - top)
+        if acc > u:
+            return np.int64(j)
+    return np.int64(j_to)
+
+
 @kernel
 def bridge_through_extremes(bars, b, i, key, n):
-    """Replayed bars: a path through open, high, low and close (set), the extremes at keyed interior points."""
+    """Replayed bars: a path from the open to the close through the high and the low (all set).
+
+    Where the extremes sit: a path from the open to the close that visits both
+    travels ``d1 = (high - open) + range + (close - low)`` if the high comes first,
+    ``d2 = (open - low) + range + (high - close)`` if the low does. First-passage
+    times add, so (distances in units of ``REPLAY_PASSAGE_PER_RANGE x range``) the
+    high comes first with probability ``f_d1(1) / (f_d1(1) + f_d2(1))``, the first
+    extreme sits where the passage to it and the rest of the journey meet
+    (:func:`_passage_point`), the second likewise after it; an extreme at zero
+    distance (the open is the first, the close the second) sits there. Between
+    open, extremes and close, Brownian bridges of sd ``REPLAY_BRIDGE_SCALE x sigma``
+    (``sigma``: the bar's Parkinson volatility), clamped into ``[low, high]``. The
+    two scales are calibrated on the packaged Binance.US bars so that the
+    variance of the price ``t`` into the bar grows like ``sigma^2 x t`` (within 30%
+    at 10, 30 and 50 s of one-minute bars: ``tests/orderbook/engine/test_path_fills.py``).
+    """
     o, h, lo, c = bars.open_ticks[b, i], bars.high_ticks[b, i], bars.low_ticks[b, i], bars.close_ticks[b, i]
     sigma = REPLAY_SIGMA_PER_RANGE * float(h - lo)
-    bars.path_sigma_ticks[b, i] = sigma
     bars.path_ticks[b, i, 0] = o
+    bars.path_ticks[b, i, n] = c
+    bars.path_sigma_ticks[b, i] = REPLAY_BRIDGE_SCALE * sigma
     if h == lo:
-        for j in range(1, n + 1):
+        for j in range(1, n):
             bars.path_ticks[b, i, j] = o
         return
-    at_high = 1 + min(np.int64(rng.uniform_at(key, i, rng.P_PATH_HIGH_AT) * (n - 1)), n - 2)
-    at_low = 1 + min(np.int64(rng.uniform_at(key, i, rng.P_PATH_LOW_AT) * (n - 2)), n - 3)
-    if at_low >= at_high:
-        at_low += 1
-    j1, x1, j2, x2 = at_high, h, at_low, lo
-    if at_low < at_high:
-        j1, x1, j2, x2 = at_low, lo, at_high, h
-    sd = sigma / np.sqrt(n)
+    unit = REPLAY_PASSAGE_PER_RANGE * float(h - lo)
+    r = float(h - lo) / unit
+    d1 = float(h - o) / unit + r + float(c - lo) / unit
+    d2 = float(o - lo) / unit + r + float(h - c) / unit
+    w1, w2 = d1 * np.exp(-0.5 * d1 * d1), d2 * np.exp(-0.5 * d2 * d2)
+    high_first = rng.uniform_at(key, i, rng.P_PATH_ORDER) * (w1 + w2) < w1
+    x1, x2 = (h, lo) if high_first else (lo, h)
+    a, bb = abs(float(x1 - o)) / unit, abs(float(c - x2)) / unit
+    last = n if bb == 0.0 else n - 1  # the second extreme needs a point of its own unless it is the close
+    j1 = np.int64(0) if a == 0.0 else _passage_point(key, i, rng.P_PATH_FIRST_AT, n, 1, last - 1, 0, n, a, r + bb)
+    j2 = np.int64(n) if bb == 0.0 else _passage_point(key, i, rng.P_PATH_SECOND_AT, n, j1 + 1, n - 1, j1, n, r, bb)
     bars.path_ticks[b, i, j1] = x1
     bars.path_ticks[b, i, j2] = x2
-    bars.path_ticks[b, i, n] = c
+    sd = REPLAY_BRIDGE_SCALE * sigma / np.sqrt(n)
     _bridge(bars, b, i, key, 0, float(o), j1, float(x1), sd, lo, h)
     _bridge(bars, b, i, key, j1, float(x1), j2, float(x2), sd, lo, h)
     _bridge(bars, b, i, key, j2, float(x2), n, float(c), sd, lo, h)

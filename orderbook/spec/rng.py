@@ -70,10 +70,11 @@ class Purpose(IntEnum):
     DEPEG_SIZE = 41
     PEG_NOISE = 42  # normal: 42, 43
     # the path inside a bar (market seed; orderbook.market.path)
-    PATH_STEP = 44  # quick normal of a path point (index: instrument << 16 | point)
+    PATH_STEP = 44  # quick normal of a path point, synthetic or replayed (index: instrument << 16 | point)
     PATH_FINE = 45  # quick normal of a point refined between two path points (index: instrument << 32 | point << 16 | node)
-    PATH_HIGH_AT = 46  # replayed bars: the path point where the high is (index: instrument)
-    PATH_LOW_AT = 47  # replayed bars: the path point where the low is (index: instrument)
+    PATH_ORDER = 46  # replayed bars: whether the path visits the high or the low first (index: instrument)
+    PATH_FIRST_AT = 47  # replayed bars: the point of the first extreme (index: instrument)
+    PATH_SECOND_AT = 48  # replayed bars: the point of the second extreme (index: instrument)
     # replayed market (market seed): the episode's window
     WINDOW = 50
     LANE_SEED = 60  # reserved: no draw uses it today
@@ -126,8 +127,9 @@ P_DEPEG_SIZE = int(Purpose.DEPEG_SIZE)
 P_PEG_NOISE = int(Purpose.PEG_NOISE)
 P_PATH_STEP = int(Purpose.PATH_STEP)
 P_PATH_FINE = int(Purpose.PATH_FINE)
-P_PATH_HIGH_AT = int(Purpose.PATH_HIGH_AT)
-P_PATH_LOW_AT = int(Purpose.PATH_LOW_AT)
+P_PATH_ORDER = int(Purpose.PATH_ORDER)
+P_PATH_FIRST_AT = int(Purpose.PATH_FIRST_AT)
+P_PATH_SECOND_AT = int(Purpose.PATH_SECOND_AT)
 P_WINDOW = int(Purpose.WINDOW)
 P_LANE_SEED = int(Purpose.LANE_SEED)
 P_ENV_SIDE = int(Purpose.ENV_SIDE)
