@@ -1,28 +1,38 @@
-"""Matching live orders against the step's bar, and the impact of the lane's own flow.
+"""Matching live orders along the step's path, and the impact of the lane's own flow.
 
-- A market order (and a limit that is marketable when it arrives) takes liquidity:
-  it walks the book (:func:`orderbook.engine.book.walk`) up to its collar or limit price
-  and pays the taker fee. What the book cannot give now stays live for later bars.
-- A resting limit fills when the bar trades through its price (only with
-  ``touch_fill_prob`` when the bar just touches it), once the queue ahead of it
-  has traded, at most ``participation`` of the bar volume per lane and instrument,
-  at its limit price clamped into the bar's range; it pays the maker fee.
+Every order meets the market when it arrives (its ack, or the bar's start for an
+order acknowledged in an earlier bar): the quotes are those around the bar's path
+there (:mod:`orderbook.market.path`, :func:`orderbook.engine.book.arrival_quotes`).
+
+- A market order (and a limit that is marketable at the quotes of its arrival)
+  takes liquidity: it walks the book around those quotes
+  (:func:`orderbook.engine.book.walk`) up to its collar or limit price and pays the
+  taker fee, stamped at its arrival. What the book cannot give now stays live for
+  later bars (which it meets at their open).
+- A resting limit fills only from the path after its arrival: the points after it,
+  up to its expiry (exclusive) and up to its cancel's landing (inclusive: a fill
+  at the cancel's time wins the race). A point through its price carries its
+  interval's volume, a point at its price (a touch) half of it (and a window that
+  only touches fills with ``touch_fill_prob``); that volume first trades the queue
+  ahead of the order, then fills it, at most ``participation`` of the bar volume
+  per lane and instrument, at its limit price; stamped at the point where its turn
+  came; it pays the maker fee.
 - Impact (linear, Almgren-Chriss): each taker fill moves its own price by
   ``epsilon + eta x (lots traded this step)`` ticks, rounded up against the trader
   and never past the order's collar or limit; permanent impact adds
   ``gamma x lots`` to the lane's price of that instrument from the next bar on.
   Square-root: ``sqrt_coef x price x sqrt(lots this step / bar volume)``.
 
-Orders match in slot order. A bar without volume fills nothing.
+Orders match in slot order (known limit: two orders of a lane arriving in one bar
+share its depth and volume in slot order, not in arrival order). A bar without
+volume fills nothing.
 
 Bounds (:mod:`orderbook.spec.bounds`): a temporary impact shift is at most the
 instrument's ``max_price_ticks`` a lot and the lane's permanent impact stays in
 ``[-max_price_ticks, max_price_ticks]``, so no product of price and lots leaves
-int64. Times: a taker fill is stamped at the ack (or the bar's start), a maker
-fill at the middle of the bar, but never before its ack and never at or after
-its expiry or after a cancel that lost the race to it, so an order's event times
-never decrease. (An order whose expiry falls inside the bar still fills as if it
-rested for the whole bar: the bar is the finest resolution of the fill model.)
+int64. Times: a taker fill is stamped at its arrival (or the bar's start), a maker
+fill at a path point after its arrival, before its expiry and not after its
+cancel, so an order's event times never decrease.
 """
 
 from __future__ import annotations
