@@ -55,7 +55,6 @@ def test_prices_between_points_stay_in_the_bar_and_meet_the_points(market):
     bars, cc, lanes = ex.bars, ex.compiled, ex.lanes
     n, step_ns = cc.path_points, cc.step_ns
     gen = np.random.default_rng(1)
-    t0 = int(lanes.time_ns[0]) - step_ns
     for b in range(16):
         t0 = int(lanes.time_ns[b]) - step_ns
         key = np.uint64(rng.step_key(lanes.market_seed[b], lanes.rng_episode[b], lanes.step[b]))
