@@ -13,7 +13,8 @@ row says otherwise, fees are the instrument's.
 Everything goes through public APIs only (``Exchange``, ``OrderIntents``, the
 specs, the history frames and ``orderbook.analytics.queries``), so when the fill path
 changes (the path inside the bar, queues, self-trade prevention) the same script
-measures it: only the numbers change. What later code adds is a parameter here:
+measures it: only the numbers change (issue 13's path inside the bar changed facts
+1, 2 and added 8, the cancel race). What later code adds is a parameter here:
 :func:`latency_spec` is the one place a row's latency becomes a spec (today a
 constant per venue, arriving at ``latency_s`` into the bar).
 
@@ -444,6 +445,43 @@ def self_trade(m: Market, n_lanes: int, seed: int) -> list[Row]:
                 ci(share, se, 3), "0", "0 exactly", both == 0)]
 
 
+def cancel_race(m: Market, n_lanes: int, seed: int, latencies_s=(1.0, 10.0, 30.0)) -> list[Row]:
+    """Fact 8. A buy limit at the bid, cancelled at the next step: races lost to fills, by latency (orders and cancels alike).
+
+    In a true market a cancel removes what still rests when it lands, and a fill
+    earlier on the price path wins: so no fill is ever stamped after the cancel's
+    landing, and the share of races lost grows with the time the cancel travels
+    (a coin flip would keep it flat). Holds when no fill comes after its cancel
+    landed and the share grows from each latency to the next (the difference beyond its 95% interval).
+    """
+    rows, prev = [], None
+    for lat in latencies_s:
+        cfg = m.config(latency_s=lat)
+        inst = m.instrument(cfg)
+        ex = start(cfg, n_lanes, seed)
+        bid, _ = quotes(ex, inst)
+        intents = orders(n_lanes, cfg.max_new_orders)
+        put(intents, 0, inst, c.BUY, c.LIMIT, max(m.big_lots // 100, 1), bid)
+        ex.step(intents)
+        resting = (ex.orders.status[:, 0] == c.OPEN) & (ex.orders.filled_lots[:, 0] == 0)
+        cancels = np.zeros((n_lanes, cfg.slots), dtype=bool)
+        cancels[:, 0] = resting
+        ex.step(None, cancels)
+        raced = pl.Series("lane", np.flatnonzero(resting), dtype=pl.Int32)
+        ev = ex.history.events_frame().filter(pl.col("step") == 2, pl.col("lane").is_in(raced.implode()))
+        landed = ev.filter(pl.col("event") == "CANCEL_ACK").select("lane", pl.col("time_ns").alias("landed_ns"))
+        fills = ev.filter(pl.col("event") == "FILL").select("lane", "time_ns")
+        lost_lanes = fills["lane"].unique()
+        late = fills.join(landed, on="lane").filter(pl.col("time_ns") > pl.col("landed_ns")).height
+        n = int(resting.sum())
+        share, se = share_se(int(lost_lanes.len()), n)
+        grows = prev is None or share - prev[0] > 1.96 * np.hypot(se, prev[1])
+        rows.append(row("8 cancel race: races lost to fills", m.name, f"L = {lat:g} s, {n} resting buys at the bid; fills after the cancel landed: {late}",
+                        ci(share, se, 3), "grows with L; 0 fills after the cancel", "no late fill, share above the previous L", late == 0 and grows))
+        prev = (share, se)
+    return rows
+
+
 # ------------------------------------------------------------------ table
 def measure(market: Market, lanes: int, seed: int, quick: bool, behind: tuple[int, ...] = TICKS_BEHIND) -> list[Row]:
     """Every fact on one market (Almgren-Chriss is measured once, with the synthetic market)."""
@@ -459,6 +497,7 @@ def measure(market: Market, lanes: int, seed: int, quick: bool, behind: tuple[in
     rows += split_orders(market, lanes, seed)
     rows += volume_share(market, lanes, seed)
     rows += self_trade(market, lanes, seed)
+    rows += cancel_race(market, lanes, seed)
     if market.name == "binance_us":
         rows += market_faults(market, lanes, seed)
     return rows

@@ -1,7 +1,8 @@
 """The book model: prices and depth of a bar, the walk of a taker, the queue of a maker.
 
 One model for synthetic and replayed bars (see :class:`~orderbook.spec.specs.BookSpec`):
-the touch is ``spread`` ticks wide around a reference price, level ``l`` is
+the touch is ``spread`` ticks wide around the price of the bar's path where an
+order arrives (:mod:`orderbook.market.path`; :func:`arrival_quotes`), level ``l`` is
 ``l x level_step`` ticks behind it with ``depth_fractions[l] x bar volume`` lots,
 and within a bar every price is clamped into ``[low, high]``: nothing prints
 outside the bar's range. A bar without volume has no depth: nothing fills.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from orderbook.compile.jit import kernel
+from orderbook.market.path import price_at_ns
 from orderbook.spec import codes as c
 
 
@@ -38,12 +40,25 @@ def level_step_ticks(cc, v, price_ticks):
 
 
 @kernel
-def open_quotes(cc, bars, b, i):
-    """(bid, ask) at the bar's open, clamped into the bar's range."""
+def quotes_at(cc, bars, b, i, price_ticks):
+    """(bid, ask) around ``price_ticks`` (a price of the bar's path), clamped into the bar's range."""
     v = cc.inst_venue[i]
-    bid, ask = quotes_around(cc, v, bars.open_ticks[b, i])
+    bid, ask = quotes_around(cc, v, price_ticks)
     lo, hi = bars.low_ticks[b, i], bars.high_ticks[b, i]
     return min(max(bid, lo), hi), min(max(ask, lo), hi)
+
+
+@kernel
+def open_quotes(cc, bars, b, i):
+    """(bid, ask) at the bar's open, clamped into the bar's range."""
+    return quotes_at(cc, bars, b, i, bars.open_ticks[b, i])
+
+
+@kernel
+def arrival_quotes(cc, bars, b, i, t0, t_ns, key):
+    """(bid, ask) where the bar's path is at ``t_ns`` (``key``: the lane's market step key)."""
+    price = price_at_ns(bars, b, i, cc.path_points, t0, cc.step_ns, t_ns, key)
+    return quotes_at(cc, bars, b, i, price)
 
 
 @kernel(inline=True)
@@ -52,9 +67,10 @@ def level_depth_lots(cc, v, volume_lots, level):
 
 
 @kernel
-def walk(cc, bars, b, i, side, cap_ticks, want_lots):
-    """Take up to ``want_lots`` from the bar's book at prices no worse than ``cap_ticks``.
+def walk(cc, bars, b, i, side, cap_ticks, want_lots, bid, ask):
+    """Take up to ``want_lots`` from the book around the quotes ``bid, ask`` at prices no worse than ``cap_ticks``.
 
+    The quotes are the path's when the order arrives (:func:`arrival_quotes`).
     Returns ``(lots, price_x_lots)``: lots taken and the sum of level price x lots
     (ticks x lots). Consumes the lane's depth for this step.
     """
@@ -62,7 +78,6 @@ def walk(cc, bars, b, i, side, cap_ticks, want_lots):
     volume = bars.volume_lots[b, i]
     if volume <= 0 or want_lots <= 0:
         return np.int64(0), np.int64(0)
-    bid, ask = open_quotes(cc, bars, b, i)
     lo, hi = bars.low_ticks[b, i], bars.high_ticks[b, i]
     step = level_step_ticks(cc, v, bars.open_ticks[b, i])
     taken = np.int64(0)
@@ -89,14 +104,13 @@ def walk(cc, bars, b, i, side, cap_ticks, want_lots):
 
 
 @kernel
-def initial_queue_lots(cc, bars, b, i, side, price_ticks, queue_fraction):
-    """Volume ahead of a limit order joining the book at ``price_ticks`` at the bar's open.
+def initial_queue_lots(cc, bars, b, i, side, price_ticks, queue_fraction, bid, ask):
+    """Volume ahead of a limit order joining the book at ``price_ticks`` when the quotes are ``bid, ask`` (its arrival).
 
     Inside the spread nothing is ahead; at or behind the touch, ``queue_fraction``
     of the depth resting at equal or better prices.
     """
     v = cc.inst_venue[i]
-    bid, ask = open_quotes(cc, bars, b, i)
     touch = bid if side == c.BUY else ask
     if (side == c.BUY and price_ticks > touch) or (side == c.SELL and price_ticks < touch):
         return np.int64(0)
@@ -110,8 +124,14 @@ def initial_queue_lots(cc, bars, b, i, side, price_ticks, queue_fraction):
     return np.int64(queue_fraction * ahead)
 
 
+@kernel(inline=True)
+def crosses(side, price_ticks, bid, ask):
+    """True if a limit at ``price_ticks`` is marketable against the quotes ``bid, ask``."""
+    return price_ticks >= ask if side == c.BUY else price_ticks <= bid
+
+
 @kernel
 def is_marketable(cc, bars, b, i, side, price_ticks):
     """True if a limit at ``price_ticks`` crosses the book at the bar's open."""
     bid, ask = open_quotes(cc, bars, b, i)
-    return price_ticks >= ask if side == c.BUY else price_ticks <= bid
+    return crosses(side, price_ticks, bid, ask)

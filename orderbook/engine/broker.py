@@ -126,5 +126,18 @@ def venue_cancels(cc, v, seed, episode, step, order_id):
 
 @kernel
 def cancel_loses_race(cc, v, seed, episode, step, order_id):
-    """True if a cancel landing this step is processed after this bar's fills."""
+    """True if the venue processes this cancel only at the end of the bar it lands in (its cancel queue lags).
+
+    Races themselves are decided by time on the bar's path (a fill earlier than the
+    cancel wins, :mod:`orderbook.engine.matching`); this fault moves the cancel later.
+    """
     return rng.uniform(seed, episode, step, order_id, rng.P_CANCEL_RACE) < cc.cancel_race_prob[v]
+
+
+@kernel(inline=True)
+def end_of_bar_ns(t0, step_ns, t_ns):
+    """The end of the bar (of those starting at ``t0 + m x step``) in which ``t_ns`` falls; a bar's start counts to the bar before."""
+    if t_ns >= NEVER_NS:
+        return t_ns
+    bars_on = max(np.int64(1), (t_ns - t0 + step_ns - 1) // step_ns)
+    return max(t_ns, sat_add_ns(t0, min(bars_on, MAX_DURATION_NS // step_ns) * step_ns))

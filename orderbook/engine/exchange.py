@@ -90,7 +90,7 @@ class Exchange:
         n_v, n_a, n_i = len(config.venues), len(config.assets), len(config.instruments)
         self.orders = st.new_orders(self.n_lanes, config.slots)
         self.lanes = st.new_lanes(self.n_lanes, n_v)
-        self.bars = st.new_bars(self.n_lanes, n_i, cc.depth_fractions.shape[1])
+        self.bars = st.new_bars(self.n_lanes, n_i, cc.depth_fractions.shape[1], cc.path_points)
         self.accounts = st.new_accounts(self.n_lanes, n_v, n_a)
         self.stats = st.new_stats(self.n_lanes)
         self.history = History(config, cc, history_capacity)

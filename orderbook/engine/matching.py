@@ -1,28 +1,38 @@
-"""Matching live orders against the step's bar, and the impact of the lane's own flow.
+"""Matching live orders along the step's path, and the impact of the lane's own flow.
 
-- A market order (and a limit that is marketable when it arrives) takes liquidity:
-  it walks the book (:func:`orderbook.engine.book.walk`) up to its collar or limit price
-  and pays the taker fee. What the book cannot give now stays live for later bars.
-- A resting limit fills when the bar trades through its price (only with
-  ``touch_fill_prob`` when the bar just touches it), once the queue ahead of it
-  has traded, at most ``participation`` of the bar volume per lane and instrument,
-  at its limit price clamped into the bar's range; it pays the maker fee.
+Every order meets the market when it arrives (its ack, or the bar's start for an
+order acknowledged in an earlier bar): the quotes are those around the bar's path
+there (:mod:`orderbook.market.path`, :func:`orderbook.engine.book.arrival_quotes`).
+
+- A market order (and a limit that is marketable at the quotes of its arrival)
+  takes liquidity: it walks the book around those quotes
+  (:func:`orderbook.engine.book.walk`) up to its collar or limit price and pays the
+  taker fee, stamped at its arrival. What the book cannot give now stays live for
+  later bars (which it meets at their open).
+- A resting limit fills only from the path after its arrival: the points after it,
+  up to its expiry (exclusive) and up to its cancel's landing (inclusive: a fill
+  at the cancel's time wins the race). A point through its price carries its
+  interval's volume, a point at its price (a touch) half of it (and a window that
+  only touches fills with ``touch_fill_prob``); that volume first trades the queue
+  ahead of the order, then fills it, at most ``participation`` of the bar volume
+  per lane and instrument, at its limit price; stamped at the point where its turn
+  came; it pays the maker fee.
 - Impact (linear, Almgren-Chriss): each taker fill moves its own price by
   ``epsilon + eta x (lots traded this step)`` ticks, rounded up against the trader
   and never past the order's collar or limit; permanent impact adds
   ``gamma x lots`` to the lane's price of that instrument from the next bar on.
   Square-root: ``sqrt_coef x price x sqrt(lots this step / bar volume)``.
 
-Orders match in slot order. A bar without volume fills nothing.
+Orders match in slot order (known limit: two orders of a lane arriving in one bar
+share its depth and volume in slot order, not in arrival order). A bar without
+volume fills nothing.
 
 Bounds (:mod:`orderbook.spec.bounds`): a temporary impact shift is at most the
 instrument's ``max_price_ticks`` a lot and the lane's permanent impact stays in
 ``[-max_price_ticks, max_price_ticks]``, so no product of price and lots leaves
-int64. Times: a taker fill is stamped at the ack (or the bar's start), a maker
-fill at the middle of the bar, but never before its ack and never at or after
-its expiry or after a cancel that lost the race to it, so an order's event times
-never decrease. (An order whose expiry falls inside the bar still fills as if it
-rested for the whole bar: the bar is the finest resolution of the fill model.)
+int64. Times: a taker fill is stamped at its arrival (or the bar's start), a maker
+fill at a path point after its arrival, before its expiry and not after its
+cancel, so an order's event times never decrease.
 """
 
 from __future__ import annotations
@@ -31,14 +41,14 @@ import numpy as np
 
 from orderbook.compile.jit import kernel
 from orderbook.engine import state as st
-from orderbook.engine.book import is_marketable, walk
+from orderbook.engine.book import arrival_quotes, crosses, walk
 from orderbook.engine.lifecycle import FILL_FULL, is_fillable
 from orderbook.engine.portfolio import settle_fill
 from orderbook.engine.records import record, transit
 from orderbook.engine.stats import count, observe
+from orderbook.market.path import first_point_after, interval_volume_lots, point_time_ns
 from orderbook.spec import codes as c
 from orderbook.spec import rng
-from orderbook.spec.bounds import sat_add_ns
 
 IMPACT_LINEAR = 1
 IMPACT_SQRT = 2
@@ -58,9 +68,9 @@ def _impact_shift_ticks(cc, bars, b, i, lots_this_step):
 
 
 @kernel
-def _take(cc, bars, b, i, side, cap, want):
-    """Taker fill: walk the book, add temporary impact; (lots, notional in ticks x lots)."""
-    lots, px_lots = walk(cc, bars, b, i, side, cap, want)
+def _take(cc, bars, b, i, side, cap, want, bid, ask):
+    """Taker fill: walk the book around ``bid, ask``, add temporary impact; (lots, notional in ticks x lots)."""
+    lots, px_lots = walk(cc, bars, b, i, side, cap, want, bid, ask)
     if lots == 0:
         return lots, px_lots
     bars.flow_lots[b, i] += lots
@@ -75,28 +85,48 @@ def _take(cc, bars, b, i, side, cap, want):
 
 
 @kernel
-def _make(cc, orders, lanes, bars, b, k, i, side, price, remaining):
-    """Maker fill of a resting limit against the bar; (lots, notional in ticks x lots)."""
+def _make(cc, orders, lanes, bars, b, k, i, side, price, remaining, t0, after_ns, until_ns):
+    """Maker fill of a resting limit from the path after ``after_ns`` up to ``until_ns``; (lots, ticks x lots, time).
+
+    Walks the bar's path points strictly after ``after_ns`` (its arrival, or the
+    bar's start) and at or before ``until_ns`` (the last time it rests: before its
+    expiry, up to its cancel's landing). A point at its price (touch) or through it
+    carries its interval's volume (half of it on a touch); the volume first pays the
+    queue ahead, then fills the order, stamped at the point where its turn comes.
+    """
     v = cc.inst_venue[i]
+    n, step_ns = cc.path_points, cc.step_ns
     lo, hi, volume = bars.low_ticks[b, i], bars.high_ticks[b, i], bars.volume_lots[b, i]
-    through = lo < price if side == c.BUY else hi > price
-    touch = lo == price if side == c.BUY else hi == price
-    if not (through or touch):
-        return np.int64(0), np.int64(0)
-    seed, ep, step, oid = lanes.fault_seed[b], lanes.rng_episode[b], lanes.step[b], orders.order_id[b, k]
-    if touch and not through and rng.uniform(seed, ep, step, oid, rng.P_TOUCH_FILL) >= cc.touch_fill_prob[v]:
-        return np.int64(0), np.int64(0)
-    if cc.fill_prob[v] < 1.0 and rng.uniform(seed, ep, step, oid, rng.P_FILL_PROB) >= cc.fill_prob[v]:
-        return np.int64(0), np.int64(0)
-    traded = volume if through else volume // 2
+    traded, through, turn_j = np.int64(0), False, np.int64(-1)
     ahead = orders.queue_ahead_lots[b, k]
+    for j in range(first_point_after(t0, step_ns, n, after_ns), n + 1):
+        if point_time_ns(t0, step_ns, n, j) > until_ns:
+            break
+        p = bars.path_ticks[b, i, j]
+        if p == price:
+            traded += interval_volume_lots(volume, n, j) // 2
+        elif (side == c.BUY and p < price) or (side == c.SELL and p > price):
+            traded += interval_volume_lots(volume, n, j)
+            through = True
+        else:
+            continue
+        if turn_j < 0 and traded > ahead:
+            turn_j = j
+    if traded == 0:
+        return np.int64(0), np.int64(0), np.int64(0)
+    seed, ep, step, oid = lanes.fault_seed[b], lanes.rng_episode[b], lanes.step[b], orders.order_id[b, k]
+    if not through and rng.uniform(seed, ep, step, oid, rng.P_TOUCH_FILL) >= cc.touch_fill_prob[v]:
+        return np.int64(0), np.int64(0), np.int64(0)
+    if cc.fill_prob[v] < 1.0 and rng.uniform(seed, ep, step, oid, rng.P_FILL_PROB) >= cc.fill_prob[v]:
+        return np.int64(0), np.int64(0), np.int64(0)
     passed = min(ahead, traded)
     orders.queue_ahead_lots[b, k] = ahead - passed
     share = np.int64(cc.participation[v] * volume) - bars.volume_used_lots[b, i]
     lots = max(np.int64(0), min(remaining, traded - passed, share))
     bars.volume_used_lots[b, i] += lots
     fill_px = min(price, hi) if side == c.BUY else max(price, lo)
-    return lots, lots * fill_px
+    stamp = point_time_ns(t0, step_ns, n, max(turn_j, 0))
+    return lots, lots * fill_px, stamp
 
 
 @kernel
@@ -127,11 +157,9 @@ def _apply_fill(ctx, b, k, t_ns, lots, px_lots, liquidity):
 
 
 @kernel(inline=True)
-def match(ctx, b, t0, bars):
-    """Fill every live, acknowledged order of lane ``b`` against this step's bar."""
+def match(ctx, b, t0, bars, key):
+    """Fill every live, acknowledged order of lane ``b`` along this step's path (``key``: its market step key)."""
     cc, orders, lanes = ctx.cc, ctx.orders, ctx.lanes
-    half_step = cc.step_ns // 2
-    mid_bar = sat_add_ns(t0, half_step)
     for k in range(orders.status.shape[1]):
         s = orders.status[b, k]
         if not is_fillable(s) or orders.arrival_mid_x2[b, k] == 0:
@@ -143,14 +171,16 @@ def match(ctx, b, t0, bars):
         remaining = orders.qty_lots[b, k] - orders.filled_lots[b, k]
         ack = orders.ack_ns[b, k]
         fresh = orders.acked_step[b, k] == lanes.step[b]
-        if orders.kind[b, k] == c.MARKET or (fresh and is_marketable(cc, bars, b, i, side, price)):
-            lots, px_lots = _take(cc, bars, b, i, side, price, remaining)
+        meets = ack if fresh else t0  # when the order meets this bar's path
+        bid, ask = arrival_quotes(cc, bars, b, i, t0, meets, key)
+        if orders.kind[b, k] == c.MARKET or (fresh and crosses(side, price, bid, ask)):
+            lots, px_lots = _take(cc, bars, b, i, side, price, remaining, bid, ask)
             if lots > 0:
                 _apply_fill(ctx, b, k, max(t0, ack), lots, px_lots, c.LIQ_TAKER)
                 remaining -= lots
             if orders.kind[b, k] == c.MARKET or remaining == 0:
                 continue
-        lots, px_lots = _make(cc, orders, lanes, bars, b, k, i, side, price, remaining)
+        until = min(orders.cancel_ack_ns[b, k], orders.expiry_ns[b, k] - 1)  # a fill at the cancel's time wins
+        lots, px_lots, stamp = _make(cc, orders, lanes, bars, b, k, i, side, price, remaining, t0, meets, until)
         if lots > 0:
-            stamp = max(ack, min(mid_bar, orders.cancel_ack_ns[b, k], orders.expiry_ns[b, k] - 1))
-            _apply_fill(ctx, b, k, stamp, lots, px_lots, c.LIQ_MAKER)
+            _apply_fill(ctx, b, k, max(ack, stamp), lots, px_lots, c.LIQ_MAKER)

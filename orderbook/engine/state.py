@@ -76,6 +76,8 @@ class Bars(NamedTuple):
     depth_used_lots: np.ndarray  # (B, I, L) int64 scratch: depth taken this step
     volume_used_lots: np.ndarray  # (B, I) int64 scratch: bar volume taken by limit fills this step
     flow_lots: np.ndarray  # (B, I) int64 scratch: market flow this step (temporary impact)
+    path_ticks: np.ndarray  # (B, I, N + 1) int64 the path inside the bar: N = path_points intervals (orderbook.market.path)
+    path_sigma_ticks: np.ndarray  # (B, I) float64 sd of the path's Brownian part over the bar (refines it between points)
 
 
 class Accounts(NamedTuple):
@@ -152,10 +154,12 @@ def new_lanes(n_lanes: int, n_venues: int) -> Lanes:
     )
 
 
-def new_bars(n_lanes: int, n_instruments: int, n_levels: int) -> Bars:
+def new_bars(n_lanes: int, n_instruments: int, n_levels: int, n_path_points: int) -> Bars:
     shape = (n_lanes, n_instruments)
     cols = {name: np.zeros(shape, dtype=np.int64) for name in Bars._fields}
     cols["impact_ticks"] = np.zeros(shape, dtype=np.float64)
+    cols["path_ticks"] = np.zeros(shape + (n_path_points + 1,), dtype=np.int64)
+    cols["path_sigma_ticks"] = np.zeros(shape, dtype=np.float64)
     cols["depth_used_lots"] = np.zeros(shape + (n_levels,), dtype=np.int64)
     return Bars(**cols)
 

@@ -8,12 +8,12 @@ quotes the agent decided on in ``ref_bid/ref_ask``):
 2. ``request_cancels``  the agent's cancels: in flight, or refused
 3. ``submit``           validate, reject with a reason, or lock and send (PENDING)
 4. ``venue_cancels``    the venue cancels some resting orders on its own
-5. ``acknowledge``      acks arrive: live (OPEN), or rejected by the broker
-6. ``land_cancels``     cancels that land before the bar's fills
-7. ``match``            fills against the bar: takers walk the book, makers queue
-8. ``land_cancels``     cancels that lost the race land after the fills
-9. ``expire``           time to live passed, or the ack never came
-10. ``close_step``      value the portfolio, record the market, advance the clock
+5. ``acknowledge``      acks arrive: live (OPEN) at the path's quotes of their arrival, or rejected by the broker
+6. ``match``            fills along the bar's path: takers walk the book at their arrival, makers
+                        fill from the path after it, before their expiry and before their cancel lands
+7. ``land_cancels``     cancels land on what is still resting (a fill earlier on the path won the race)
+8. ``expire``           time to live passed, or the ack never came
+9. ``close_step``       value the portfolio, record the market, advance the clock
 
 Every status change goes through :func:`transit` and the transition table; every
 balance change through :func:`orderbook.engine.portfolio.move`; every change writes its
@@ -36,7 +36,7 @@ import numpy as np
 from orderbook.compile.jit import kernel
 from orderbook.engine import broker
 from orderbook.engine import state as st
-from orderbook.engine.book import initial_queue_lots, open_quotes
+from orderbook.engine.book import arrival_quotes, initial_queue_lots
 from orderbook.engine.lifecycle import is_awaiting_ack, is_fillable, is_live
 from orderbook.engine.matching import match
 from orderbook.engine.portfolio import lock_reservation, value_lane
@@ -78,7 +78,10 @@ def request_cancels(ctx, b, t0, bars, cancels):
             continue
         i = orders.instrument[b, k]
         latency = broker.draw_latency_ns(cc, v, seed, ep, step, orders.order_id[b, k], rng.P_CANCEL_LATENCY, broker.volatility_scale(cc, bars, b, i))
-        orders.cancel_ack_ns[b, k] = max(sat_add_ns(t0, latency), orders.ack_ns[b, k])
+        lands = max(sat_add_ns(t0, latency), orders.ack_ns[b, k])
+        if broker.cancel_loses_race(cc, v, seed, ep, step, orders.order_id[b, k]):
+            lands = broker.end_of_bar_ns(t0, cc.step_ns, lands)  # the venue's cancel queue lags its matching
+        orders.cancel_ack_ns[b, k] = lands
         status = transit(orders, b, k, c.EV_CANCEL_REQUEST, error)
         record(ctx, b, k, t0, c.EV_CANCEL_REQUEST, status, c.R_NONE)
 
@@ -202,8 +205,8 @@ def venue_cancels(ctx, b, t0):
 
 
 @kernel(inline=True)
-def acknowledge(ctx, b, t1, bars):
-    """Acks that arrive by the end of the bar: live, or the broker's reject."""
+def acknowledge(ctx, b, t0, t1, bars, key):
+    """Acks that arrive by the end of the bar: live at the path's quotes of their arrival, or the broker's reject."""
     cc, orders, lanes, acct, stats, events, ledger, error = ctx
     for k in range(orders.status.shape[1]):
         s = orders.status[b, k]
@@ -214,7 +217,7 @@ def acknowledge(ctx, b, t1, bars):
         v = cc.inst_venue[i]
         if ack > t1 or ack > sat_add_ns(orders.submit_ns[b, k], cc.ack_timeout_ns[v]) or ack >= orders.expiry_ns[b, k]:
             continue  # not yet, too late (ACK_TIMEOUT), or after its expiry (TIMEOUT): expire() ends it
-        bid, ask = open_quotes(cc, bars, b, i)
+        bid, ask = arrival_quotes(cc, bars, b, i, t0, ack, key)
         orders.arrival_mid_x2[b, k] = bid + ask
         if broker.broker_errs(cc, lanes, b, v, lanes.fault_seed[b], lanes.rng_episode[b], lanes.step[b], orders.order_id[b, k]):
             finish(ctx, b, k, ack, c.EV_REJECT, c.R_BROKER_ERROR)
@@ -222,24 +225,21 @@ def acknowledge(ctx, b, t1, bars):
         observe(stats, b, st.STAT_ACK_LATENCY_MS, (ack - orders.submit_ns[b, k]) * 1e-6)
         if orders.kind[b, k] == c.LIMIT:
             frac = cc.queue_fraction[v]
-            orders.queue_ahead_lots[b, k] = initial_queue_lots(cc, bars, b, i, orders.side[b, k], orders.price_ticks[b, k], frac)
+            orders.queue_ahead_lots[b, k] = initial_queue_lots(cc, bars, b, i, orders.side[b, k], orders.price_ticks[b, k], frac, bid, ask)
         orders.acked_step[b, k] = lanes.step[b]
         status = transit(orders, b, k, c.EV_ACK, error)
         record(ctx, b, k, ack, c.EV_ACK, status, c.R_NONE)
 
 
 @kernel(inline=True)
-def land_cancels(ctx, b, t1, after_fills):
-    """Cancels whose ack lands by the end of the bar; some lose the race to the fills."""
-    cc, orders, lanes = ctx.cc, ctx.orders, ctx.lanes
+def land_cancels(ctx, b, t1):
+    """Cancels whose ack lands by the end of the bar, after the fills the path gave before it (match stops there)."""
+    orders = ctx.orders
     for k in range(orders.status.shape[1]):
         if orders.status[b, k] != c.PENDING_CANCEL or orders.cancel_ack_ns[b, k] > t1 or orders.arrival_mid_x2[b, k] == 0:
             continue
         if orders.cancel_ack_ns[b, k] >= orders.expiry_ns[b, k]:
             continue  # the order expires before the cancel lands: expire() ends it
-        v = cc.inst_venue[orders.instrument[b, k]]
-        if not after_fills and broker.cancel_loses_race(cc, v, lanes.fault_seed[b], lanes.rng_episode[b], lanes.step[b], orders.order_id[b, k]):
-            continue
         finish(ctx, b, k, orders.cancel_ack_ns[b, k], c.EV_CANCEL_ACK, c.R_USER_CANCEL)
 
 
@@ -287,9 +287,9 @@ def step_orders(cc, orders, lanes, bars, acct, stats, events, ledger, market_log
         request_cancels(ctx, b, t0, bars, cancels)
         submit(ctx, b, t0, bars, intents)
         venue_cancels(ctx, b, t0)
-        acknowledge(ctx, b, t1, bars)
-        land_cancels(ctx, b, t1, False)
-        match(ctx, b, t0, bars)
-        land_cancels(ctx, b, t1, True)
+        key = rng.step_key(lanes.market_seed[b], lanes.rng_episode[b], lanes.step[b])  # the bar's path
+        acknowledge(ctx, b, t0, t1, bars, key)
+        match(ctx, b, t0, bars, key)
+        land_cancels(ctx, b, t1)
         expire(ctx, b, t1)
         close_step(ctx, b, t1, bars, market_log, record_market)

@@ -43,6 +43,11 @@ it, and ``lanes.time_ns`` is that bar's close (= the next bar's open), so that s
 the bar shown. Stepping a lane past its window raises ``ValueError`` before
 anything changes.
 
+Inside each bar the price follows a path through its open, high, low and close
+(:func:`orderbook.market.path.bridge_through_extremes`: the extremes at interior
+points drawn from the lane's market key, Brownian bridges between them), along
+which orders meet the market when they arrive.
+
 Spread and depth come from each venue's :class:`~orderbook.spec.specs.BookSpec` (the one
 book model, :mod:`orderbook.engine.book`), exactly as for synthetic bars. The lane's own
 permanent impact (``bars.impact_ticks``, rounded to the tick) shifts all four
@@ -65,6 +70,7 @@ from orderbook.compile.jit import kernel
 from orderbook.compile.packed import Call
 from orderbook.market.bars import AlignedBars, BarSource, load_bars
 from orderbook.market.bars_validate import fmt_duration, fmt_ns
+from orderbook.market.path import bridge_through_extremes
 from orderbook.market.synthetic import close_quotes, start_bar
 from orderbook.spec import rng
 from orderbook.spec.bounds import MAX_TIME_NS
@@ -404,6 +410,7 @@ def replay_advance(cc, data, episode_steps, start_row, lanes, bars):
         step = lanes.step[b] + 1
         lanes.step[b] = step
         row = start_row[b] + step
+        key = rng.step_key(lanes.market_seed[b], lanes.rng_episode[b], step)
         for i in range(n_inst):
             bars.ref_bid_ticks[b, i] = bars.bid_ticks[b, i]
             bars.ref_ask_ticks[b, i] = bars.ask_ticks[b, i]
@@ -414,6 +421,7 @@ def replay_advance(cc, data, episode_steps, start_row, lanes, bars):
             bars.low_ticks[b, i] = min(max(data.low_ticks[row, i] + shift, lo), hi)
             bars.close_ticks[b, i] = min(max(data.close_ticks[row, i] + shift, lo), hi)
             bars.volume_lots[b, i] = data.volume_lots[row, i]
+            bridge_through_extremes(bars, b, i, key, cc.path_points)
             close_quotes(cc, bars, b, i)
     return -1
 

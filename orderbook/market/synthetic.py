@@ -31,6 +31,7 @@ import numpy as np
 from numba import prange
 
 from orderbook.compile.jit import kernel, parallel_kernel
+from orderbook.market.path import bridge_from_open_to_close, flat_path
 from orderbook.spec import rng
 from orderbook.spec.bounds import MAX_VOLUME_LOTS
 
@@ -69,6 +70,11 @@ class SyntheticMarket:
     jumps, no basis, for comparison with closed-form costs.
     ``volume_mean`` maps each base asset to the mean bar volume (base units) of
     each of its instruments; a bar has zero volume with ``zero_volume_prob``.
+    Inside the bar the price follows a path (:mod:`orderbook.market.path`): a
+    Brownian bridge from the open to the close with sd ``range_scale`` times the
+    step's own (``vol_per_step`` of the price, or ``abm_sigma_per_step``); the bar's
+    high and low are the path's extremes. ``range_scale=1`` is a Brownian market,
+    ``0`` a straight line from open to close.
     """
 
     initial_prices: dict[str, float] = field(default_factory=lambda: {"BTC": 30_000.0})
@@ -82,7 +88,7 @@ class SyntheticMarket:
     volume_mean: dict[str, float] = field(default_factory=lambda: {"BTC": 5.0})
     volume_sigma: float = 0.5
     zero_volume_prob: float = 0.02
-    range_scale: float = 0.5
+    range_scale: float = 1.0
     depeg: dict[str, DepegSpec] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -251,18 +257,22 @@ def synthetic_advance_lane(p, s, b, key):
 
 
 @kernel
-def synthetic_bar(p, b, i, key, open_price, close_price, tick_size):
-    """(high, low, volume_lots) of a synthetic bar from its open and close prices."""
-    hi = max(open_price, close_price)
-    lo = min(open_price, close_price)
-    width = abs(close_price - open_price) + tick_size
-    hi += p.range_scale * width * abs(rng.normal_at(key, i, rng.P_RANGE_HIGH))
-    lo -= p.range_scale * width * abs(rng.normal_at(key, i, rng.P_RANGE_LOW))
+def synthetic_volume(p, i, key):
+    """Volume (lots) of instrument ``i``'s synthetic bar: lognormal around its mean, zero with ``zero_volume_prob``."""
     if rng.uniform_at(key, i, rng.P_VOLUME_ZERO) < p.zero_volume_prob:
-        return hi, max(lo, tick_size), 0
+        return np.int64(0)
     z = rng.normal_at(key, i, rng.P_VOLUME)
     vol = p.volume_mean_lots[i] * np.exp(p.volume_sigma * z - 0.5 * p.volume_sigma * p.volume_sigma)
-    return hi, max(lo, tick_size), np.int64(min(vol, MAX_VOLUME_LOTS))
+    return np.int64(min(vol, MAX_VOLUME_LOTS))
+
+
+@kernel(inline=True)
+def synthetic_sigma_ticks(p, s, b, i, inst_base, fair_open_ticks):
+    """Sd over one step of instrument ``i``'s Brownian part, in ticks at its open (x ``range_scale``)."""
+    if p.is_abm:
+        base = s.base_price[b, inst_base[i]]
+        return p.range_scale * p.abm_sigma * fair_open_ticks / base if base > 0.0 else 0.0
+    return p.range_scale * p.log_vol * fair_open_ticks
 
 
 @kernel(inline=True)
@@ -291,6 +301,7 @@ def start_bar(cc, bars, b, i, price_ticks):
     bars.close_ticks[b, i] = price_ticks
     bars.volume_lots[b, i] = 0
     bars.impact_ticks[b, i] = 0.0
+    flat_path(bars, b, i, cc.path_points, price_ticks)
     close_quotes(cc, bars, b, i)
     bars.ref_bid_ticks[b, i] = bars.bid_ticks[b, i]
     bars.ref_ask_ticks[b, i] = bars.ask_ticks[b, i]
@@ -340,20 +351,17 @@ def synthetic_advance_lanes(cc, p, s, lanes, bars, lo, hi):
         for i in range(n_inst):
             bars.ref_bid_ticks[b, i] = bars.bid_ticks[b, i]
             bars.ref_ask_ticks[b, i] = bars.ask_ticks[b, i]
+        sigma = bars.path_sigma_ticks  # scratch until the path is drawn: each instrument's sd at its open
         for i in range(n_inst):
             # the open is the last fair price, shifted by the lane's impact so far
             fair_open = synthetic_fair_price(p, s, b, i, cc.inst_base, cc.inst_quote) / cc.tick_size[i]
             bars.open_ticks[b, i] = in_range_ticks(cc, i, fair_open + bars.impact_ticks[b, i])
+            sigma[b, i] = synthetic_sigma_ticks(p, s, b, i, cc.inst_base, fair_open)
         key = rng.step_key(seed, episode, step)
         synthetic_advance_lane(p, s, b, key)
         for i in range(n_inst):
-            tick = cc.tick_size[i]
-            fair_close = synthetic_fair_price(p, s, b, i, cc.inst_base, cc.inst_quote) / tick
-            close = in_range_ticks(cc, i, fair_close + bars.impact_ticks[b, i])
-            hi, lo, volume = synthetic_bar(p, b, i, key, float(bars.open_ticks[b, i]), float(close), 1.0)
-            p_lo, p_hi = cc.min_price_ticks[i], cc.max_price_ticks[i]
-            bars.close_ticks[b, i] = close
-            bars.high_ticks[b, i] = max(min(np.int64(np.ceil(min(hi, float(p_hi)))), p_hi), bars.open_ticks[b, i], close)
-            bars.low_ticks[b, i] = max(min(np.int64(np.floor(max(lo, float(p_lo)))), bars.open_ticks[b, i], close), p_lo)
-            bars.volume_lots[b, i] = volume
+            fair_close = synthetic_fair_price(p, s, b, i, cc.inst_base, cc.inst_quote) / cc.tick_size[i]
+            bars.close_ticks[b, i] = in_range_ticks(cc, i, fair_close + bars.impact_ticks[b, i])
+            bridge_from_open_to_close(cc, bars, b, i, key, cc.path_points, sigma[b, i])
+            bars.volume_lots[b, i] = synthetic_volume(p, i, key)
             close_quotes(cc, bars, b, i)

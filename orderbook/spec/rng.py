@@ -66,12 +66,18 @@ class Purpose(IntEnum):
     JUMP_SIZE = 26  # normal
     VOLUME_ZERO = 28
     VOLUME = 30  # normal
-    RANGE_HIGH = 32  # normal
-    RANGE_LOW = 36  # normal
+    RANGE_HIGH = 32  # normal (retired: the synthetic range comes from the path since issue 13)
+    RANGE_LOW = 36  # normal (retired, as RANGE_HIGH)
     BASIS = 38  # normal
     DEPEG_START = 40
     DEPEG_SIZE = 41
     PEG_NOISE = 42  # normal
+    # the path inside a bar (market seed; orderbook.market.path)
+    PATH_STEP = 44  # quick normal of a path point, synthetic or replayed (index: instrument << 16 | point)
+    PATH_FINE = 45  # quick normal of a point refined between two path points (index: instrument << 32 | point << 16 | node)
+    PATH_ORDER = 46  # replayed bars: whether the path visits the high or the low first (index: instrument)
+    PATH_FIRST_AT = 47  # replayed bars: the point of the first extreme (index: instrument)
+    PATH_SECOND_AT = 48  # replayed bars: the point of the second extreme (index: instrument)
     # replayed market (market seed): the episode's window
     WINDOW = 50
     LANE_SEED = 60  # reserved: no draw uses it today
@@ -124,6 +130,11 @@ P_BASIS = int(Purpose.BASIS)
 P_DEPEG_START = int(Purpose.DEPEG_START)
 P_DEPEG_SIZE = int(Purpose.DEPEG_SIZE)
 P_PEG_NOISE = int(Purpose.PEG_NOISE)
+P_PATH_STEP = int(Purpose.PATH_STEP)
+P_PATH_FINE = int(Purpose.PATH_FINE)
+P_PATH_ORDER = int(Purpose.PATH_ORDER)
+P_PATH_FIRST_AT = int(Purpose.PATH_FIRST_AT)
+P_PATH_SECOND_AT = int(Purpose.PATH_SECOND_AT)
 P_WINDOW = int(Purpose.WINDOW)
 P_LANE_SEED = int(Purpose.LANE_SEED)
 P_ENV_SIDE = int(Purpose.ENV_SIDE)
@@ -177,6 +188,28 @@ def normal_at(prefix, index, purpose):
     u2 = uniform_at(prefix, index, purpose + SECOND_UNIFORM)
     r = np.sqrt(-2.0 * np.log(1.0 - u1))
     return r * np.cos(2.0 * np.pi * u2)
+
+
+_U16 = np.uint64(0xFFFF)
+_S16 = np.uint64(16)
+_S32 = np.uint64(32)
+_S48 = np.uint64(48)
+_QUICK_MEAN = 4 * 65535 / 2.0
+_QUICK_SCALE = 1.0 / np.sqrt(4 * (65536.0 * 65536.0 - 1.0) / 12.0)
+
+
+@kernel(inline=True)
+def quick_normal_at(prefix, index, purpose):
+    """A cheap approximate standard normal from one key: the sum of its four 16-bit uniforms, standardised.
+
+    Mean 0 and sd 1 exactly (Irwin-Hall of four), tails cut at +-3.46: for the many
+    small increments of a path (:mod:`orderbook.market.path`), where one hash and no
+    ``log``/``cos`` per draw matter more than the tails (their sum is normal anyway).
+    Takes only ``purpose`` (not ``purpose + 1``).
+    """
+    h = finish_key(prefix, index, purpose)
+    s = float(h & _U16) + float((h >> _S16) & _U16) + float((h >> _S32) & _U16) + float(h >> _S48)
+    return (s - _QUICK_MEAN) * _QUICK_SCALE
 
 
 @kernel(inline=True)

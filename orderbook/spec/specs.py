@@ -199,8 +199,9 @@ class FaultSpec:
       submissions and cancels for a geometric stretch of steps.
     - ``rate_limit_per_step``: new orders per step per venue per lane (0 = unlimited).
     - ``unsolicited_cancel_prob``: a resting order is cancelled by the venue, per step.
-    - ``cancel_race_prob``: a cancel landing during a bar is processed after that
-      bar's fills (the fill gets there first).
+    - ``cancel_race_prob``: the venue's cancel queue lags: a cancel is processed only
+      at the end of the bar it lands in, so the bar's path can fill the order first
+      (races themselves are decided by time on the path, not by this fault).
 
     Faults tied to the market (off unless set; on in :meth:`high`):
 
@@ -343,12 +344,13 @@ class BookSpec:
 
 @dataclass(frozen=True)
 class FillSpec:
-    """How live orders meet a bar.
+    """How live orders meet the path inside a bar (``orderbook.market.path``).
 
-    A limit order fills when the bar trades through its price (``touch_fill_prob``
-    when the bar only touches it), at most ``participation`` of the bar volume per
-    lane and instrument, after the queue ahead of it (``queue_fraction`` of the
-    touch level's depth when it joins the touch) has traded; with
+    A resting limit fills when the path after its arrival trades through its price
+    (``touch_fill_prob`` when it only touches it), at most ``participation`` of the
+    bar volume per lane and instrument, after the queue ahead of it
+    (``queue_fraction`` of the depth at equal or better prices when it arrives) has
+    traded; with
     ``fill_prob < 1`` an eligible order fills in a bar only with that probability.
     Market orders walk the book up to a collar ``market_collar_bps`` from the mid.
     Limit prices more than ``price_band_bps`` from the mid are refused (BAD_TICK).

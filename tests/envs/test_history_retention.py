@@ -225,7 +225,7 @@ def test_render_trace_of_a_vector_env_stays_bounded():
     # a step appends one value and a step with autoresets another: a lane's episode spans at most 2 x 7 values,
     # and the trace is cut when more than half of it is older than every lane's episode
     assert max(lengths) <= 2 * (2 * 7) + 2
-    assert len(lengths) == STEPS and max(lengths[STEPS // 2:]) <= max(lengths[: STEPS // 2])
+    assert len(lengths) == STEPS and sum(b < a for a, b in zip(lengths, lengths[1:])) >= STEPS // 14  # cut again and again
     assert (task.trace_start >= 0).all() and (task.trace_start < len(task.trace)).all()
 
 

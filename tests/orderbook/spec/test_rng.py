@@ -106,3 +106,13 @@ def test_derived_seeds_use_the_tables_purposes():
     assert int(ex.lanes.market_seed[0]) == rng.derive_seed(5, rng.Purpose.MARKET_SEED)
     assert int(ex.lanes.fault_seed[0]) == rng.derive_seed(5, rng.Purpose.FAULT_SEED)
     assert ex.lanes.market_seed[0] != ex.lanes.fault_seed[0]
+
+
+def test_quick_normals_have_mean_0_sd_1_and_cut_tails():
+    """The path's cheap normal: standardised Irwin-Hall of four 16-bit uniforms, so |z| <= sqrt(12) ~ 3.46."""
+    prefix = rng.step_key(np.uint64(11), 0, 5)
+    z = np.array([rng.quick_normal_at(prefix, j, rng.P_PATH_STEP) for j in range(20_000)])
+    assert abs(z.mean()) < 4 / np.sqrt(z.size)
+    assert abs(z.std() - 1.0) < 0.02
+    assert np.abs(z).max() <= np.sqrt(12.0) + 1e-9
+    assert 0.002 < (np.abs(z) > 2.5).mean() < 0.03  # thinner tails than a normal's 1.2%, but tails
