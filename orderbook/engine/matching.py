@@ -1,24 +1,29 @@
 """Matching live orders against the step's bar, and the impact of the lane's own flow.
 
-- A market order (and a limit that is marketable when it arrives) takes liquidity:
-  it walks the book (:func:`orderbook.engine.book.walk`) up to its collar or limit price
-  and pays the taker fee. What the book cannot give now stays live for later bars.
+- A market order (and a limit that is marketable when it arrives, unless post-only)
+  takes liquidity: it walks the book (:func:`orderbook.engine.book.walk`) as far as
+  its protection band or limit price allows with impact included
+  (:func:`takeable_lots`) and pays the taker fee. What a market, IOC or FOK order
+  does not fill in its arrival step is cancelled at once (:mod:`orderbook.engine.tif`);
+  a GTC, GTD or post-only limit rests.
 - A resting limit fills when the bar trades through its price (only with
   ``touch_fill_prob`` when the bar just touches it), once the queue ahead of it
   has traded, at most ``participation`` of the bar volume per lane and instrument,
   at its limit price clamped into the bar's range; it pays the maker fee.
 - Impact (linear, Almgren-Chriss): each taker fill moves its own price by
   ``epsilon + eta x (lots traded this step)`` ticks, rounded up against the trader
-  and never past the order's collar or limit; permanent impact adds
-  ``gamma x lots`` to the lane's price of that instrument from the next bar on.
-  Square-root: ``sqrt_coef x price x sqrt(lots this step / bar volume)``.
+  and never clipped: protection takes fewer lots instead, so the fill's average
+  price (impact included) stays within the order's band or limit; permanent impact
+  adds ``gamma x lots`` to the lane's price of that instrument from the next bar on.
+  Square-root: ``sqrt_coef x price x sqrt(lots this step / book volume)``.
 
-Orders match in slot order. A bar without volume fills nothing.
+Orders match in slot order. A bar without trades still shows a book (the lane's
+typical volume, :mod:`orderbook.engine.book`): takers fill against it, makers do not.
 
 Bounds (:mod:`orderbook.spec.bounds`): a temporary impact shift is at most the
 instrument's ``max_price_ticks`` a lot and the lane's permanent impact stays in
 ``[-max_price_ticks, max_price_ticks]``, so no product of price and lots leaves
-int64. Times: a taker fill is stamped at the ack (or the bar's start), a maker
+int64; a taker's fill is priced within its band or limit, itself in the price range. Times: a taker fill is stamped at the ack (or the bar's start), a maker
 fill at the middle of the bar, but never before its ack and never at or after
 its expiry or after a cancel that lost the race to it, so an order's event times
 never decrease. (An order whose expiry falls inside the bar still fills as if it
@@ -31,10 +36,11 @@ import numpy as np
 
 from orderbook.compile.jit import kernel
 from orderbook.engine import state as st
-from orderbook.engine.book import is_marketable, walk
+from orderbook.engine.book import book_volume_lots, is_marketable, walk
 from orderbook.engine.lifecycle import FILL_FULL, is_fillable
 from orderbook.engine.portfolio import settle_fill
 from orderbook.engine.records import record, transit
+from orderbook.engine.tif import cancel_at_arrival, ends_at_arrival, may_take
 from orderbook.engine.stats import count, observe
 from orderbook.spec import codes as c
 from orderbook.spec import rng
@@ -51,24 +57,62 @@ def _impact_shift_ticks(cc, bars, b, i, lots_this_step):
     if model == IMPACT_LINEAR:
         x = cc.impact_epsilon_ticks[i] + cc.impact_eta_ticks_per_lot[i] * lots_this_step
     elif model == IMPACT_SQRT:
-        x = cc.impact_sqrt_coef[v] * bars.open_ticks[b, i] * np.sqrt(lots_this_step / max(bars.volume_lots[b, i], 1))
+        x = cc.impact_sqrt_coef[v] * bars.open_ticks[b, i] * np.sqrt(lots_this_step / max(book_volume_lots(bars, b, i), 1))
     else:
         return np.int64(0)
     return np.int64(np.ceil(min(x, float(cc.max_price_ticks[i])) - 1e-9))
 
 
 @kernel
+def _within(side, cap, lots, px_lots):
+    """Whether ``lots`` priced at ``px_lots`` (ticks x lots) average no worse than ``cap`` (and at least a tick)."""
+    if side == c.BUY:
+        return px_lots <= cap * lots
+    return px_lots >= cap * lots and px_lots >= lots
+
+
+@kernel
+def _priced_lots(cc, bars, b, i, side, cap, want):
+    """``(lots, ticks x lots)`` a walk for ``want`` would give now, temporary impact included, without taking."""
+    lots, px_lots = walk(cc, bars, b, i, side, cap, want, False)
+    if lots == 0:
+        return lots, px_lots
+    shift = _impact_shift_ticks(cc, bars, b, i, bars.flow_lots[b, i] + lots)
+    return lots, px_lots + side * lots * shift
+
+
+@kernel
+def takeable_lots(cc, bars, b, i, side, cap, want):
+    """The most lots (at most ``want``) a taker gets now with its average price, impact included, within ``cap``.
+
+    The walk's average price and the impact shift both grow with the lots taken, so
+    the lots that fit are ``0..n``: a binary search finds ``n`` (about 40 looks at
+    the book for 2**40 lots) when the whole walk does not fit. Takes nothing.
+    """
+    lots, px_lots = _priced_lots(cc, bars, b, i, side, cap, want)
+    if _within(side, cap, lots, px_lots):
+        return lots
+    lo, hi = np.int64(0), lots  # lo fits, hi does not
+    while hi - lo > 1:
+        mid = lo + (hi - lo) // 2
+        n, px = _priced_lots(cc, bars, b, i, side, cap, mid)
+        if _within(side, cap, n, px):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+@kernel
 def _take(cc, bars, b, i, side, cap, want):
-    """Taker fill: walk the book, add temporary impact; (lots, notional in ticks x lots)."""
-    lots, px_lots = walk(cc, bars, b, i, side, cap, want)
+    """Taker fill: walk the book as far as :func:`takeable_lots` allows, add the temporary impact
+    (never clipped); (lots, notional in ticks x lots)."""
+    lots, px_lots = walk(cc, bars, b, i, side, cap, takeable_lots(cc, bars, b, i, side, cap, want))
     if lots == 0:
         return lots, px_lots
     bars.flow_lots[b, i] += lots
     shift = _impact_shift_ticks(cc, bars, b, i, bars.flow_lots[b, i])
-    if side == c.BUY:
-        px_lots = min(px_lots + lots * shift, cap * lots)
-    else:
-        px_lots = max(px_lots - lots * shift, cap * lots, lots)
+    px_lots = px_lots + side * lots * shift
     bound = float(cc.max_price_ticks[i])
     bars.impact_ticks[b, i] = min(max(bars.impact_ticks[b, i] + side * cc.impact_gamma_ticks_per_lot[i] * lots, -bound), bound)
     return lots, px_lots
@@ -137,19 +181,23 @@ def match(ctx, b, t0, bars):
         if not is_fillable(s) or orders.arrival_mid_x2[b, k] == 0:
             continue
         i = orders.instrument[b, k]
-        if bars.volume_lots[b, i] <= 0:
-            continue
         side, price = orders.side[b, k], orders.price_ticks[b, k]
         remaining = orders.qty_lots[b, k] - orders.filled_lots[b, k]
         ack = orders.ack_ns[b, k]
         fresh = orders.acked_step[b, k] == lanes.step[b]
-        if orders.kind[b, k] == c.MARKET or (fresh and is_marketable(cc, bars, b, i, side, price)):
-            lots, px_lots = _take(cc, bars, b, i, side, price, remaining)
+        kind, tif = orders.kind[b, k], orders.tif[b, k]
+        if kind == c.MARKET or (fresh and may_take(tif) and is_marketable(cc, bars, b, i, side, price)):
+            want = remaining
+            if tif == c.TIF_FOK and takeable_lots(cc, bars, b, i, side, price, remaining) < remaining:
+                want = 0  # fill or kill: the whole order now, or nothing
+            lots, px_lots = _take(cc, bars, b, i, side, price, want)
             if lots > 0:
                 _apply_fill(ctx, b, k, max(t0, ack), lots, px_lots, c.LIQ_TAKER)
                 remaining -= lots
-            if orders.kind[b, k] == c.MARKET or remaining == 0:
-                continue
+        if remaining > 0 and ends_at_arrival(kind, tif):  # always its arrival step: it never rests
+            cancel_at_arrival(ctx, b, k, max(t0, ack), bars)
+        if remaining == 0 or ends_at_arrival(kind, tif):
+            continue
         lots, px_lots = _make(cc, orders, lanes, bars, b, k, i, side, price, remaining)
         if lots > 0:
             stamp = max(ack, min(mid_bar, orders.cancel_ack_ns[b, k], orders.expiry_ns[b, k] - 1))

@@ -75,6 +75,7 @@ class Bars(NamedTuple):
     depth_used_lots: np.ndarray  # (B, I, L) int64 scratch: depth taken this step
     volume_used_lots: np.ndarray  # (B, I) int64 scratch: bar volume taken by limit fills this step
     flow_lots: np.ndarray  # (B, I) int64 scratch: market flow this step (temporary impact)
+    typical_volume_lots: np.ndarray  # (B, I) float64 running typical bar volume of the episode (depth of quiet bars)
 
 
 class Accounts(NamedTuple):
@@ -154,6 +155,7 @@ def new_bars(n_lanes: int, n_instruments: int, n_levels: int) -> Bars:
     shape = (n_lanes, n_instruments)
     cols = {name: np.zeros(shape, dtype=np.int64) for name in Bars._fields}
     cols["impact_ticks"] = np.zeros(shape, dtype=np.float64)
+    cols["typical_volume_lots"] = np.zeros(shape, dtype=np.float64)
     cols["depth_used_lots"] = np.zeros(shape + (n_levels,), dtype=np.int64)
     return Bars(**cols)
 
