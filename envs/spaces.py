@@ -35,6 +35,7 @@ from gymnasium import spaces
 from gymnasium.error import InvalidAction
 
 from orderbook.engine.lifecycle import CANCELLABLE_TABLE
+from orderbook.engine.tif import band_prices_ticks
 from orderbook.spec import codes as c
 
 LEVEL_NONE, LEVEL_MARKET, LEVEL_FAR, LEVEL_NEAR, LEVEL_PASSIVE0 = 0, 1, 2, 3, 4
@@ -136,12 +137,15 @@ def limit_price_ticks(level: np.ndarray, side: np.ndarray, bid: np.ndarray, ask:
 
 
 def collar_ticks(cc, inst: np.ndarray, side: np.ndarray, bid: np.ndarray, ask: np.ndarray) -> np.ndarray:
-    """The price a market order reserves at: the core's collar, clamped into the instrument's price range,
-    computed the same way (``orderbook/engine/step.py``)."""
-    collar = cc.collar_bps[cc.inst_venue[inst]]
-    up = np.minimum(np.ceil(np.minimum(ask * (1.0 + collar * 1e-4), 4e18)).astype(np.int64), cc.max_price_ticks[inst])
-    down = np.maximum(np.floor(bid * (1.0 - collar * 1e-4)).astype(np.int64), cc.min_price_ticks[inst])
-    return np.where(side == c.BUY, up, down)
+    """The price a market order reserves at: its protection band, clamped into the instrument's price
+    range, by the core's own definition (:func:`orderbook.engine.tif.band_price_ticks`)."""
+    inst, side, bid, ask = np.broadcast_arrays(*(np.asarray(x, dtype=np.int64) for x in (inst, side, bid, ask)))
+    flat = [np.ascontiguousarray(x).reshape(-1) for x in (inst, side, bid, ask)]
+    i, s, bid_f, ask_f = flat
+    out = np.empty(i.shape[0], dtype=np.int64)
+    band_prices_ticks(bid_f, ask_f, np.ascontiguousarray(cc.collar_bps[cc.inst_venue[i]]), np.ascontiguousarray(cc.min_price_ticks[i]),
+                      np.ascontiguousarray(cc.max_price_ticks[i]), s, out)
+    return out.reshape(inst.shape)
 
 
 def worst_fee_atoms(notional: np.ndarray, rate_e8: np.ndarray) -> np.ndarray:

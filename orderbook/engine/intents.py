@@ -254,7 +254,7 @@ def intents_from_orders(config, n_lanes: int, orders: Iterable[Order]) -> OrderI
         ttl_ms = check_duration_ms(f"{where}: ttl_ms (0 = venue default)", order.ttl_ms, positive=False)
         tif = _tif_code(order.tif)
         if tif in (c.TIF_GTC, c.TIF_IOC, c.TIF_FOK) and ttl_ms != 0:
-            raise ValueError(f"{where}: a {c.TimeInForce(tif).name} order never rests until a time to live, so ttl_ms must be 0, got {order.ttl_ms}")
+            raise ValueError(f"{where}: {c.TimeInForce(tif).name} orders take no time to live (GTC never expires by time; IOC and FOK never rest), so ttl_ms must be 0, got {order.ttl_ms}")
         if tif == c.TIF_POST_ONLY and order.price is None:
             raise ValueError(f"{where}: a post-only order is a limit that only rests, so it needs a price, got a market order (price None)")
         m = used[order.lane]

@@ -46,19 +46,18 @@ BUY_CEILING_TICKS = np.int64(2**62)  # a cap no book price reaches: "walk the wh
 @kernel(inline=True)
 def band_price_ticks(ref_bid_ticks, ref_ask_ticks, band_bps, min_price_ticks, max_price_ticks, side):
     """The price of a market order: ``band_bps`` beyond the far touch, rounded away from it to the
-    tick and clamped into the instrument's price range. The one definition of the band; the envs'
-    copies (:func:`envs.spaces.collar_ticks`, numpy) call the same arithmetic."""
+    tick and clamped into the instrument's price range. The one definition of the band: the core's
+    submit, the envs' compiled kernels and, through :func:`band_prices_ticks`, their numpy code call it."""
     if side == c.BUY:
         return min(np.int64(np.ceil(min(ref_ask_ticks * (1.0 + band_bps * 1e-4), 4e18))), max_price_ticks)
     return max(np.int64(np.floor(ref_bid_ticks * (1.0 - band_bps * 1e-4))), min_price_ticks)
 
 
-def band_price_ticks_np(ref_bid_ticks: np.ndarray, ref_ask_ticks: np.ndarray, band_bps: np.ndarray, min_price_ticks: np.ndarray,
-                        max_price_ticks: np.ndarray, side: np.ndarray) -> np.ndarray:
-    """:func:`band_price_ticks` over numpy arrays, operation by operation (the envs' masks and sizing)."""
-    up = np.minimum(np.ceil(np.minimum(ref_ask_ticks * (1.0 + band_bps * 1e-4), 4e18)).astype(np.int64), max_price_ticks)
-    down = np.maximum(np.floor(ref_bid_ticks * (1.0 - band_bps * 1e-4)).astype(np.int64), min_price_ticks)
-    return np.where(side == c.BUY, up, down)
+@kernel
+def band_prices_ticks(ref_bid_ticks, ref_ask_ticks, band_bps, min_price_ticks, max_price_ticks, side, out):
+    """``out[n] = band_price_ticks(...[n])`` over 1-d arrays of equal length (the envs' masks and sizing)."""
+    for n in range(out.shape[0]):
+        out[n] = band_price_ticks(ref_bid_ticks[n], ref_ask_ticks[n], band_bps[n], min_price_ticks[n], max_price_ticks[n], side[n])
 
 
 @kernel(inline=True)
