@@ -42,6 +42,12 @@ def random_intents(rng: np.random.Generator, ex: ob.Exchange, n_orders: int | No
         intents.price_ticks[:, m] = np.maximum(mid + rng.integers(-40, 41, b_count) * (mid // 10_000 + 1), 1)
         intents.qty_lots[:, m] = rng.integers(1, 3_000, b_count)
         intents.ttl_ns[:, m] = rng.choice([0, 30_000_000_000, 120_000_000_000, 600_000_000_000], b_count)
+        # every time in force, GTD most often; GTC, IOC and FOK take no ttl; post-only only on limits
+        tif = rng.choice([ob.TimeInForce.GTD, ob.TimeInForce.GTC, ob.TimeInForce.IOC, ob.TimeInForce.FOK, ob.TimeInForce.POST_ONLY],
+                         b_count, p=[0.6, 0.1, 0.1, 0.1, 0.1]).astype(np.int64)
+        tif = np.where((intents.kind[:, m] == ob.OrderKind.MARKET) & (tif == ob.TimeInForce.POST_ONLY), ob.TimeInForce.IOC, tif)
+        intents.tif[:, m] = tif
+        intents.ttl_ns[:, m] = np.where(np.isin(tif, (ob.TimeInForce.GTC, ob.TimeInForce.IOC, ob.TimeInForce.FOK)), 0, intents.ttl_ns[:, m])
     return intents
 
 
