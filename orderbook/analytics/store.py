@@ -86,7 +86,7 @@ from orderbook.analytics import store_compact, store_lock, store_runs
 from orderbook.analytics.store_compact import STAGING_DIR, Compaction
 from orderbook.analytics.store_lock import _TOKENS, _WRITERS, LOCK_DIR, SCHEMA_FILE, RunLockedError, _RunWriter  # noqa: F401 (re-exported)
 from orderbook.analytics.store_runs import RUNS_DIR, RUNS_SCHEMA  # noqa: F401 (re-exported)
-from orderbook.history.logs import HISTORY_SCHEMA_VERSION
+from orderbook.history.logs import HISTORY_SCHEMA_VERSION, READABLE_SCHEMA_VERSIONS
 
 FORMAT = "orderbook-episodes"
 KINDS = ("events", "ledger", "market")
@@ -225,8 +225,9 @@ class EpisodeStore:
         return [p for k in KINDS for p in (self.root / k).glob(f"run={run}/episode=*/.part-*.tmp")]
 
     # ------------------------------------------------------------ metadata
-    def schema(self) -> dict:
-        """The contents of ``_schema.json``, after checking format and version."""
+    def schema(self, write: bool = False) -> dict:
+        """The contents of ``_schema.json``, after checking format and version: any of
+        ``READABLE_SCHEMA_VERSIONS`` to read, ``HISTORY_SCHEMA_VERSION`` to ``write``."""
         path = self.root / SCHEMA_FILE
         try:
             meta = json.loads(path.read_text())
@@ -235,10 +236,15 @@ class EpisodeStore:
         if meta.get("format") != FORMAT:
             raise ValueError(f"{path}: expected format {FORMAT!r}, found {meta.get('format')!r}")
         found = meta.get("schema_version")
-        if found != HISTORY_SCHEMA_VERSION:
+        if found not in READABLE_SCHEMA_VERSIONS:
             raise SchemaVersionError(
                 f"{self.root}: episodes were written with history schema version {found!r}; "
-                f"this orderbook reads version {HISTORY_SCHEMA_VERSION}"
+                f"this orderbook reads versions {list(READABLE_SCHEMA_VERSIONS)}"
+            )
+        if write and found != HISTORY_SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"{self.root}: episodes were written with history schema version {found!r}, which this orderbook reads "
+                f"but does not extend; it writes version {HISTORY_SCHEMA_VERSION}: write new episodes to a new store"
             )
         return meta
 
@@ -257,12 +263,12 @@ class EpisodeStore:
 
     def verify(self) -> int:
         """Check every file's schema version metadata; returns the number of files."""
-        self.schema()
+        version = str(self.schema()["schema_version"])
         paths = self.files()
         for path in paths:
             found = pl.read_parquet_metadata(path).get(VERSION_KEY)
-            if found != str(HISTORY_SCHEMA_VERSION):
-                raise SchemaVersionError(f"{path}: history schema version {found!r}, expected {HISTORY_SCHEMA_VERSION}")
+            if found != version:
+                raise SchemaVersionError(f"{path}: history schema version {found!r}, expected the store's {version}")
         return len(paths)
 
     def remove_temporary(self) -> list[Path]:
@@ -351,7 +357,7 @@ class EpisodeStore:
         """
         if not (isinstance(min_files, int) and min_files >= 2):
             raise ValueError(f"min_files must be an int >= 2 (a partition of one file is compact), got {min_files!r}")
-        self.schema()
+        self.schema(write=True)
         result = Compaction()
         for name in [self._run(run)] if run is not None else self.runs():
             was_open = name in self._open
@@ -378,7 +384,7 @@ class EpisodeStore:
         return result
 
     def _write_locked(self, writer: _RunWriter, run: str, frames: dict[str, pl.DataFrame]) -> list[Path]:
-        meta = self.schema()
+        meta = self.schema(write=True)
         staged: list[tuple[Path, Path]] = []
         temporary: list[Path] = []
         created: list[Path] = []  # partition directories this call made, removed again if it fails
@@ -427,7 +433,7 @@ class EpisodeStore:
     def _record_kinds(self, kinds: dict[str, dict[str, str]]) -> None:
         """Add kinds' column schemas to ``_schema.json``, checked against what other runs recorded meanwhile."""
         with store_lock.schema_lock(self.root):
-            meta = self.schema()
+            meta = self.schema(write=True)
             recorded = dict(meta["kinds"])
             for kind, dtypes in kinds.items():
                 self._check_columns(recorded, kind, dtypes)

@@ -148,7 +148,7 @@ def submit(ctx, b, t0, bars, intents):
                 reason = c.R_INSUFFICIENT_FUNDS
                 orders.status[b, k] = c.EMPTY
         if reason != c.R_NONE:
-            append_event_fields(events, b, lanes.episode[b], step, t0, oid, i, side, kind, price, qty, c.EV_REJECT, c.REJECTED, reason, 0, 0, 0, 0, 0, ref_bid + ref_ask)
+            append_event_fields(events, b, lanes.episode[b], step, t0, oid, i, side, kind, price, qty, c.EV_REJECT, c.REJECTED, reason, 0, 0, 0, 0, 0, ref_bid + ref_ask, intents.tif[b, m])
             count_reject(stats, b, reason)
             continue
         count(stats, b, st.CNT_ORDERED_LOTS, qty)
