@@ -5,16 +5,24 @@ choices (each group a few dimensions, e.g. venue, aggressiveness, size) followed
 by one cancel choice. Discrete choices map to exact integer ticks and lots by
 rules written here once (no rounding ambiguity), and MaskablePPO can mask them.
 
-Aggressiveness levels (``level``), the same in every env:
+Aggressiveness levels (``level``), the same in every env; each is a price and a
+time in force (:class:`~orderbook.spec.codes.TimeInForce`):
 
 ====  =============================================================
 0     no order
-1     market order (walks the book up to the venue's price collar)
-2     limit at the far touch (buy at the ask, sell at the bid)
-3     limit at the near touch (buy at the bid, sell at the ask)
-4+j   limit ``passive_bps[j]`` behind the near touch, rounded away
-      from the touch to a whole tick, at least one tick
+1     market order: walks the book up to the venue's protection
+      band; what it does not fill in its arrival step is cancelled
+2     limit at the far touch (buy at the ask, sell at the bid), GTD
+3     limit at the near touch (buy at the bid, sell at the ask), GTD
+4     limit at the far touch, IOC: takes what the book shows up to
+      that price on arrival, the rest is cancelled at once
+5     limit at the near touch, post-only: rests as a maker, never
+      takes (rejected if the book moved through it on arrival)
+6+j   limit ``passive_bps[j]`` behind the near touch, rounded away
+      from the touch to a whole tick, at least one tick, GTD
 ====  =============================================================
+
+GTD orders live for the env's ``ttl_ms`` (0: the venue's default TTL).
 
 Cancel choices: 0 none, 1 the oldest cancellable order, 2 every cancellable order
 (cancellable: PENDING, OPEN or PARTIAL on a venue that is not known to be down).
@@ -38,14 +46,20 @@ from orderbook.engine.lifecycle import CANCELLABLE_TABLE
 from orderbook.engine.tif import band_prices_ticks
 from orderbook.spec import codes as c
 
-LEVEL_NONE, LEVEL_MARKET, LEVEL_FAR, LEVEL_NEAR, LEVEL_PASSIVE0 = 0, 1, 2, 3, 4
+LEVEL_NONE, LEVEL_MARKET, LEVEL_FAR, LEVEL_NEAR, LEVEL_IOC_FAR, LEVEL_POST_NEAR, LEVEL_PASSIVE0 = 0, 1, 2, 3, 4, 5, 6
 CANCEL_NONE, CANCEL_OLDEST, CANCEL_ALL = 0, 1, 2
 N_CANCEL = 3
 E8 = 100_000_000
 
 
 def level_names(passive_bps: tuple[float, ...]) -> list[str]:
-    return ["none", "market", "limit@far", "limit@near"] + [f"limit@near-{d:g}bps" for d in passive_bps]
+    return ["none", "market", "limit@far", "limit@near", "ioc@far", "post-only@near"] + [f"limit@near-{d:g}bps" for d in passive_bps]
+
+
+def level_tif(level: np.ndarray) -> np.ndarray:
+    """The time in force a level sends: IOC at ``LEVEL_IOC_FAR``, POST_ONLY at ``LEVEL_POST_NEAR``, else GTD
+    (a market order is IOC whatever it carries)."""
+    return np.where(level == LEVEL_IOC_FAR, c.TIF_IOC, np.where(level == LEVEL_POST_NEAR, c.TIF_POST_ONLY, c.TIF_GTD)).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -132,7 +146,7 @@ def limit_price_ticks(level: np.ndarray, side: np.ndarray, bid: np.ndarray, ask:
     bps = passive_bps[j] if len(passive_bps) else np.zeros_like(near, dtype=np.float64)
     behind = np.maximum(np.ceil(near * bps * 1e-4).astype(np.int64), 1)
     passive = np.where(buy, near - behind, near + behind)
-    price = np.where(level == LEVEL_FAR, far, np.where(level == LEVEL_NEAR, near, passive))
+    price = np.where((level == LEVEL_FAR) | (level == LEVEL_IOC_FAR), far, np.where((level == LEVEL_NEAR) | (level == LEVEL_POST_NEAR), near, passive))
     return np.maximum(price, 1).astype(np.int64)
 
 
