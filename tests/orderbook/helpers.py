@@ -55,14 +55,14 @@ def random_cancels(rng: np.random.Generator, ex: ob.Exchange, p: float = 0.15) -
     return rng.random((ex.n_lanes, ex.config.slots)) < p
 
 
-def almgren_chriss_config(model: str, *, sigma: float, step_s: float, **impact) -> ob.ExchangeConfig:
+def almgren_chriss_config(model: str, *, sigma: float, step_s: float, band_bps: float = 50.0, **impact) -> ob.ExchangeConfig:
     """Zero spread, a book deep enough that a walk never leaves the touch, no fees, no faults, no
     latency, an arithmetic Brownian price: the only execution costs are the ``model`` impacts."""
     venue = ob.Venue(
         "alpha",
         latency=ob.LatencySpec.zero(),
         faults=ob.FaultSpec.none(),
-        fills=ob.FillSpec(impact=ob.ImpactSpec(model=model, **impact)),
+        fills=ob.FillSpec(market_collar_bps=band_bps, impact=ob.ImpactSpec(model=model, **impact)),
         book=ob.BookSpec(spread_bps=0.0, min_spread_ticks=0, level_step_bps=0.0, depth_fractions=(1.0,)),
     )
     return ob.ExchangeConfig(
