@@ -380,6 +380,10 @@ def _stats(expr: pl.Expr, name: str) -> list[pl.Expr]:
     ]
 
 
+# Reasons of a REJECT that comes after the order was sent (at its ack): the order already counted with its SUBMIT.
+REJECTED_AFTER_SENDING = ("BROKER_ERROR", "POST_ONLY_WOULD_TAKE")
+
+
 @_lazily
 def execution_quality(events: Frame, by: list[str] | None = None) -> dict[str, Frame]:
     """Slippage, latency, fill, expiry, reject and lost-race figures.
@@ -401,7 +405,8 @@ def execution_quality(events: Frame, by: list[str] | None = None) -> dict[str, F
     by = keys + ["venue", "kind"] if by is None else list(by)
     key = keys + ["order_id"]
     ev = pl.col("event")
-    is_order = (ev == "SUBMIT") | ((ev == "REJECT") & (pl.col("reason") != "BROKER_ERROR"))
+    # a REJECT after the SUBMIT (learned at the ack) is not a second order
+    is_order = (ev == "SUBMIT") | ((ev == "REJECT") & ~pl.col("reason").cast(pl.String).is_in(REJECTED_AFTER_SENDING))
     counts = events.group_by(by).agg(
         is_order.sum().alias("orders"),
         (ev == "SUBMIT").sum().alias("sent"),

@@ -149,7 +149,7 @@ def test_no_market_order_is_live_after_its_arrival_step_under_high_faults():
     rng = np.random.default_rng(3)
     arrived_market = 0
     for _ in range(120):
-        ex.step(random_intents(rng, ex), random_cancels(rng, ex, 0.2))
+        ex.step(random_intents(rng, ex, tifs=True), random_cancels(rng, ex, 0.2))
         o = ex.orders
         live = np.isin(o.status, [ob.Status.PENDING, ob.Status.OPEN, ob.Status.PARTIAL, ob.Status.PENDING_CANCEL])
         ends = (o.kind == c.MARKET) | np.isin(o.tif, [c.TIF_IOC, c.TIF_FOK])
