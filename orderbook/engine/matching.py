@@ -23,7 +23,8 @@ typical volume, :mod:`orderbook.engine.book`): takers fill against it, makers do
 Bounds (:mod:`orderbook.spec.bounds`): a temporary impact shift is at most the
 instrument's ``max_price_ticks`` a lot and the lane's permanent impact stays in
 ``[-max_price_ticks, max_price_ticks]``, so no product of price and lots leaves
-int64; a taker's fill is priced within its band or limit, itself in the price range. Times: a taker fill is stamped at the ack (or the bar's start), a maker
+int64; a taker's fill is priced within its band or limit, itself in the price
+range. Times: a taker fill is stamped at the ack (or the bar's start), a maker
 fill at the middle of the bar, but never before its ack and never at or after
 its expiry or after a cancel that lost the race to it, so an order's event times
 never decrease. (An order whose expiry falls inside the bar still fills as if it
@@ -40,8 +41,8 @@ from orderbook.engine.book import book_volume_lots, is_marketable, walk
 from orderbook.engine.lifecycle import FILL_FULL, is_fillable
 from orderbook.engine.portfolio import settle_fill
 from orderbook.engine.records import record, transit
-from orderbook.engine.tif import cancel_at_arrival, ends_at_arrival, may_take
 from orderbook.engine.stats import count, observe
+from orderbook.engine.tif import cancel_at_arrival, ends_at_arrival, may_take
 from orderbook.spec import codes as c
 from orderbook.spec import rng
 from orderbook.spec.bounds import sat_add_ns
