@@ -26,7 +26,8 @@ of the TWAP slice ``quantity / horizon`` or "everything still open"):
   ``eta~ = eta - gamma tau / 2`` (``lambda``: risk aversion per quote unit; ``sigma``:
   price volatility in quote per base unit per sqrt second; ``eta``, ``gamma``: the
   linear temporary and permanent impact; ``tau``: the step in seconds).
-- ``passive``: a limit for everything open at the near touch; when the touch moves
+- ``passive``: a post-only limit for everything open at the near touch (it never
+  takes: rejected if the book moved through it on arrival); when the touch moves
   away from a working child, cancel and re-post (the re-post goes out the step
   after the cancel, since a child's size is capped at what is neither filled nor
   working); ``market_steps`` before the horizon cancel everything, then sweep the
@@ -266,7 +267,7 @@ class AllAtOnce(ExecutionBaseline):
 
 
 class PassiveReprice(ExecutionBaseline):
-    """Limit at the near touch for everything open, re-posted when the touch moves; market sweep at the end.
+    """Post-only limit at the near touch for everything open, re-posted when the touch moves; market sweep at the end.
 
     Args:
         market_steps: the last ``market_steps`` steps send market orders for what is open;
@@ -294,7 +295,7 @@ class PassiveReprice(ExecutionBaseline):
         sweep, wind_down = left <= self.market_steps, left == self.market_steps + 1
         stale = self._stale(task)
         cancel = np.where(sweep | wind_down | stale, sp.CANCEL_ALL, sp.CANCEL_NONE)
-        level = np.where(sweep, sp.LEVEL_MARKET, sp.LEVEL_NEAR)
+        level = np.where(sweep, sp.LEVEL_MARKET, sp.LEVEL_POST_NEAR)
         send = (self._open_atoms(task) > 0) & (sweep | ~(wind_down | stale))
         return self._order(task, level, np.full(n, len(task.size_multiples)), send, cancel)
 

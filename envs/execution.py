@@ -272,16 +272,21 @@ class ExecutionEnv(OrderbookEnv):
     ## Action Space
 
     ``MultiDiscrete`` of ``orders_per_step`` groups ``[venue, level, size]`` and
-    one ``cancel`` choice; the default is ``MultiDiscrete([2, 6, 5, 3])``.
+    one ``cancel`` choice; the default is ``MultiDiscrete([2, 8, 5, 3])``.
     Discrete because every choice maps to exact integer ticks and lots (no rounding
     ambiguity between a float action and the venue's grid), because MaskablePPO
     needs a discrete space to mask what the account cannot do, and because PPO and
     A2C accept it as is.
 
     - ``venue``: index among the venues that list the pair (config order).
-    - ``level``: 0 no order, 1 market, 2 limit at the far touch, 3 limit at the
-      near touch, 4.. limit ``passive_bps[j]`` behind the near touch (default 2 and
-      5 bps), in whole ticks rounded away from the touch (:mod:`envs.spaces`).
+    - ``level``: 0 no order, 1 market (immediate or cancel: what the book does not
+      give within the venue's protection band in its arrival step is cancelled), 2
+      limit at the far touch, 3 limit at the near touch, 4 IOC limit at the far touch
+      (takes what the touch shows on arrival, the rest is cancelled), 5 post-only limit
+      at the near touch (only ever a maker; rejected if marketable on arrival), 6..
+      limit ``passive_bps[j]`` behind the near touch (default 2 and 5 bps), in whole
+      ticks rounded away from the touch (:mod:`envs.spaces`). Limits of levels 2, 3
+      and 6.. are GTD (``ttl_ms``).
     - ``size``: ``size_multiples[j]`` times the TWAP slice ``quantity / horizon``
       (default 0.5, 1, 2, 4), or (last choice) everything still open; at least one
       lot, capped at what is neither filled nor working, so the children never
@@ -290,8 +295,9 @@ class ExecutionEnv(OrderbookEnv):
 
     ``action_masks()`` gives the flat mask of length ``sum(nvec)`` (MaskablePPO):
     venues known to be down next step (``outage_steps_left > 1``), sizes that are
-    zero, below the minimum notional or beyond the free funds at the market
-    collar, every order level when no slot is free, cancels with nothing to cancel.
+    zero, below the minimum notional or beyond the free funds at the market's
+    protection band, every order level (IOC and post-only included) when no slot is
+    free, cancels with nothing to cancel.
     Each dimension is masked on its own (as MaskablePPO does), so a combination of
     allowed choices can still be refused by the core; that is an event (a reject
     with a reason), visible in ``info`` and the observation.
@@ -406,7 +412,10 @@ class ExecutionEnv(OrderbookEnv):
 
     ## Version History
 
-    - v0: initial version.
+    - v0: initial version. Later within v0: market orders are IOC (never rest past
+      their arrival step), protection cancels what lies beyond the band instead of
+      clipping the impact, and levels 4 (IOC) and 5 (post-only) were inserted
+      before the passive levels (which moved from 4.. to 6..).
     """
 
     task_cls = ExecutionTask

@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 
 from envs.kernels import clear_intents, write_cancels, write_intent
-from envs.spaces import E8, LEVEL_FAR, LEVEL_NEAR, LEVEL_NONE, LEVEL_PASSIVE0
+from envs.spaces import E8, LEVEL_FAR, LEVEL_IOC_FAR, LEVEL_NEAR, LEVEL_NONE, LEVEL_PASSIVE0, LEVEL_POST_NEAR
 from orderbook.compile.jit import kernel
 from orderbook.engine.lifecycle import is_live
 from orderbook.spec import codes as c
@@ -81,9 +81,9 @@ def limit_price(level, side, bid, ask, passive_bps):
     bps = passive_bps[j] if n_p else 0.0
     behind = max(np.int64(np.ceil(near * bps * 1e-4)), 1)
     passive = near - behind if buy else near + behind
-    if level == LEVEL_FAR:
+    if level == LEVEL_FAR or level == LEVEL_IOC_FAR:
         price = far
-    elif level == LEVEL_NEAR:
+    elif level == LEVEL_NEAR or level == LEVEL_POST_NEAR:
         price = near
     else:
         price = passive

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.spaces import CANCEL_ALL, CANCEL_OLDEST, LEVEL_MARKET
+from envs.spaces import CANCEL_ALL, CANCEL_OLDEST, LEVEL_IOC_FAR, LEVEL_MARKET, LEVEL_POST_NEAR
 from orderbook.compile.jit import kernel
 from orderbook.engine.lifecycle import LIVE_CODES, is_cancellable
 from orderbook.engine.portfolio import asset_value
@@ -172,8 +172,12 @@ def write_intent(intents, b, g, inst, side, level, price, lots, send, ttl):
     intents.kind[b, g] = c.MARKET if level == LEVEL_MARKET else c.LIMIT
     intents.price_ticks[b, g] = 0 if level == LEVEL_MARKET else price
     intents.qty_lots[b, g] = lots if send else 0
-    intents.ttl_ns[b, g] = ttl
-    intents.tif[b, g] = c.TIF_GTD  # the venue's default TTL when ttl is 0
+    if level == LEVEL_IOC_FAR:
+        intents.ttl_ns[b, g] = 0  # IOC never rests: it takes no time to live
+        intents.tif[b, g] = c.TIF_IOC
+    else:
+        intents.ttl_ns[b, g] = ttl
+        intents.tif[b, g] = c.TIF_POST_ONLY if level == LEVEL_POST_NEAR else c.TIF_GTD  # GTD: the venue's default TTL when ttl is 0
 
 
 @kernel(inline=True)

@@ -5,16 +5,24 @@ choices (each group a few dimensions, e.g. venue, aggressiveness, size) followed
 by one cancel choice. Discrete choices map to exact integer ticks and lots by
 rules written here once (no rounding ambiguity), and MaskablePPO can mask them.
 
-Aggressiveness levels (``level``), the same in every env:
+Aggressiveness levels (``level``), the same in every env; each is a price and a
+time in force (:class:`~orderbook.spec.codes.TimeInForce`):
 
 ====  =============================================================
 0     no order
-1     market order (walks the book up to the venue's price collar)
-2     limit at the far touch (buy at the ask, sell at the bid)
-3     limit at the near touch (buy at the bid, sell at the ask)
-4+j   limit ``passive_bps[j]`` behind the near touch, rounded away
-      from the touch to a whole tick, at least one tick
+1     market order: walks the book up to the venue's protection
+      band; what it does not fill in its arrival step is cancelled
+2     limit at the far touch (buy at the ask, sell at the bid), GTD
+3     limit at the near touch (buy at the bid, sell at the ask), GTD
+4     limit at the far touch, IOC: takes what the book shows up to
+      that price on arrival, the rest is cancelled at once
+5     limit at the near touch, post-only: rests as a maker, never
+      takes (rejected if the book moved through it on arrival)
+6+j   limit ``passive_bps[j]`` behind the near touch, rounded away
+      from the touch to a whole tick, at least one tick, GTD
 ====  =============================================================
+
+GTD orders live for the env's ``ttl_ms`` (0: the venue's default TTL).
 
 Cancel choices: 0 none, 1 the oldest cancellable order, 2 every cancellable order
 (cancellable: PENDING, OPEN or PARTIAL on a venue that is not known to be down).
@@ -35,16 +43,23 @@ from gymnasium import spaces
 from gymnasium.error import InvalidAction
 
 from orderbook.engine.lifecycle import CANCELLABLE_TABLE
+from orderbook.engine.tif import band_prices_ticks
 from orderbook.spec import codes as c
 
-LEVEL_NONE, LEVEL_MARKET, LEVEL_FAR, LEVEL_NEAR, LEVEL_PASSIVE0 = 0, 1, 2, 3, 4
+LEVEL_NONE, LEVEL_MARKET, LEVEL_FAR, LEVEL_NEAR, LEVEL_IOC_FAR, LEVEL_POST_NEAR, LEVEL_PASSIVE0 = 0, 1, 2, 3, 4, 5, 6
 CANCEL_NONE, CANCEL_OLDEST, CANCEL_ALL = 0, 1, 2
 N_CANCEL = 3
 E8 = 100_000_000
 
 
 def level_names(passive_bps: tuple[float, ...]) -> list[str]:
-    return ["none", "market", "limit@far", "limit@near"] + [f"limit@near-{d:g}bps" for d in passive_bps]
+    return ["none", "market", "limit@far", "limit@near", "ioc@far", "post-only@near"] + [f"limit@near-{d:g}bps" for d in passive_bps]
+
+
+def level_tif(level: np.ndarray) -> np.ndarray:
+    """The time in force a level sends: IOC at ``LEVEL_IOC_FAR``, POST_ONLY at ``LEVEL_POST_NEAR``, else GTD
+    (a market order is IOC whatever it carries)."""
+    return np.where(level == LEVEL_IOC_FAR, c.TIF_IOC, np.where(level == LEVEL_POST_NEAR, c.TIF_POST_ONLY, c.TIF_GTD)).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -131,17 +146,20 @@ def limit_price_ticks(level: np.ndarray, side: np.ndarray, bid: np.ndarray, ask:
     bps = passive_bps[j] if len(passive_bps) else np.zeros_like(near, dtype=np.float64)
     behind = np.maximum(np.ceil(near * bps * 1e-4).astype(np.int64), 1)
     passive = np.where(buy, near - behind, near + behind)
-    price = np.where(level == LEVEL_FAR, far, np.where(level == LEVEL_NEAR, near, passive))
+    price = np.where((level == LEVEL_FAR) | (level == LEVEL_IOC_FAR), far, np.where((level == LEVEL_NEAR) | (level == LEVEL_POST_NEAR), near, passive))
     return np.maximum(price, 1).astype(np.int64)
 
 
 def collar_ticks(cc, inst: np.ndarray, side: np.ndarray, bid: np.ndarray, ask: np.ndarray) -> np.ndarray:
-    """The price a market order reserves at: the core's collar, clamped into the instrument's price range,
-    computed the same way (``orderbook/engine/step.py``)."""
-    collar = cc.collar_bps[cc.inst_venue[inst]]
-    up = np.minimum(np.ceil(np.minimum(ask * (1.0 + collar * 1e-4), 4e18)).astype(np.int64), cc.max_price_ticks[inst])
-    down = np.maximum(np.floor(bid * (1.0 - collar * 1e-4)).astype(np.int64), cc.min_price_ticks[inst])
-    return np.where(side == c.BUY, up, down)
+    """The price a market order reserves at: its protection band, clamped into the instrument's price
+    range, by the core's own definition (:func:`orderbook.engine.tif.band_price_ticks`)."""
+    inst, side, bid, ask = np.broadcast_arrays(*(np.asarray(x, dtype=np.int64) for x in (inst, side, bid, ask)))
+    flat = [np.ascontiguousarray(x).reshape(-1) for x in (inst, side, bid, ask)]
+    i, s, bid_f, ask_f = flat
+    out = np.empty(i.shape[0], dtype=np.int64)
+    band_prices_ticks(bid_f, ask_f, np.ascontiguousarray(cc.collar_bps[cc.inst_venue[i]]), np.ascontiguousarray(cc.min_price_ticks[i]),
+                      np.ascontiguousarray(cc.max_price_ticks[i]), s, out)
+    return out.reshape(inst.shape)
 
 
 def worst_fee_atoms(notional: np.ndarray, rate_e8: np.ndarray) -> np.ndarray:

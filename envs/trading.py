@@ -159,13 +159,15 @@ class TradingEnv(OrderbookEnv):
 
     ``MultiDiscrete`` of ``orders_per_step`` groups ``[instrument, side, level,
     size]`` and one ``cancel`` choice; the default is
-    ``MultiDiscrete([6, 2, 6, 5, 6, 2, 6, 5, 3])``. Discrete for the reasons given
+    ``MultiDiscrete([6, 2, 8, 5, 6, 2, 8, 5, 3])``. Discrete for the reasons given
     in :class:`envs.execution.ExecutionEnv` (exact ticks and lots, MaskablePPO).
 
     - ``instrument``: index into ``config.instruments``.
     - ``side``: 0 buy, 1 sell.
-    - ``level``: 0 no order, 1 market, 2 limit at the far touch, 3 at the near
-      touch, 4.. ``passive_bps[j]`` behind it (default 2 and 5 bps).
+    - ``level``: 0 no order, 1 market (IOC within the venue's protection band), 2
+      limit at the far touch, 3 at the near touch, 4 IOC limit at the far touch, 5
+      post-only limit at the near touch, 6.. ``passive_bps[j]`` behind it (default 2
+      and 5 bps); the levels of :mod:`envs.spaces`.
     - ``size``: ``size_fractions[j]`` (default 5%, 10%, 25%, 50%, 100%) of the free
       balance the order locks (quote for a buy, base for a sell) on that venue, in
       whole lots, fees included; later orders of the same step size against what
@@ -235,7 +237,9 @@ class TradingEnv(OrderbookEnv):
 
     ## Version History
 
-    - v0: initial version.
+    - v0: initial version. Later within v0: market orders are IOC within the
+      protection band; levels 4 (IOC) and 5 (post-only) were inserted before the
+      passive levels (which moved from 4.. to 6..).
     """
 
     task_cls = TradingTask

@@ -34,6 +34,7 @@ from envs.execution_kernels import limit_price
 from envs.kernels import clear_intents, write_cancels, write_intent
 from envs.spaces import E8, LEVEL_MARKET, LEVEL_NONE
 from orderbook.compile.jit import kernel
+from orderbook.engine.tif import band_price_ticks
 from orderbook.spec import codes as c
 
 N_DIMS = 4  # choices per order group: instrument, side, level, size
@@ -175,11 +176,8 @@ def worst_fee_atoms(notional, rate_e8):
 
 @kernel
 def collar_ticks(cc, inst, side, bid, ask):
-    """:func:`envs.spaces.collar_ticks`: the price a market order reserves at."""
-    collar = cc.collar_bps[cc.inst_venue[inst]]
-    if side == c.BUY:
-        return min(np.int64(np.ceil(min(ask * (1.0 + collar * 1e-4), 4e18))), cc.max_price_ticks[inst])
-    return max(np.int64(np.floor(bid * (1.0 - collar * 1e-4))), cc.min_price_ticks[inst])
+    """:func:`envs.spaces.collar_ticks`: the price a market order reserves at (the core's band)."""
+    return band_price_ticks(bid, ask, cc.collar_bps[cc.inst_venue[inst]], cc.min_price_ticks[inst], cc.max_price_ticks[inst], side)
 
 
 @kernel

@@ -106,6 +106,7 @@ EVENT_STYLE = {  # event: (marker, size, filled, label)
     "CANCEL_REQUEST": ("4", 60, True, "cancel sent"),
     "CANCEL_ACK": ("x", 45, True, "cancelled"),
     "VENUE_CANCEL": ("D", 30, False, "venue cancel"),
+    "TIF_CANCEL": ("s", 30, False, "IOC / protection cancel"),
     "CANCEL_REJECT": ("1", 60, True, "cancel too late"),
     "EXPIRE": ("v", 40, True, "expired"),
     "REJECT": ("X", 50, True, "rejected"),
@@ -245,7 +246,7 @@ save(fig, "slippage")
 # Free plus locked (blue, left axis) and the locked part (orange, right axis:
 # reservations of orders in flight or resting), as time-weighted means over each minute,
 # for the assets that moved; the assets that never moved are listed in the title. A
-# market buy locks its collar for its ~50 ms of latency (next to nothing on average); the
+# market buy locks its protection band for its ~50 ms of latency (next to nothing on average); the
 # seller's quotes lock BTC for as long as they rest. Buys on `alpha` turn USD into BTC
 # and lock USD while in flight; the seller on `beta` locks BTC while its quote rests.
 

@@ -3,6 +3,7 @@
 The core of orderbook-gym. No Gymnasium or torch dependency: numpy, numba, polars.
 """
 
+from orderbook.engine import lifecycle, state  # noqa: F401  (``ob.lifecycle``, ``ob.state``: read by the envs, agents and tests)
 from orderbook.engine.config import ExchangeConfig, default_config
 from orderbook.engine.exchange import Exchange
 from orderbook.engine.intents import Order, OrderIntents, empty_intents

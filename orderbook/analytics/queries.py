@@ -207,6 +207,10 @@ def _stats(expr: pl.Expr, name: str) -> list[pl.Expr]:
     ]
 
 
+# Reasons of a REJECT that comes after the order was sent (at its ack): the order already counted with its SUBMIT.
+REJECTED_AFTER_SENDING = ("BROKER_ERROR", "POST_ONLY_WOULD_TAKE")
+
+
 @_lazily
 def execution_quality(events: Frame, by: list[str] | None = None) -> dict[str, Frame]:
     """Slippage, latency, fill, expiry, reject and lost-race figures.
@@ -259,10 +263,11 @@ def execution_quality(events: Frame, by: list[str] | None = None) -> dict[str, F
 
 
 def _counts(events: Frame, by: list[str]) -> Frame:
-    """Per group: orders (sent, or refused by a rule rather than a broker error), sent, fills, filled orders and
+    """Per group: orders (sent, or refused before sending: a reject learned at the ack is not a second order), sent, fills, filled orders and
     lots, ordered lots, expiries, rejects, and the slippage statistics of the fills."""
     ev = pl.col("event")
-    is_order = (ev == "SUBMIT") | ((ev == "REJECT") & (pl.col("reason") != "BROKER_ERROR"))
+    # a REJECT after the SUBMIT (learned at the ack) is not a second order
+    is_order = (ev == "SUBMIT") | ((ev == "REJECT") & ~pl.col("reason").cast(pl.String).is_in(REJECTED_AFTER_SENDING))
     return events.group_by(by).agg(
         is_order.sum().alias("orders"),
         (ev == "SUBMIT").sum().alias("sent"),

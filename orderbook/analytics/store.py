@@ -257,7 +257,7 @@ class EpisodeStore(StoreReader):
         """
         if not (isinstance(min_files, int) and min_files >= 2):
             raise ValueError(f"min_files must be an int >= 2 (a partition of one file is compact), got {min_files!r}")
-        self.schema()
+        self.schema(write=True)
         result = Compaction()
         for name in [check_run(run)] if run is not None else self.runs():
             was_open = name in self._open
@@ -284,7 +284,7 @@ class EpisodeStore(StoreReader):
         return result
 
     def _write_locked(self, writer: _RunWriter, run: str, frames: dict[str, pl.DataFrame]) -> list[Path]:
-        meta = self.schema()
+        meta = self.schema(write=True)
         staged: list[tuple[Path, Path]] = []
         tmps: list[Path] = []
         created: list[Path] = []  # partition directories this call made, removed again if it fails
@@ -333,7 +333,7 @@ class EpisodeStore(StoreReader):
     def _record_kinds(self, kinds: dict[str, dict[str, str]]) -> None:
         """Add kinds' column schemas to ``_schema.json``, checked against what other runs recorded meanwhile."""
         with store_lock.schema_lock(self.root):
-            meta = self.schema()
+            meta = self.schema(write=True)
             recorded = dict(meta["kinds"])
             for kind, dtypes in kinds.items():
                 self._check_columns(recorded, kind, dtypes)

@@ -38,7 +38,7 @@ from pathlib import Path
 import polars as pl
 
 from orderbook.analytics.store_lock import SCHEMA_FILE
-from orderbook.history.logs import HISTORY_SCHEMA_VERSION
+from orderbook.history.logs import HISTORY_SCHEMA_VERSION, READABLE_SCHEMA_VERSIONS
 
 FORMAT = "orderbook-episodes"
 KINDS = ("events", "ledger", "market")
@@ -83,8 +83,9 @@ def new_schema() -> dict:
             "partitioning": ["run", "episode"], "layout": LAYOUTS[LAYOUT_VERSION], "kinds": {}}
 
 
-def read_schema(root: Path) -> dict:
-    """The contents of ``root/_schema.json``, after checking format, history schema version and layout version."""
+def read_schema(root: Path, write: bool = False) -> dict:
+    """The contents of ``root/_schema.json``, after checking format, history schema version (any of
+    ``READABLE_SCHEMA_VERSIONS`` to read, ``HISTORY_SCHEMA_VERSION`` to ``write``) and layout version."""
     path = root / SCHEMA_FILE
     try:
         meta = json.loads(path.read_text())
@@ -93,10 +94,15 @@ def read_schema(root: Path) -> dict:
     if meta.get("format") != FORMAT:
         raise ValueError(f"{path}: expected format {FORMAT!r}, found {meta.get('format')!r}")
     found = meta.get("schema_version")
-    if found != HISTORY_SCHEMA_VERSION:
+    if found not in READABLE_SCHEMA_VERSIONS:
         raise SchemaVersionError(
             f"{root}: episodes were written with history schema version {found!r}; "
-            f"this orderbook reads version {HISTORY_SCHEMA_VERSION}"
+            f"this orderbook reads versions {list(READABLE_SCHEMA_VERSIONS)}"
+        )
+    if write and found != HISTORY_SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"{root}: episodes were written with history schema version {found!r}, which this orderbook reads "
+            f"but does not extend; it writes version {HISTORY_SCHEMA_VERSION}: write new episodes to a new store"
         )
     if meta.get("layout_version", 1) not in LAYOUTS:
         raise ValueError(f"{path}: expected a store layout version in {sorted(LAYOUTS)}, found {meta.get('layout_version')!r} "

@@ -24,7 +24,6 @@ from orderbook.analytics.store_layout import (
     episode_of,
     read_schema,
 )
-from orderbook.history.logs import HISTORY_SCHEMA_VERSION
 
 
 class StoreReader:
@@ -33,9 +32,10 @@ class StoreReader:
     root: Path
 
     # ------------------------------------------------------------ metadata
-    def schema(self) -> dict:
-        """The contents of ``_schema.json``, after checking format, history schema version and layout version."""
-        return read_schema(self.root)
+    def schema(self, write: bool = False) -> dict:
+        """The contents of ``_schema.json``, after checking format, history schema version (any readable one, or
+        the one this orderbook writes if ``write``) and layout version."""
+        return read_schema(self.root, write)
 
     def runs(self) -> list[str]:
         found = {p.name[4:] for kind in KINDS for p in (self.root / kind).glob("run=*") if p.is_dir()}
@@ -52,12 +52,12 @@ class StoreReader:
 
     def verify(self) -> int:
         """Check every file's schema version metadata; returns the number of files."""
-        self.schema()
+        version = str(self.schema()["schema_version"])
         paths = self.files()
         for path in paths:
             found = pl.read_parquet_metadata(path).get(VERSION_KEY)
-            if found != str(HISTORY_SCHEMA_VERSION):
-                raise SchemaVersionError(f"{path}: history schema version {found!r}, expected {HISTORY_SCHEMA_VERSION}")
+            if found != version:
+                raise SchemaVersionError(f"{path}: history schema version {found!r}, expected the store's {version}")
         return len(paths)
 
     # ---------------------------------------------------------------- read

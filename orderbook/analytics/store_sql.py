@@ -56,7 +56,7 @@ VIEWS = {
     "execution_quality": f"""
         WITH counts AS (
             SELECT {KEY}, venue, kind,
-                   count(*) FILTER (WHERE event = 'SUBMIT' OR (event = 'REJECT' AND reason <> 'BROKER_ERROR')) AS orders,
+                   count(*) FILTER (WHERE event = 'SUBMIT' OR (event = 'REJECT' AND reason NOT IN ('BROKER_ERROR', 'POST_ONLY_WOULD_TAKE'))) AS orders,
                    count(*) FILTER (WHERE event = 'SUBMIT') AS sent,
                    count(*) FILTER (WHERE event = 'FILL') AS fills,
                    count(*) FILTER (WHERE event = 'FILL' AND status = 'FILLED') AS filled_orders,

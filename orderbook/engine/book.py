@@ -3,9 +3,16 @@
 One model for synthetic and replayed bars (see :class:`~orderbook.spec.specs.BookSpec`):
 the touch is ``spread`` ticks wide around the price of the bar's path where an
 order arrives (:mod:`orderbook.market.path`; :func:`arrival_quotes`), level ``l`` is
-``l x level_step`` ticks behind it with ``depth_fractions[l] x bar volume`` lots,
+``l x level_step`` ticks behind it with ``depth_fractions[l] x book volume`` lots,
 and within a bar every price is clamped into ``[low, high]``: nothing prints
-outside the bar's range. A bar without volume has no depth: nothing fills.
+outside the bar's range.
+
+Quiet bars. The book volume is the bar's volume, or, on a bar without trades, the
+lane's running typical volume of the episode (:func:`remember_volume`: the first
+traded bar's volume, then an average over the last ``TYPICAL_VOLUME_BARS`` traded
+bars, weight 1/8 each step; 0 until a bar of the episode traded). So a quiet bar
+still shows a book and takers fill against it; makers fill only against trades
+(:func:`orderbook.engine.matching._make` reads the bar's own volume).
 
 Depth taken by one order is gone for the lane's other orders in the same step
 (``depth_used_lots``); limit fills share ``participation x volume`` per lane and
@@ -19,6 +26,8 @@ import numpy as np
 from orderbook.compile.jit import kernel
 from orderbook.market.path import price_at_ns
 from orderbook.spec import codes as c
+
+TYPICAL_VOLUME_BARS = 8  # the running typical volume weighs a new traded bar 1/8
 
 
 @kernel(inline=True)
@@ -49,12 +58,6 @@ def quotes_at(cc, bars, b, i, price_ticks):
 
 
 @kernel
-def open_quotes(cc, bars, b, i):
-    """(bid, ask) at the bar's open, clamped into the bar's range."""
-    return quotes_at(cc, bars, b, i, bars.open_ticks[b, i])
-
-
-@kernel
 def arrival_quotes(cc, bars, b, i, t0, t_ns, key):
     """(bid, ask) where the bar's path is at ``t_ns`` (``key``: the lane's market step key)."""
     price = price_at_ns(bars, b, i, cc.path_points, t0, cc.step_ns, t_ns, key)
@@ -67,15 +70,39 @@ def level_depth_lots(cc, v, volume_lots, level):
 
 
 @kernel
-def walk(cc, bars, b, i, side, cap_ticks, want_lots, bid, ask):
+def remember_volume(bars, b):
+    """Fold this bar's volume into lane ``b``'s running typical volume (bars with trades only)."""
+    for i in range(bars.volume_lots.shape[1]):
+        volume = bars.volume_lots[b, i]
+        if volume <= 0:
+            continue
+        typical = bars.typical_volume_lots[b, i]
+        if typical <= 0.0:
+            bars.typical_volume_lots[b, i] = float(volume)
+        else:
+            bars.typical_volume_lots[b, i] = typical + (volume - typical) / TYPICAL_VOLUME_BARS
+
+
+@kernel(inline=True)
+def book_volume_lots(bars, b, i):
+    """The volume the book's depth is drawn from: the bar's, or the typical one on a bar without trades."""
+    volume = bars.volume_lots[b, i]
+    if volume > 0:
+        return volume
+    return np.int64(bars.typical_volume_lots[b, i])
+
+
+@kernel
+def walk(cc, bars, b, i, side, cap_ticks, want_lots, bid, ask, consume=True):
     """Take up to ``want_lots`` from the book around the quotes ``bid, ask`` at prices no worse than ``cap_ticks``.
 
     The quotes are the path's when the order arrives (:func:`arrival_quotes`).
     Returns ``(lots, price_x_lots)``: lots taken and the sum of level price x lots
-    (ticks x lots). Consumes the lane's depth for this step.
+    (ticks x lots). Consumes the lane's depth for this step, unless ``consume`` is
+    False (a look at what the walk would give, for price protection and FOK).
     """
     v = cc.inst_venue[i]
-    volume = bars.volume_lots[b, i]
+    volume = book_volume_lots(bars, b, i)
     if volume <= 0 or want_lots <= 0:
         return np.int64(0), np.int64(0)
     lo, hi = bars.low_ticks[b, i], bars.high_ticks[b, i]
@@ -95,7 +122,8 @@ def walk(cc, bars, b, i, side, cap_ticks, want_lots, bid, ask):
         if avail <= 0:
             continue
         take = min(avail, want_lots - taken)
-        bars.depth_used_lots[b, i, level] += take
+        if consume:
+            bars.depth_used_lots[b, i, level] += take
         taken += take
         px_lots += take * px
         if taken == want_lots:
@@ -120,7 +148,7 @@ def initial_queue_lots(cc, bars, b, i, side, price_ticks, queue_fraction, bid, a
         px = touch - level * step if side == c.BUY else touch + level * step
         if (side == c.BUY and px < price_ticks) or (side == c.SELL and px > price_ticks):
             break
-        ahead += cc.depth_fractions[v, level] * bars.volume_lots[b, i]
+        ahead += cc.depth_fractions[v, level] * book_volume_lots(bars, b, i)
     return np.int64(queue_fraction * ahead)
 
 
@@ -128,10 +156,3 @@ def initial_queue_lots(cc, bars, b, i, side, price_ticks, queue_fraction, bid, a
 def crosses(side, price_ticks, bid, ask):
     """True if a limit at ``price_ticks`` is marketable against the quotes ``bid, ask``."""
     return price_ticks >= ask if side == c.BUY else price_ticks <= bid
-
-
-@kernel
-def is_marketable(cc, bars, b, i, side, price_ticks):
-    """True if a limit at ``price_ticks`` crosses the book at the bar's open."""
-    bid, ask = open_quotes(cc, bars, b, i)
-    return crosses(side, price_ticks, bid, ask)

@@ -56,6 +56,7 @@ def reset_lanes(cc, orders, lanes, bars, acct, stats, ledger, mask):
         lanes.error_burst[b, :] = False
         lanes.sent_this_step[b, :] = 0
         bars.impact_ticks[b, :] = 0.0
+        bars.typical_volume_lots[b, :] = 0.0
         reset_lane(stats, b)
         deposit_initial(cc, acct, ledger, lanes, b, lanes.time_ns[b])
 

@@ -3,7 +3,8 @@
 :class:`OrderIntents` holds up to ``M`` new orders per lane as ``(B, M)`` integer
 arrays (instrument ``-1`` = no order), each with its time in force (``tif``:
 :class:`~orderbook.spec.codes.TimeInForce`, GTD by default, so a row's ``ttl_ns`` or the
-venue's default TTL applies; GTC never expires by time); cancels are a ``(B, K)`` boolean mask over
+venue's default TTL applies; GTC never expires by time; IOC, FOK and post-only are
+decided on arrival, :mod:`orderbook.engine.tif`); cancels are a ``(B, K)`` boolean mask over
 slots. :func:`validate_intents` and :func:`validate_cancels` check shapes, dtypes
 and ranges and raise ``ValueError`` saying what was expected and what came,
 before anything changes. :class:`Order` and :func:`intents_from_orders` take
@@ -83,10 +84,12 @@ _CHECKS = (
     ("ttl_ns", "a time to live >= 0 ns (0 = venue default)"),
     ("qty_lots", "a quantity <= 2**40 lots"),
     ("price_ticks", "a price <= 2**40 ticks"),
-    ("tif", "0 (GTD) or 1 (GTC)"),
+    ("tif", "a TimeInForce: 0 (GTD), 1 (GTC), 2 (IOC), 3 (FOK) or 4 (POST_ONLY)"),
     ("ttl_ns", "a time to live <= 2**60 ns (36.5 years; GTC for no expiry)"),
-    ("ttl_ns", "0 for a GTC order (good till cancelled never expires by time)"),
-)  # _row_check returns len(_CHECKS) = 11 for a row that passes them all
+    ("ttl_ns", "0 for a GTC, IOC or FOK order (GTC never expires by time; IOC and FOK never rest)"),
+    ("tif", "a time in force other than 4 (POST_ONLY) for a market order (post-only is a limit that only rests)"),
+)  # _row_check returns len(_CHECKS) = 12 for a row that passes them all
+_PASS = len(_CHECKS)
 
 
 @kernel(inline=True)
@@ -96,7 +99,7 @@ def _row_check(intents, n_instruments, b, m):
     if inst >= n_instruments:
         return 0
     if inst < 0:
-        return 11  # no order: nothing else is read
+        return _PASS  # no order: nothing else is read
     side, kind, tif = intents.side[b, m], intents.kind[b, m], intents.tif[b, m]
     qty, price, ttl = intents.qty_lots[b, m], intents.price_ticks[b, m], intents.ttl_ns[b, m]
     if side != c.BUY and side != c.SELL:
@@ -113,13 +116,15 @@ def _row_check(intents, n_instruments, b, m):
         return 6
     if price > 2**40:
         return 7
-    if tif != c.TIF_GTD and tif != c.TIF_GTC:
+    if tif < 0 or tif >= c.N_TIF:
         return 8
     if ttl > MAX_DURATION_NS:
         return 9
-    if tif == c.TIF_GTC and ttl != 0:
+    if (tif == c.TIF_GTC or tif == c.TIF_IOC or tif == c.TIF_FOK) and ttl != 0:
         return 10
-    return 11
+    if kind == c.MARKET and tif == c.TIF_POST_ONLY:
+        return 11
+    return _PASS
 
 
 @kernel
@@ -130,7 +135,7 @@ def _first_bad_intent(intents, n_instruments, out):
     """
     n_b, n_m = intents.instrument.shape
     out[0] = -1
-    best = 11
+    best = _PASS
     for b in range(n_b):
         for m in range(n_m):
             check = _row_check(intents, n_instruments, b, m)
@@ -178,7 +183,11 @@ class Order:
     """A new order in human units: ``quantity`` in base units, ``price`` in quote units.
 
     ``tif``: ``"GTD"`` (default: expires after ``ttl_ms``, or the venue's default TTL
-    when ``ttl_ms`` is 0) or ``"GTC"`` (never expires by time; ``ttl_ms`` must be 0).
+    when ``ttl_ms`` is 0), ``"GTC"`` (never expires by time), ``"IOC"`` (what its
+    arrival does not fill is cancelled at once), ``"FOK"`` (fills whole on arrival or
+    not at all), ``"POST_ONLY"`` (a limit rejected if marketable on arrival; expires as
+    a GTD). ``ttl_ms`` must be 0 for GTC, IOC and FOK. Market orders are IOC (see
+    :class:`~orderbook.spec.codes.TimeInForce`); a market POST_ONLY is refused.
     """
 
     venue: str
@@ -208,9 +217,10 @@ def _side_code(side: str | int) -> int:
 
 def _tif_code(tif: str | int) -> int:
     if isinstance(tif, str):
-        if tif.upper() not in c.TimeInForce.__members__:
+        name = tif.upper().replace("-", "_")
+        if name not in c.TimeInForce.__members__:
             raise ValueError(f"tif must be one of {list(c.TimeInForce.__members__)}, got {tif!r}")
-        return int(c.TimeInForce[tif.upper()])
+        return int(c.TimeInForce[name])
     if isinstance(tif, bool) or tif not in {int(t) for t in c.TimeInForce}:
         raise ValueError(f"tif must be a TimeInForce ({', '.join(f'{t.value} = {t.name}' for t in c.TimeInForce)}), got {tif!r}")
     return int(tif)
@@ -243,8 +253,10 @@ def intents_from_orders(config, n_lanes: int, orders: Iterable[Order]) -> OrderI
             ticks = int(t)
         ttl_ms = check_duration_ms(f"{where}: ttl_ms (0 = venue default)", order.ttl_ms, positive=False)
         tif = _tif_code(order.tif)
-        if tif == c.TIF_GTC and ttl_ms != 0:
-            raise ValueError(f"{where}: a GTC order never expires by time, so ttl_ms must be 0, got {order.ttl_ms}")
+        if tif in (c.TIF_GTC, c.TIF_IOC, c.TIF_FOK) and ttl_ms != 0:
+            raise ValueError(f"{where}: {c.TimeInForce(tif).name} orders take no time to live (GTC never expires by time; IOC and FOK never rest), so ttl_ms must be 0, got {order.ttl_ms}")
+        if tif == c.TIF_POST_ONLY and order.price is None:
+            raise ValueError(f"{where}: a post-only order is a limit that only rests, so it needs a price, got a market order (price None)")
         m = used[order.lane]
         if m >= config.max_new_orders:
             raise ValueError(f"{where}: lane {order.lane} has more than max_new_orders={config.max_new_orders} orders")

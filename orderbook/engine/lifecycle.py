@@ -37,7 +37,8 @@ _EDGES: list[tuple[Status, int, Status]] = [
     # rule breach): nothing was locked, the order never reaches PENDING.
     (Status.EMPTY, Event.REJECT, Status.REJECTED),
     (Status.PENDING, Event.ACK, Status.OPEN),
-    (Status.PENDING, Event.REJECT, Status.REJECTED),  # broker error, learned at ack time
+    # broker error, learned at ack time; or a post-only limit marketable on arrival
+    (Status.PENDING, Event.REJECT, Status.REJECTED),
     (Status.PENDING, Event.EXPIRE, Status.EXPIRED),  # the ack never came (ACK_TIMEOUT) or ttl passed
     # A cancel may be sent before the ack arrives; the venue then sees both.
     (Status.PENDING, Event.CANCEL_REQUEST, Status.PENDING_CANCEL),
@@ -56,7 +57,7 @@ _EDGES: list[tuple[Status, int, Status]] = [
     (Status.PARTIAL, Event.VENUE_CANCEL, Status.CANCELLED),
     # The order was acked while its cancel was in flight: still live at the venue.
     (Status.PENDING_CANCEL, Event.ACK, Status.PENDING_CANCEL),
-    (Status.PENDING_CANCEL, Event.REJECT, Status.REJECTED),
+    (Status.PENDING_CANCEL, Event.REJECT, Status.REJECTED),  # as from PENDING: broker error or post-only
     # A fill gets there before the cancel: a partial fill keeps the cancel in
     # flight; a full fill wins the race and the cancel is rejected as too late.
     (Status.PENDING_CANCEL, Event.FILL, Status.PENDING_CANCEL),
@@ -64,6 +65,13 @@ _EDGES: list[tuple[Status, int, Status]] = [
     (Status.PENDING_CANCEL, Event.CANCEL_ACK, Status.CANCELLED),
     (Status.PENDING_CANCEL, Event.EXPIRE, Status.EXPIRED),  # ttl passed before the cancel landed
     (Status.PENDING_CANCEL, Event.VENUE_CANCEL, Status.CANCELLED),
+    # Time in force and price protection, decided in the arrival step (orderbook.engine.tif):
+    # what an IOC, an FOK or a market order may not rest is cancelled at once, in the
+    # step it arrived, whatever it filled (OPEN: nothing, PARTIAL: the filled part is
+    # kept), and also when the user's own cancel is still in flight (PENDING_CANCEL).
+    (Status.OPEN, Event.TIF_CANCEL, Status.CANCELLED),
+    (Status.PARTIAL, Event.TIF_CANCEL, Status.CANCELLED),
+    (Status.PENDING_CANCEL, Event.TIF_CANCEL, Status.CANCELLED),
     # Cancels that arrive after the order is done: recorded, status unchanged.
     (Status.FILLED, Event.CANCEL_REJECT, Status.FILLED),
     (Status.CANCELLED, Event.CANCEL_REJECT, Status.CANCELLED),

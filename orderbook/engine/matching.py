@@ -5,10 +5,12 @@ order acknowledged in an earlier bar): the quotes are those around the bar's pat
 there (:mod:`orderbook.market.path`, :func:`orderbook.engine.book.arrival_quotes`).
 
 - A market order (and a limit that is marketable at the quotes of its arrival)
-  takes liquidity: it walks the book around those quotes
-  (:func:`orderbook.engine.book.walk`) up to its collar or limit price and pays the
-  taker fee, stamped at its arrival. What the book cannot give now stays live for
-  later bars (which it meets at their open).
+  takes liquidity unless post-only: it walks the book around those quotes
+  (:func:`orderbook.engine.book.walk`) as far as its protection band or limit price
+  allows with impact included (:func:`takeable_lots`) and pays the taker fee,
+  stamped at its arrival. What a market, IOC or FOK order does not fill in its
+  arrival step is cancelled at once (:mod:`orderbook.engine.tif`); the rest of a
+  GTC, GTD limit that crossed rests, and meets later bars at their open.
 - A resting limit fills only from the path after its arrival: the points after it,
   up to its expiry (exclusive) and up to its cancel's landing (inclusive: a fill
   at the cancel's time wins the race). A point through its price carries its
@@ -19,18 +21,21 @@ there (:mod:`orderbook.market.path`, :func:`orderbook.engine.book.arrival_quotes
   came; it pays the maker fee.
 - Impact (linear, Almgren-Chriss): each taker fill moves its own price by
   ``epsilon + eta x (lots traded this step)`` ticks, rounded up against the trader
-  and never past the order's collar or limit; permanent impact adds
-  ``gamma x lots`` to the lane's price of that instrument from the next bar on.
-  Square-root: ``sqrt_coef x price x sqrt(lots this step / bar volume)``.
+  and never clipped: protection takes fewer lots instead, so the fill's average
+  price (impact included) stays within the order's band or limit; permanent impact
+  adds ``gamma x lots`` to the lane's price of that instrument from the next bar on.
+  Square-root: ``sqrt_coef x price x sqrt(lots this step / book volume)``.
 
 Orders match in slot order (known limit: two orders of a lane arriving in one bar
 share its depth and volume in slot order, not in arrival order). A bar without
-volume fills nothing.
+trades still shows a book (the lane's typical volume, :mod:`orderbook.engine.book`):
+takers fill against it, makers do not.
 
 Bounds (:mod:`orderbook.spec.bounds`): a temporary impact shift is at most the
 instrument's ``max_price_ticks`` a lot and the lane's permanent impact stays in
 ``[-max_price_ticks, max_price_ticks]``, so no product of price and lots leaves
-int64. Times: a taker fill is stamped at its arrival (or the bar's start), a maker
+int64; a taker's fill is priced within its band or limit, itself in the price
+range. Times: a taker fill is stamped at its arrival (or the bar's start), a maker
 fill at a path point after its arrival, before its expiry and not after its
 cancel, so an order's event times never decrease.
 """
@@ -41,11 +46,12 @@ import numpy as np
 
 from orderbook.compile.jit import kernel
 from orderbook.engine import state as st
-from orderbook.engine.book import arrival_quotes, crosses, walk
+from orderbook.engine.book import arrival_quotes, book_volume_lots, crosses, walk
 from orderbook.engine.lifecycle import FILL_FULL, is_fillable
 from orderbook.engine.portfolio import settle_fill
 from orderbook.engine.records import record, transit
 from orderbook.engine.stats import count, observe
+from orderbook.engine.tif import cancel_at_arrival, ends_at_arrival, may_take
 from orderbook.market.path import first_point_after, interval_volume_lots, point_time_ns
 from orderbook.spec import codes as c
 from orderbook.spec import rng
@@ -61,24 +67,62 @@ def _impact_shift_ticks(cc, bars, b, i, lots_this_step):
     if model == IMPACT_LINEAR:
         x = cc.impact_epsilon_ticks[i] + cc.impact_eta_ticks_per_lot[i] * lots_this_step
     elif model == IMPACT_SQRT:
-        x = cc.impact_sqrt_coef[v] * bars.open_ticks[b, i] * np.sqrt(lots_this_step / max(bars.volume_lots[b, i], 1))
+        x = cc.impact_sqrt_coef[v] * bars.open_ticks[b, i] * np.sqrt(lots_this_step / max(book_volume_lots(bars, b, i), 1))
     else:
         return np.int64(0)
     return np.int64(np.ceil(min(x, float(cc.max_price_ticks[i])) - 1e-9))
 
 
 @kernel
+def _within(side, cap, lots, px_lots):
+    """Whether ``lots`` priced at ``px_lots`` (ticks x lots) average no worse than ``cap`` (and at least a tick)."""
+    if side == c.BUY:
+        return px_lots <= cap * lots
+    return px_lots >= cap * lots and px_lots >= lots
+
+
+@kernel
+def _priced_lots(cc, bars, b, i, side, cap, want, bid, ask):
+    """``(lots, ticks x lots)`` a walk for ``want`` would give now, temporary impact included, without taking."""
+    lots, px_lots = walk(cc, bars, b, i, side, cap, want, bid, ask, False)
+    if lots == 0:
+        return lots, px_lots
+    shift = _impact_shift_ticks(cc, bars, b, i, bars.flow_lots[b, i] + lots)
+    return lots, px_lots + side * lots * shift
+
+
+@kernel
+def takeable_lots(cc, bars, b, i, side, cap, want, bid, ask):
+    """The most lots (at most ``want``) a taker gets now with its average price, impact included, within ``cap``.
+
+    The walk's average price and the impact shift both grow with the lots taken, so
+    the lots that fit are ``0..n``: a binary search finds ``n`` (about 40 looks at
+    the book for 2**40 lots) when the whole walk does not fit. Takes nothing.
+    """
+    lots, px_lots = _priced_lots(cc, bars, b, i, side, cap, want, bid, ask)
+    if _within(side, cap, lots, px_lots):
+        return lots
+    lo, hi = np.int64(0), lots  # lo fits, hi does not
+    while hi - lo > 1:
+        mid = lo + (hi - lo) // 2
+        n, px = _priced_lots(cc, bars, b, i, side, cap, mid, bid, ask)
+        if _within(side, cap, n, px):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+@kernel
 def _take(cc, bars, b, i, side, cap, want, bid, ask):
-    """Taker fill: walk the book around ``bid, ask``, add temporary impact; (lots, notional in ticks x lots)."""
-    lots, px_lots = walk(cc, bars, b, i, side, cap, want, bid, ask)
+    """Taker fill: walk the book around ``bid, ask`` as far as :func:`takeable_lots` allows, add the
+    temporary impact (never clipped); (lots, notional in ticks x lots)."""
+    lots, px_lots = walk(cc, bars, b, i, side, cap, takeable_lots(cc, bars, b, i, side, cap, want, bid, ask), bid, ask)
     if lots == 0:
         return lots, px_lots
     bars.flow_lots[b, i] += lots
     shift = _impact_shift_ticks(cc, bars, b, i, bars.flow_lots[b, i])
-    if side == c.BUY:
-        px_lots = min(px_lots + lots * shift, cap * lots)
-    else:
-        px_lots = max(px_lots - lots * shift, cap * lots, lots)
+    px_lots = px_lots + side * lots * shift
     bound = float(cc.max_price_ticks[i])
     bars.impact_ticks[b, i] = min(max(bars.impact_ticks[b, i] + side * cc.impact_gamma_ticks_per_lot[i] * lots, -bound), bound)
     return lots, px_lots
@@ -165,21 +209,25 @@ def match(ctx, b, t0, bars, key):
         if not is_fillable(s) or orders.arrival_mid_x2[b, k] == 0:
             continue
         i = orders.instrument[b, k]
-        if bars.volume_lots[b, i] <= 0:
-            continue
         side, price = orders.side[b, k], orders.price_ticks[b, k]
         remaining = orders.qty_lots[b, k] - orders.filled_lots[b, k]
         ack = orders.ack_ns[b, k]
         fresh = orders.acked_step[b, k] == lanes.step[b]
         meets = ack if fresh else t0  # when the order meets this bar's path
         bid, ask = arrival_quotes(cc, bars, b, i, t0, meets, key)
-        if orders.kind[b, k] == c.MARKET or (fresh and crosses(side, price, bid, ask)):
-            lots, px_lots = _take(cc, bars, b, i, side, price, remaining, bid, ask)
+        kind, tif = orders.kind[b, k], orders.tif[b, k]
+        if kind == c.MARKET or (fresh and may_take(tif) and crosses(side, price, bid, ask)):
+            want = remaining
+            if tif == c.TIF_FOK and takeable_lots(cc, bars, b, i, side, price, remaining, bid, ask) < remaining:
+                want = 0  # fill or kill: the whole order now, or nothing
+            lots, px_lots = _take(cc, bars, b, i, side, price, want, bid, ask)
             if lots > 0:
                 _apply_fill(ctx, b, k, max(t0, ack), lots, px_lots, c.LIQ_TAKER)
                 remaining -= lots
-            if orders.kind[b, k] == c.MARKET or remaining == 0:
-                continue
+        if remaining > 0 and ends_at_arrival(kind, tif):  # always its arrival step: it never rests
+            cancel_at_arrival(ctx, b, k, max(t0, ack), bars, bid, ask)
+        if remaining == 0 or ends_at_arrival(kind, tif):
+            continue
         until = min(orders.cancel_ack_ns[b, k], orders.expiry_ns[b, k] - 1)  # a fill at the cancel's time wins
         lots, px_lots, stamp = _make(cc, orders, lanes, bars, b, k, i, side, price, remaining, t0, meets, until)
         if lots > 0:

@@ -78,6 +78,7 @@ class Bars(NamedTuple):
     flow_lots: np.ndarray  # (B, I) int64 scratch: market flow this step (temporary impact)
     path_ticks: np.ndarray  # (B, I, N + 1) int64 the path inside the bar: N = path_points intervals (orderbook.market.path)
     path_sigma_ticks: np.ndarray  # (B, I) float64 sd of the path's Brownian part over the bar (refines it between points)
+    typical_volume_lots: np.ndarray  # (B, I) float64 running typical bar volume of the episode (depth of quiet bars)
 
 
 class Accounts(NamedTuple):
@@ -160,6 +161,7 @@ def new_bars(n_lanes: int, n_instruments: int, n_levels: int, n_path_points: int
     cols["impact_ticks"] = np.zeros(shape, dtype=np.float64)
     cols["path_ticks"] = np.zeros(shape + (n_path_points + 1,), dtype=np.int64)
     cols["path_sigma_ticks"] = np.zeros(shape, dtype=np.float64)
+    cols["typical_volume_lots"] = np.zeros(shape, dtype=np.float64)
     cols["depth_used_lots"] = np.zeros(shape + (n_levels,), dtype=np.int64)
     return Bars(**cols)
 

@@ -20,29 +20,31 @@ balance change through :func:`orderbook.engine.portfolio.move`; every change wri
 history row as it happens. The kernel never allocates.
 
 Bounds kept (:mod:`orderbook.spec.bounds`): a limit price outside the instrument's range
-is refused (``PRICE_OUT_OF_RANGE``) and a market order's collar is clamped into it
-before any product of price and quantity is formed; an order that would credit a
+is refused (``PRICE_OUT_OF_RANGE``) and a market order's price, its protection band
+(:func:`orderbook.engine.tif.band_price_ticks`), is clamped into it before any product
+of price and quantity is formed; an order that would credit a
 balance already above ``BALANCE_CAP_ATOMS`` is refused (``BALANCE_LIMIT``). Every
 time sum saturates at ``NEVER_NS``. Times in force: GTC expires at ``NEVER_NS``;
-GTD at its ttl (or the venue's default). An order that reaches the venue at or
+GTD and post-only at their ttl (or the venue's default); IOC, FOK and market orders
+end in their arrival step (:mod:`orderbook.engine.tif`); a post-only limit marketable
+on arrival is rejected at its ack. An order that reaches the venue at or
 after its expiry is never acknowledged, and a cancel landing at or after it never
 lands: the expiry comes first, so each order's event times never decrease.
 """
 
 from __future__ import annotations
 
-import numpy as np
-
 from orderbook.compile.jit import kernel
 from orderbook.engine import broker
 from orderbook.engine import state as st
-from orderbook.engine.book import arrival_quotes, initial_queue_lots
+from orderbook.engine.book import arrival_quotes, initial_queue_lots, remember_volume
 from orderbook.engine.lifecycle import is_awaiting_ack, is_fillable, is_live
 from orderbook.engine.matching import match
 from orderbook.engine.portfolio import lock_reservation, value_lane
 from orderbook.engine.records import StepContext, finish, record, transit
 from orderbook.engine.state import NEVER_NS
 from orderbook.engine.stats import count, count_reject, observe
+from orderbook.engine.tif import band_price_ticks, post_only_would_take
 from orderbook.history.event_log import append_event_fields
 from orderbook.history.logs import append_market
 from orderbook.spec import codes as c
@@ -134,11 +136,8 @@ def submit(ctx, b, t0, bars, intents):
         side, kind, qty = intents.side[b, m], intents.kind[b, m], intents.qty_lots[b, m]
         v = cc.inst_venue[i]
         ref_bid, ref_ask = bars.ref_bid_ticks[b, i], bars.ref_ask_ticks[b, i]
-        if kind == c.MARKET:  # a market order is a limit at the collar, inside the price range
-            if side == c.BUY:
-                price = min(np.int64(np.ceil(min(ref_ask * (1.0 + cc.collar_bps[v] * 1e-4), 4e18))), cc.max_price_ticks[i])
-            else:
-                price = max(np.int64(np.floor(ref_bid * (1.0 - cc.collar_bps[v] * 1e-4))), cc.min_price_ticks[i])
+        if kind == c.MARKET:  # a market order's price is its protection band, inside the price range
+            price = band_price_ticks(ref_bid, ref_ask, cc.collar_bps[v], cc.min_price_ticks[i], cc.max_price_ticks[i], side)
         else:
             price = intents.price_ticks[b, m]
         oid = lanes.next_order_id[b]
@@ -154,7 +153,7 @@ def submit(ctx, b, t0, bars, intents):
                 reason = c.R_INSUFFICIENT_FUNDS
                 orders.status[b, k] = c.EMPTY
         if reason != c.R_NONE:
-            append_event_fields(events, b, lanes.episode[b], step, t0, oid, i, side, kind, price, qty, c.EV_REJECT, c.REJECTED, reason, 0, 0, 0, 0, 0, ref_bid + ref_ask)
+            append_event_fields(events, b, lanes.episode[b], step, t0, oid, i, side, kind, price, qty, c.EV_REJECT, c.REJECTED, reason, 0, 0, 0, 0, 0, ref_bid + ref_ask, intents.tif[b, m])
             count_reject(stats, b, reason)
             continue
         count(stats, b, st.CNT_ORDERED_LOTS, qty)
@@ -222,6 +221,9 @@ def acknowledge(ctx, b, t0, t1, bars, key):
         if broker.broker_errs(cc, lanes, b, v, lanes.fault_seed[b], lanes.rng_episode[b], lanes.step[b], orders.order_id[b, k]):
             finish(ctx, b, k, ack, c.EV_REJECT, c.R_BROKER_ERROR)
             continue
+        if post_only_would_take(orders, b, k, bid, ask):
+            finish(ctx, b, k, ack, c.EV_REJECT, c.R_POST_ONLY_WOULD_TAKE)
+            continue
         observe(stats, b, st.STAT_ACK_LATENCY_MS, (ack - orders.submit_ns[b, k]) * 1e-6)
         if orders.kind[b, k] == c.LIMIT:
             frac = cc.queue_fraction[v]
@@ -283,6 +285,7 @@ def step_orders(cc, orders, lanes, bars, acct, stats, events, ledger, market_log
         bars.depth_used_lots[b, :, :] = 0
         bars.volume_used_lots[b, :] = 0
         bars.flow_lots[b, :] = 0
+        remember_volume(bars, b)
         inject_outages(ctx, b)
         request_cancels(ctx, b, t0, bars, cancels)
         submit(ctx, b, t0, bars, intents)

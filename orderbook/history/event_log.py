@@ -1,7 +1,7 @@
 """The event log, kept normalised: event rows, a row per order and a row per fill.
 
 A 20-byte event row (time, step, event, status, reason, flags, the row of its
-order), a 54-byte row per order (and again after a flush, for an order that lives
+order), a 55-byte row per order (and again after a flush, for an order that lives
 on) and a 25-byte row per fill, instead of 97 bytes of one wide row;
 ``EventLog.columns()`` (and so ``History.events_frame()``) gives the same columns,
 values and dtypes as the wide row did (schema unchanged). Measured per event, order
@@ -31,7 +31,7 @@ from orderbook.history.column_log import ColumnLog, next_row
 # The event log's columns as frames see them (``EventLog.columns()``, ``History.events_frame()``).
 EV_I64 = ("time_ns", "order_id", "price_ticks", "qty_lots", "fill_lots", "fill_notional_atoms", "fee_atoms", "arrival_mid_x2", "decision_mid_x2")
 EV_I32 = ("lane", "episode", "step", "instrument", "side")
-EV_U8 = ("kind", "event", "status", "reason", "liquidity")
+EV_U8 = ("kind", "event", "status", "reason", "liquidity", "tif")
 
 # How the event log keeps them: an event row, its order's row, and its fill's row.
 ROW_I64 = ("time_ns",)
@@ -44,10 +44,10 @@ ARRIVED, HAS_FILL = 1, 2  # flags: the order had reached the venue (arrival mid 
 
 ORD_I64 = ("order_id", "price_ticks", "qty_lots", "decision_mid_x2", "arrival_mid_x2")
 ORD_I32 = ("lane", "episode", "instrument")
-ORD_U8 = ("kind", "side")  # side as int8 bits (+1 / -1)
+ORD_U8 = ("kind", "side", "tif")  # side as int8 bits (+1 / -1); tif: TimeInForce
 O_ID, O_PRICE, O_QTY, O_DECISION_MID, O_ARRIVAL_MID = range(5)
 O_LANE, O_EPISODE, O_INSTRUMENT = range(3)
-O_KIND, O_SIDE = range(2)
+O_KIND, O_SIDE, O_TIF = range(3)
 
 FILL_I64 = ("fill_lots", "fill_notional_atoms", "fee_atoms")
 FILL_U8 = ("liquidity",)
@@ -64,7 +64,7 @@ class EventArrays(NamedTuple):
     size: np.ndarray  # (1,) int64 event rows written
     o_i64: np.ndarray  # (5, capacity) int64 ORD_I64
     o_i32: np.ndarray  # (3, capacity) int32 ORD_I32
-    o_u8: np.ndarray  # (2, capacity) uint8 ORD_U8
+    o_u8: np.ndarray  # (3, capacity) uint8 ORD_U8
     o_size: np.ndarray  # (1,) int64 order rows written
     o_base: np.ndarray  # (1,) int64 order rows dropped by clears before row 0 (order rows count across clears)
     f_i64: np.ndarray  # (3, capacity) int64 FILL_I64
@@ -77,7 +77,7 @@ class EventLog:
 
     Three append-only logs: **event rows** (time, step, event, status, reason, flags
     and the row of the order log), **order rows** (lane, episode, order id,
-    instrument, side, kind, limit price, quantity, decision and arrival mids) and
+    instrument, side, kind, time in force, limit price, quantity, decision and arrival mids) and
     **fill rows** (lots, notional, fee, liquidity; only for rows that carry a fill,
     in event order, so the k-th flagged event row owns the k-th fill row).
     :meth:`columns` joins them back into the event columns ``EV_I64/EV_I32/EV_U8``,
@@ -217,6 +217,7 @@ class EventLog:
             "status": a.u8[E_STATUS, :n].copy(),
             "reason": a.u8[E_REASON, :n].copy(),
             "liquidity": per_fill(a.f_u8, F_LIQUIDITY),
+            "tif": a.o_u8[O_TIF].take(order),
         }
         return {name: cols[name] for names in self.names for name in names}
 
@@ -232,20 +233,20 @@ class EventLog:
         bad = np.flatnonzero((col["side"] < -128) | (col["side"] > 127))
         if len(bad):
             raise ValueError(f"events: side is kept in 8 bits, expected -128..127 (+1 buy, -1 sell), row {bad[0]} has {col['side'][bad[0]]}")
-        const = ("price_ticks", "qty_lots", "decision_mid_x2", "instrument", "side", "kind")
+        const = ("price_ticks", "qty_lots", "decision_mid_x2", "instrument", "side", "kind", "tif")
         self.reserve(n)
         o0 = len(self.orders)
         current: dict[tuple, int] = {}
-        rows: list[list[int]] = []  # new order rows: ORD_I64 + ORD_I32 + (kind, side)
+        rows: list[list[int]] = []  # new order rows: ORD_I64 + ORD_I32 + (kind, side, tif)
         order_row = np.empty(n, dtype=np.int64)
         keys = zip(*(col[k].tolist() for k in ("lane", "episode", "order_id")), zip(*(col[k].tolist() for k in const)), col["arrival_mid_x2"].tolist())
         for i, (lane, episode, oid, values, arrival) in enumerate(keys):
             r = current.get((lane, episode, oid))
             row = rows[r - o0] if r is not None and r >= o0 else None
-            if row is None or tuple(row[j] for j in (1, 2, 3, 7, 9, 8)) != values or arrival not in (0, row[4]) and row[4] != 0:
+            if row is None or tuple(row[j] for j in (1, 2, 3, 7, 9, 8, 10)) != values or arrival not in (0, row[4]) and row[4] != 0:
                 r = o0 + len(rows)
-                price, qty, decision, instrument, side, kind = values
-                row = [oid, price, qty, decision, arrival, lane, episode, instrument, kind, side]
+                price, qty, decision, instrument, side, kind, tif = values
+                row = [oid, price, qty, decision, arrival, lane, episode, instrument, kind, side, tif]
                 rows.append(row)
                 current[(lane, episode, oid)] = r
             elif arrival != 0 and row[4] == 0:
@@ -265,6 +266,7 @@ class EventLog:
         a.o_i32[:, o0:o0 + no] = table[5:8]
         a.o_u8[O_KIND, o0:o0 + no] = table[8]
         a.o_u8[O_SIDE, o0:o0 + no] = table[9].astype(np.int8).view(np.uint8)
+        a.o_u8[O_TIF, o0:o0 + no] = table[10]
         for j, name in enumerate(FILL_I64):
             a.f_i64[j, f0:f0 + nf] = col[name][has_fill]
         a.f_u8[F_LIQUIDITY, f0:f0 + nf] = col["liquidity"][has_fill]
@@ -279,7 +281,7 @@ def _next(size):
 
 
 @kernel
-def _append_order(log, lane, episode, order_id, instrument, side, kind, price_ticks, qty_lots, decision_mid_x2, arrival_mid_x2):
+def _append_order(log, lane, episode, order_id, instrument, side, kind, tif, price_ticks, qty_lots, decision_mid_x2, arrival_mid_x2):
     """A row of the order log; returns its index (since the last clear)."""
     n = _next(log.o_size)
     log.o_i64[O_ID, n] = order_id
@@ -292,6 +294,7 @@ def _append_order(log, lane, episode, order_id, instrument, side, kind, price_ti
     log.o_i32[O_INSTRUMENT, n] = instrument
     log.o_u8[O_KIND, n] = kind
     log.o_u8[O_SIDE, n] = np.uint8(side & 0xFF)  # int8 bits
+    log.o_u8[O_TIF, n] = tif
     return n
 
 
@@ -317,9 +320,9 @@ def _append_row(log, order_row, step, time_ns, event, status, reason, fill_lots,
 
 @kernel
 def append_event_fields(log, lane, episode, step, time_ns, order_id, instrument, side, kind, price_ticks, qty_lots,
-                        event, status, reason, fill_lots, fill_notional, fee, liquidity, arrival_mid_x2, decision_mid_x2):
+                        event, status, reason, fill_lots, fill_notional, fee, liquidity, arrival_mid_x2, decision_mid_x2, tif):
     """One event row from explicit fields (orders refused before they had a slot), with its order's row."""
-    r = _append_order(log, lane, episode, order_id, instrument, side, kind, price_ticks, qty_lots, decision_mid_x2, arrival_mid_x2)
+    r = _append_order(log, lane, episode, order_id, instrument, side, kind, tif, price_ticks, qty_lots, decision_mid_x2, arrival_mid_x2)
     _append_row(log, r, step, time_ns, event, status, reason, fill_lots, fill_notional, fee, liquidity, arrival_mid_x2 != 0)
 
 
@@ -339,13 +342,14 @@ def _order_row(log, lane, episode, orders, k):
         and log.o_i64[O_DECISION_MID, r] == orders.decision_mid_x2[lane, k]
         and log.o_u8[O_KIND, r] == orders.kind[lane, k]
         and log.o_u8[O_SIDE, r] == np.uint8(orders.side[lane, k] & 0xFF)
+        and log.o_u8[O_TIF, r] == orders.tif[lane, k]
         and (log.o_i64[O_ARRIVAL_MID, r] == arrival or log.o_i64[O_ARRIVAL_MID, r] == 0 or arrival == 0)
     ):
         if arrival != 0 and log.o_i64[O_ARRIVAL_MID, r] == 0:
             log.o_i64[O_ARRIVAL_MID, r] = arrival  # written once: 0 until the ack (see EventLog)
         return r
     r = _append_order(log, lane, episode, orders.order_id[lane, k], orders.instrument[lane, k], orders.side[lane, k],
-                      orders.kind[lane, k], orders.price_ticks[lane, k], orders.qty_lots[lane, k],
+                      orders.kind[lane, k], orders.tif[lane, k], orders.price_ticks[lane, k], orders.qty_lots[lane, k],
                       orders.decision_mid_x2[lane, k], arrival)
     orders.history_row[lane, k] = r + log.o_base[0]
     return r

@@ -13,8 +13,13 @@ Schemas (``HISTORY_SCHEMA_VERSION``, of the frames; the in-memory layout is inte
 
 - events: lane, episode, step, time_ns, seq, order_id, venue, instrument, side,
   kind, event, status (after), reason, limit price, quantity, fill quantity, fill
-  notional and price, fee, liquidity, arrival and decision mids, slippage (bps)
-  against both, latency.
+  notional and price, fee, liquidity, time in force (``tif``), arrival and decision
+  mids, slippage (bps) against both, latency.
+
+Versions: 1, then 2 (the ``tif`` column; events ``TIF_CANCEL`` and reasons
+``IOC_REMAINDER``, ``PRICE_PROTECTION``, ``POST_ONLY_WOULD_TAKE``,
+``FOK_NOT_FILLABLE`` join the enums). An episode store of version 1 stays readable
+(:data:`READABLE_SCHEMA_VERSIONS`); new episodes are written with version 2 only.
 - ledger: lane, episode, step, time_ns, seq, venue, asset, delta_free,
   delta_locked, free_after, locked_after, cause, order_id.
 - market: lane, episode, step, time_ns, venue, instrument, open/high/low/close,
@@ -70,7 +75,8 @@ from orderbook.history.event_log import (  # noqa: F401 (re-exported: `from orde
 )
 from orderbook.spec import codes as c
 
-HISTORY_SCHEMA_VERSION = 1
+HISTORY_SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)  # stores of these versions can be read; only HISTORY_SCHEMA_VERSION is written
 
 # Ledger columns.
 LG_I64 = ("time_ns", "delta_free", "delta_locked", "free_after", "locked_after", "order_id")
@@ -193,6 +199,7 @@ class History:
                 pl.col("status").replace_strict([int(m) for m in c.Status], [m.name for m in c.Status], return_dtype=enum(c.Status)),
                 pl.col("reason").replace_strict([int(m) for m in c.Reason], [m.name for m in c.Reason], return_dtype=enum(c.Reason)),
                 pl.col("liquidity").replace_strict([int(m) for m in c.Liquidity], [m.name for m in c.Liquidity], return_dtype=enum(c.Liquidity)),
+                pl.col("tif").replace_strict([int(m) for m in c.TimeInForce], [m.name for m in c.TimeInForce], return_dtype=enum(c.TimeInForce)),
                 (pl.col("price_ticks") * pl.col("tick_size")).alias("price"),
                 (pl.col("qty_lots") * pl.col("lot_size")).alias("quantity"),
                 (pl.col("fill_lots") * pl.col("lot_size")).alias("fill_quantity"),

@@ -22,7 +22,7 @@ class Side(IntEnum):
 
 
 class OrderKind(IntEnum):
-    """MARKET walks the book up to a price collar; LIMIT rests at its price."""
+    """MARKET walks the book up to its price-protection band, never rests; LIMIT rests at its price."""
 
     MARKET = 0
     LIMIT = 1
@@ -54,6 +54,9 @@ class Event(IntEnum):
     CANCEL_REJECT = 6  # a cancel that could not be done (status unchanged)
     EXPIRE = 7  # time to live passed, or the ack never came
     VENUE_CANCEL = 8  # the venue cancelled a resting order on its own
+    # the venue cancelled at once what the order's time in force or price protection does not let rest:
+    # an IOC's unfilled remainder, an FOK it could not fill whole, a market order's part beyond its band
+    TIF_CANCEL = 9
 
 
 class Reason(IntEnum):
@@ -75,6 +78,10 @@ class Reason(IntEnum):
     USER_CANCEL = 13  # the cancel the user asked for
     PRICE_OUT_OF_RANGE = 14  # limit price outside the instrument's [min_price, max_price]
     BALANCE_LIMIT = 15  # the balance the order would credit is at the accounting bound (orderbook.spec.bounds)
+    IOC_REMAINDER = 16  # unfilled remainder of an immediate-or-cancel order (market orders are IOC)
+    PRICE_PROTECTION = 17  # the part of a market order the book only offers beyond its protection band
+    POST_ONLY_WOULD_TAKE = 18  # a post-only limit that was marketable on arrival
+    FOK_NOT_FILLABLE = 19  # a fill-or-kill order the book could not fill whole on arrival
 
 
 class TimeInForce(IntEnum):
@@ -83,12 +90,23 @@ class TimeInForce(IntEnum):
     GTD (0, the default of every intent row): good till its time to live, the order's
     own ``ttl_ns`` or, when that is 0, the venue's ``default_ttl_ms`` (the order
     system's rule that drops lingering orders). GTC: good till cancelled, never
-    expires by time (its ``ttl_ns`` must be 0). Later arms (IOC, FOK, post-only)
-    are appended here.
+    expires by time (its ``ttl_ns`` must be 0). IOC: immediate or cancel, whatever
+    the taker phase at its arrival does not fill is cancelled at once
+    (``IOC_REMAINDER``). FOK: fill or kill, fills whole at its arrival or is cancelled
+    whole, nothing filled (``FOK_NOT_FILLABLE``). IOC and FOK never rest (``ttl_ns``
+    must be 0). POST_ONLY: a limit that only rests as a maker, rejected on arrival if
+    it is marketable there (``POST_ONLY_WOULD_TAKE``); it expires as a GTD does.
+
+    Market orders are IOC whatever their ``tif`` (GTD, GTC or IOC): they never rest
+    past their arrival step; a market FOK is all or nothing; a market POST_ONLY is
+    refused at validation.
     """
 
     GTD = 0
     GTC = 1
+    IOC = 2
+    FOK = 3
+    POST_ONLY = 4
 
 
 class Liquidity(IntEnum):
@@ -135,6 +153,7 @@ EV_CANCEL_ACK = int(Event.CANCEL_ACK)
 EV_CANCEL_REJECT = int(Event.CANCEL_REJECT)
 EV_EXPIRE = int(Event.EXPIRE)
 EV_VENUE_CANCEL = int(Event.VENUE_CANCEL)
+EV_TIF_CANCEL = int(Event.TIF_CANCEL)
 N_EVENT = len(Event)
 
 R_NONE = int(Reason.NONE)
@@ -153,10 +172,17 @@ R_UNSOLICITED = int(Reason.UNSOLICITED)
 R_USER_CANCEL = int(Reason.USER_CANCEL)
 R_PRICE_OUT_OF_RANGE = int(Reason.PRICE_OUT_OF_RANGE)
 R_BALANCE_LIMIT = int(Reason.BALANCE_LIMIT)
+R_IOC_REMAINDER = int(Reason.IOC_REMAINDER)
+R_PRICE_PROTECTION = int(Reason.PRICE_PROTECTION)
+R_POST_ONLY_WOULD_TAKE = int(Reason.POST_ONLY_WOULD_TAKE)
+R_FOK_NOT_FILLABLE = int(Reason.FOK_NOT_FILLABLE)
 N_REASON = len(Reason)
 
 TIF_GTD = int(TimeInForce.GTD)
 TIF_GTC = int(TimeInForce.GTC)
+TIF_IOC = int(TimeInForce.IOC)
+TIF_FOK = int(TimeInForce.FOK)
+TIF_POST_ONLY = int(TimeInForce.POST_ONLY)
 N_TIF = len(TimeInForce)
 
 LIQ_NONE = int(Liquidity.NONE)

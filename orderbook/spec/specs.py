@@ -352,7 +352,9 @@ class FillSpec:
     (``queue_fraction`` of the depth at equal or better prices when it arrives) has
     traded; with
     ``fill_prob < 1`` an eligible order fills in a bar only with that probability.
-    Market orders walk the book up to a collar ``market_collar_bps`` from the mid.
+    Market orders are IOC and walk the book up to their protection band,
+    ``market_collar_bps`` beyond the far touch: the lots whose average price, impact
+    included (never clipped), would pass it are cancelled (``PRICE_PROTECTION``).
     Limit prices more than ``price_band_bps`` from the mid are refused (BAD_TICK).
     """
 

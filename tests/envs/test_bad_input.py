@@ -18,7 +18,14 @@ def bad_actions(env_id: str):
     n = len(good)
     out_of_range = list(good)
     out_of_range[1] = 99
+    # the level dimension carries the time in force (4: IOC, 5: post-only, then the passive GTD levels):
+    # one past the last level, or a negative one, is refused by name
+    at = 1 if env_id == EXEC else 2
+    past_last, negative = list(good), list(good)
+    past_last[at], negative[at] = 8, -4
     return [
+        ("level past the last", np.array(past_last), InvalidAction, rf"action\[{at}\] \(order0\.level\) must be in \[0, 8\), got 8"),
+        ("negative level", np.array(negative), InvalidAction, rf"action\[{at}\] \(order0\.level\) must be in \[0, 8\), got -4"),
         ("nan", np.array([np.nan] + good[1:], dtype=np.float64), InvalidAction, r"non-finite values"),
         ("float dtype", np.array(good, dtype=np.float32), InvalidAction, r"got dtype float32"),
         ("bool dtype", np.ones(n, dtype=bool), InvalidAction, r"got dtype bool"),

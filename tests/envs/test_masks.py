@@ -45,7 +45,7 @@ def test_execution_masks_a_venue_that_is_down():
     assert venue.tolist() == [False, True] and level.all()
     env.unwrapped.exchange.lanes.outage_steps_left[0, :] = 3  # every venue down: no order level but 'none'
     venue, level, *_ = dims(env)
-    assert level.tolist() == [True] + [False] * 5 and venue.all()  # an irrelevant dimension keeps every choice
+    assert level.tolist() == [True] + [False] * 7 and venue.all()  # an irrelevant dimension keeps every choice
     env.unwrapped.exchange.lanes.outage_steps_left[0, :] = 1  # up again at the start of the next step
     assert dims(env)[0].all()
 
@@ -66,7 +66,7 @@ def test_masks_follow_slots_funds_and_cancellable_orders():
     env.step(np.array(passive))
     assert dims(env)[3].tolist() == [True, True, True]  # something to cancel
     env.step(np.array(passive))
-    assert dims(env)[1].tolist() == [True] + [False] * 5  # both slots taken
+    assert dims(env)[1].tolist() == [True] + [False] * 7  # both slots taken
     env.step(np.array([0, 0, 0, sp.CANCEL_ALL]))
     env.step(np.array([0, 0, 0, 0]))
     assert dims(env)[1].all() and dims(env)[3].tolist() == [True, False, False]

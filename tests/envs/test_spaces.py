@@ -18,17 +18,24 @@ def submitted(env) -> pl.DataFrame:
     return ev.filter(pl.col("event") == "SUBMIT")
 
 
-def test_levels_map_to_exact_ticks_of_the_decision_quotes():
+def test_levels_map_to_exact_ticks_of_the_decision_quotes_and_their_time_in_force():
+    """Levels 2, 3 and 6.. are GTD limits, 4 an IOC at the far touch, 5 a post-only at the near touch, 1 a
+    market order (IOC, at its band); the history's tif column says what was sent."""
     env = gym.make(EXEC, faults=ob.FaultSpec.none(), passive_bps=(2.0, 5.0))
     env.reset(seed=0)
     bars = env.unwrapped.exchange.bars
-    for level, venue in ((2, 0), (3, 1), (4, 0), (5, 1)):
+    assert sp.level_names((2.0, 5.0)) == ["none", "market", "limit@far", "limit@near", "ioc@far", "post-only@near",
+                                          "limit@near-2bps", "limit@near-5bps"]
+    for level, venue in ((2, 0), (3, 1), (4, 0), (5, 1), (6, 0), (7, 1), (1, 0)):
         i = int(env.unwrapped.task.listing[venue])
         bid, ask = int(bars.bid_ticks[0, i]), int(bars.ask_ticks[0, i])
         env.step(np.array([venue, level, 0, 0]))
-        price = submitted(env)["price_ticks"][-1]
-        expect = {2: ask, 3: bid, 4: bid - int(np.ceil(bid * 2e-4)), 5: bid - int(np.ceil(bid * 5e-4))}[level]
-        assert price == expect, f"level {level}"
+        row = submitted(env).row(-1, named=True)
+        expect = {2: ask, 3: bid, 4: ask, 5: bid, 6: bid - int(np.ceil(bid * 2e-4)), 7: bid - int(np.ceil(bid * 5e-4))}
+        if level != 1:
+            assert row["price_ticks"] == expect[level], f"level {level}"
+        tif = {1: "GTD", 2: "GTD", 3: "GTD", 4: "IOC", 5: "POST_ONLY", 6: "GTD", 7: "GTD"}[level]
+        assert (str(row["kind"]), str(row["tif"])) == ("MARKET" if level == 1 else "LIMIT", tif), f"level {level}"
 
 
 def test_sizes_are_slices_of_the_parent_and_never_exceed_it():

@@ -26,8 +26,10 @@ def small_config(faults: ob.FaultSpec | None = None, latency: ob.LatencySpec | N
     return ob.ExchangeConfig(**kwargs)
 
 
-def random_intents(rng: np.random.Generator, ex: ob.Exchange, n_orders: int | None = None) -> OrderIntents:
-    """Random market and limit orders near the touch, sizes up to a large fraction of funds."""
+def random_intents(rng: np.random.Generator, ex: ob.Exchange, n_orders: int | None = None, tifs: bool = False) -> OrderIntents:
+    """Random market and limit orders near the touch, sizes up to a large fraction of funds; with ``tifs``
+    every time in force (GTD most often), else GTD only (the draws, and so the seeded histories other
+    tests pin, are those of before the times in force)."""
     cfg = ex.config
     b_count, m_count = ex.n_lanes, cfg.max_new_orders
     intents = empty_intents(b_count, m_count)
@@ -42,6 +44,14 @@ def random_intents(rng: np.random.Generator, ex: ob.Exchange, n_orders: int | No
         intents.price_ticks[:, m] = np.maximum(mid + rng.integers(-40, 41, b_count) * (mid // 10_000 + 1), 1)
         intents.qty_lots[:, m] = rng.integers(1, 3_000, b_count)
         intents.ttl_ns[:, m] = rng.choice([0, 30_000_000_000, 120_000_000_000, 600_000_000_000], b_count)
+        if not tifs:
+            continue
+        # every time in force, GTD most often; GTC, IOC and FOK take no ttl; post-only only on limits
+        tif = rng.choice([ob.TimeInForce.GTD, ob.TimeInForce.GTC, ob.TimeInForce.IOC, ob.TimeInForce.FOK, ob.TimeInForce.POST_ONLY],
+                         b_count, p=[0.6, 0.1, 0.1, 0.1, 0.1]).astype(np.int64)
+        tif = np.where((intents.kind[:, m] == ob.OrderKind.MARKET) & (tif == ob.TimeInForce.POST_ONLY), ob.TimeInForce.IOC, tif)
+        intents.tif[:, m] = tif
+        intents.ttl_ns[:, m] = np.where(np.isin(tif, (ob.TimeInForce.GTC, ob.TimeInForce.IOC, ob.TimeInForce.FOK)), 0, intents.ttl_ns[:, m])
     return intents
 
 
@@ -49,14 +59,14 @@ def random_cancels(rng: np.random.Generator, ex: ob.Exchange, p: float = 0.15) -
     return rng.random((ex.n_lanes, ex.config.slots)) < p
 
 
-def almgren_chriss_config(model: str, *, sigma: float, step_s: float, **impact) -> ob.ExchangeConfig:
+def almgren_chriss_config(model: str, *, sigma: float, step_s: float, band_bps: float = 50.0, **impact) -> ob.ExchangeConfig:
     """Zero spread, a book deep enough that a walk never leaves the touch, no fees, no faults, no
     latency, an arithmetic Brownian price: the only execution costs are the ``model`` impacts."""
     venue = ob.Venue(
         "alpha",
         latency=ob.LatencySpec.zero(),
         faults=ob.FaultSpec.none(),
-        fills=ob.FillSpec(impact=ob.ImpactSpec(model=model, **impact)),
+        fills=ob.FillSpec(market_collar_bps=band_bps, impact=ob.ImpactSpec(model=model, **impact)),
         book=ob.BookSpec(spread_bps=0.0, min_spread_ticks=0, level_step_bps=0.0, depth_fractions=(1.0,)),
     )
     return ob.ExchangeConfig(

@@ -80,7 +80,9 @@ class NumpyStep:
         intents.kind[:, m] = np.where(level == sp.LEVEL_MARKET, ob.OrderKind.MARKET, ob.OrderKind.LIMIT)
         intents.price_ticks[:, m] = np.where(level == sp.LEVEL_MARKET, 0, price)
         intents.qty_lots[:, m] = np.where(send, lots, 0)
-        intents.ttl_ns[:, m] = self.ttl_ns
+        tif = sp.level_tif(level)
+        intents.tif[:, m] = tif
+        intents.ttl_ns[:, m] = np.where(tif == ob.TimeInForce.IOC, 0, self.ttl_ns)
 
     def _cancels(self, actions: np.ndarray, active: np.ndarray, down: np.ndarray) -> np.ndarray:
         can = sp.cancellable(self.exchange.orders, self.cc, down)

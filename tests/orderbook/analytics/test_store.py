@@ -205,7 +205,7 @@ def test_a_wrong_schema_version_is_refused_on_read_with_a_clear_error(tmp_path):
     meta_path = tmp_path / "_schema.json"
     meta = json.loads(meta_path.read_text())
     meta_path.write_text(json.dumps({**meta, "schema_version": 999}))
-    with pytest.raises(SchemaVersionError, match=f"version 999; this orderbook reads version {HISTORY_SCHEMA_VERSION}"):
+    with pytest.raises(SchemaVersionError, match=r"version 999; this orderbook reads versions \[1, 2\]"):
         store.scan("events")
     with pytest.raises(SchemaVersionError, match="999"):
         EpisodeStore(tmp_path)
@@ -215,6 +215,30 @@ def test_a_wrong_schema_version_is_refused_on_read_with_a_clear_error(tmp_path):
     pl.DataFrame({"lane": [0]}).write_parquet(stray, metadata={store_mod.VERSION_KEY: "0"})
     with pytest.raises(SchemaVersionError, match="part-00007.parquet"):
         store.verify()
+
+
+def test_a_store_of_schema_version_1_stays_readable_and_refuses_new_episodes(tmp_path):
+    """Version 2 added the tif column and new event and reason names; a version-1 store (no tif column, the
+    older enums) is read as it is, and a write to it is refused with a clear error, leaving it unchanged."""
+    assert HISTORY_SCHEMA_VERSION == 2
+    ex = stepped(n_steps=3)
+    store = EpisodeStore(tmp_path)
+    store.write_history("r", ex.history)
+    old_events = store.read("events").drop("tif")
+    for path in store.files():  # rewrite the dataset as version 1 wrote it
+        frame = pl.read_parquet(path, hive_partitioning=False)
+        frame.drop("tif", strict=False).write_parquet(path, metadata={store_mod.VERSION_KEY: "1"})
+    meta_path = tmp_path / "_schema.json"
+    meta = json.loads(meta_path.read_text())
+    meta["kinds"]["events"].pop("tif")
+    meta_path.write_text(json.dumps({**meta, "schema_version": 1}))
+    v1 = EpisodeStore(tmp_path)
+    assert v1.verify() == len(store.files())
+    assert v1.read("events").equals(old_events)
+    before = fingerprint(tmp_path)
+    with pytest.raises(SchemaVersionError, match=r"version 1, which this orderbook reads but does not extend; it writes version 2"):
+        v1.write_history("r2", ex.history)
+    assert fingerprint(tmp_path) == before
 
 
 def test_frames_that_do_not_match_the_dataset_are_refused_before_anything_is_written(tmp_path):

@@ -51,8 +51,12 @@ BAD_INTENTS = [
     ("not intents", lambda: (1, 2, 3), r"intents must be an OrderIntents, got tuple"),
     ("huge ttl", lambda: with_field("ttl_ns", 2**63 - 1), r"ttl_ns\[0, 0\] must be a time to live <= 2\*\*60 ns .*GTC for no expiry.*got 9223372036854775807"),
     ("ttl just past the bound", lambda: with_field("ttl_ns", 2**60 + 1), r"ttl_ns\[0, 0\] must be a time to live <= 2\*\*60 ns"),
-    ("unknown time in force", lambda: with_field("tif", 3), r"tif\[0, 0\] must be 0 \(GTD\) or 1 \(GTC\), got 3"),
-    ("GTC with a ttl", lambda: with_field("ttl_ns", 5)._replace(tif=np.array([[1, 0, 0], [0, 0, 0]])), r"ttl_ns\[0, 0\] must be 0 for a GTC order.*got 5"),
+    ("unknown time in force", lambda: with_field("tif", 5), r"tif\[0, 0\] must be a TimeInForce: 0 \(GTD\), 1 \(GTC\), 2 \(IOC\), 3 \(FOK\) or 4 \(POST_ONLY\), got 5"),
+    ("negative time in force", lambda: with_field("tif", -1), r"tif\[0, 0\] must be a TimeInForce: .*got -1"),
+    ("GTC with a ttl", lambda: with_field("ttl_ns", 5)._replace(tif=np.array([[1, 0, 0], [0, 0, 0]])), r"ttl_ns\[0, 0\] must be 0 for a GTC, IOC or FOK order.*got 5"),
+    ("IOC with a ttl", lambda: with_field("ttl_ns", 5)._replace(tif=np.array([[2, 0, 0], [0, 0, 0]])), r"ttl_ns\[0, 0\] must be 0 for a GTC, IOC or FOK order \(.*IOC and FOK never rest\), got 5"),
+    ("FOK with a ttl", lambda: with_field("ttl_ns", 5)._replace(tif=np.array([[3, 0, 0], [0, 0, 0]])), r"ttl_ns\[0, 0\] must be 0 for a GTC, IOC or FOK order.*got 5"),
+    ("post-only market order", lambda: with_field("tif", 4), r"tif\[0, 0\] must be a time in force other than 4 \(POST_ONLY\) for a market order.*got 4"),
     ("infinite ttl", lambda: with_field("ttl_ns", np.inf, dtype=np.float64), r"ttl_ns must be finite integers, got inf"),
 ]
 
@@ -87,9 +91,13 @@ BAD_ORDERS = [
     (ob.Order("alpha", "BTC/USD", "buy", "0.001", ttl_ms=-1), r"ttl_ms \(0 = venue default\) must be a finite duration >= 0 and <= 1152921504607 ms.*got -1"),
     (ob.Order("alpha", "BTC/USD", "buy", "0.001", ttl_ms=float("inf")), r"ttl_ms \(0 = venue default\) must be a finite duration >= 0.*got inf"),
     (ob.Order("alpha", "BTC/USD", "buy", "0.001", ttl_ms=(2**63 - 1) / 1e6), r"ttl_ms \(0 = venue default\) must be a finite duration .*36.5 years\), got 9223372036854.775"),
-    (ob.Order("alpha", "BTC/USD", "buy", "0.001", ttl_ms=1000.0, tif="GTC"), r"a GTC order never expires by time, so ttl_ms must be 0, got 1000.0"),
-    (ob.Order("alpha", "BTC/USD", "buy", "0.001", tif="IOC"), r"tif must be one of \['GTD', 'GTC'\], got 'IOC'"),
-    (ob.Order("alpha", "BTC/USD", "buy", "0.001", tif=7), r"tif must be a TimeInForce \(0 = GTD, 1 = GTC\), got 7"),
+    (ob.Order("alpha", "BTC/USD", "buy", "0.001", ttl_ms=1000.0, tif="GTC"), r"GTC orders take no time to live .*, so ttl_ms must be 0, got 1000.0"),
+    (ob.Order("alpha", "BTC/USD", "buy", "0.001", ttl_ms=1000.0, tif="IOC"), r"IOC orders take no time to live .*, so ttl_ms must be 0, got 1000.0"),
+    (ob.Order("alpha", "BTC/USD", "buy", "0.001", price="30000", ttl_ms=5.0, tif="fok"), r"FOK orders take no time to live .*, so ttl_ms must be 0, got 5.0"),
+    (ob.Order("alpha", "BTC/USD", "buy", "0.001", tif="post-only"), r"a post-only order is a limit that only rests, so it needs a price, got a market order"),
+    (ob.Order("alpha", "BTC/USD", "buy", "0.001", tif="DAY"), r"tif must be one of \['GTD', 'GTC', 'IOC', 'FOK', 'POST_ONLY'\], got 'DAY'"),
+    (ob.Order("alpha", "BTC/USD", "buy", "0.001", tif=7), r"tif must be a TimeInForce \(0 = GTD, 1 = GTC, 2 = IOC, 3 = FOK, 4 = POST_ONLY\), got 7"),
+    (ob.Order("alpha", "BTC/USD", "buy", "0.001", tif=True), r"tif must be a TimeInForce \(.*\), got True"),
     (ob.Order("alpha", "BTC/USD", "buy", "nan"), r"quantity must be finite, got 'nan'"),
     (ob.Order("alpha", "BTC/USD", "buy", "1e30"), r"quantity must be at most 2\*\*40 lots of 0.0001 \(max_qty_lots is 1000000\), got 1E\+30"),
     (ob.Order("alpha", "BTC/USD", "buy", "0.001", price="1e30"), r"price must be at most 2\*\*40 ticks of 0.01 \(max_price is 1000000\), got 1E\+30"),
@@ -134,9 +142,10 @@ def _reference_first_bad(it, n_instruments):
         used & (it.ttl_ns < 0),
         used & (it.qty_lots > 2**40),
         used & (it.price_ticks > 2**40),
-        used & (it.tif != 0) & (it.tif != 1),
+        used & ((it.tif < 0) | (it.tif > 4)),
         used & (it.ttl_ns > 2**60),
-        used & (it.tif == 1) & (it.ttl_ns != 0),
+        used & np.isin(it.tif, (1, 2, 3)) & (it.ttl_ns != 0),
+        used & (it.kind == 0) & (it.tif == 4),
     ]
     for check, bad in enumerate(fails):
         if bad.any():
@@ -155,7 +164,7 @@ def test_the_first_bad_intent_is_reported_in_the_documented_order(seed):
     pick = lambda good, bad: np.where(rng.random((3, 3)) < 0.93, good, rng.choice(bad, (3, 3)))  # noqa: E731
     it = it._replace(
         instrument=pick(rng.integers(-1, 4, (3, 3)), [4, 9]), side=pick(1, [0, 2]), kind=pick(rng.integers(0, 2, (3, 3)), [5]),
-        qty_lots=pick(10, [0, -1, 2**41]), price_ticks=pick(100, [0, 2**41]), ttl_ns=pick(0, [-1, 2**60 + 1, 7]), tif=pick(rng.integers(0, 2, (3, 3)), [2]),
+        qty_lots=pick(10, [0, -1, 2**41]), price_ticks=pick(100, [0, 2**41]), ttl_ns=pick(0, [-1, 2**60 + 1, 7]), tif=pick(rng.integers(0, 5, (3, 3)), [5, -1, 99]),
     )
     expect = _reference_first_bad(it, 4)
     if expect is None:

@@ -19,7 +19,7 @@ def fuzz(seed: int, n_steps: int = 150, n_lanes: int = 4) -> ob.Exchange:
     ex.reset(seed=seed)
     rng = np.random.default_rng(seed)
     for t in range(n_steps):
-        ex.step(random_intents(rng, ex), random_cancels(rng, ex, 0.3))
+        ex.step(random_intents(rng, ex, tifs=True), random_cancels(rng, ex, 0.3))
         if t % 50 == 49:
             assert audit(ex) == [], (seed, t)
             ex.reset(mask=rng.random(n_lanes) < 0.5)
@@ -34,6 +34,7 @@ def test_fuzz_high_faults(seed):
     seen = set(events["reason"].cast(pl.String).unique())
     # the fuzz reaches the faults it is meant to exercise
     assert {"BROKER_ERROR", "ACK_TIMEOUT", "VENUE_DOWN", "RATE_LIMITED", "UNSOLICITED"} <= seen
+    assert {"IOC_REMAINDER", "FOK_NOT_FILLABLE", "POST_ONLY_WOULD_TAKE"} <= seen  # and the times in force
 
 
 @pytest.mark.slow

@@ -59,6 +59,29 @@ def test_twap_shortfall_matches_almgren_chriss_linear_impact():
     assert se < 0.2 * expected  # the comparison has power: the error bar is small next to the cost
 
 
+def test_impact_past_the_default_band_is_never_clipped_and_matches_almgren_chriss_with_a_wide_band():
+    """At 100 x eta a child's temporary impact (~170 bps) passes the default 50 bps band. With a wide band
+    (5,000 bps) every child fills whole at its unclipped impact and the mean shortfall matches the closed
+    form; with the default band the children fill in part (protection cancels the rest, never moves the
+    price), so they can no longer come out cheap at the clipped price."""
+    eta = 100 * ETA
+    expected = GAMMA * X_BTC**2 / 2 * (1 - 1 / N_STEPS) + EPSILON * X_BTC + eta * X_BTC**2 / (N_STEPS * TAU_S)
+    wide = almgren_chriss_config("linear", sigma=SIGMA, step_s=TAU_S, band_bps=5_000.0, gamma=GAMMA, epsilon=EPSILON, eta=eta)
+    shortfall = twap_shortfall_usd(wide, n_lanes=512)
+    se = shortfall.std(ddof=1) / np.sqrt(len(shortfall))
+    assert abs(shortfall.mean() - expected) < 4 * se, (shortfall.mean(), expected, se)
+    default = almgren_chriss_config("linear", sigma=SIGMA, step_s=TAU_S, gamma=GAMMA, epsilon=EPSILON, eta=eta)
+    ex = ob.Exchange(default, n_lanes=64)
+    ex.reset(seed=0)
+    ex.step([ob.Order("alpha", "BTC/USD", "buy", str(X_BTC / N_STEPS), lane=b) for b in range(64)])
+    ev = ex.history.events_frame()
+    fills = ev.filter(pl.col("event") == "FILL")
+    assert (fills["fill_price"] <= fills["price"] * (1 + 1e-12)).all()  # within the band, impact included
+    assert (ex.orders.filled_lots[:, 0] < ex.orders.qty_lots[:, 0]).all() and (ex.orders.filled_lots[:, 0] > 0).all()
+    ends = ev.filter(pl.col("event") == "TIF_CANCEL")
+    assert ends.height == 64 and (ends["reason"] == "PRICE_PROTECTION").all() and (ends["step"] == 1).all()
+
+
 def test_without_impact_twap_costs_nothing_on_average():
     shortfall = twap_shortfall_usd(ac_config(model="none"))
     se = shortfall.std(ddof=1) / np.sqrt(len(shortfall))

@@ -28,6 +28,7 @@ order_st = st.tuples(
     st.integers(-60, 60),  # limit offset from mid, in ticks x 10
     st.integers(1, 40_000),  # lots (up to 4 BTC: funds run out)
     st.sampled_from([0, 1, 30_000, 120_000, 900_000]),  # ttl ms
+    st.sampled_from(list(c.TimeInForce)),  # made valid below: no ttl for GTC/IOC/FOK, no post-only market
 )
 
 
@@ -43,7 +44,7 @@ class ExchangeMachine(RuleBasedStateMachine):
         ex = self.ex
         intents = empty_intents(N_LANES, CONFIG.max_new_orders)
         used = [0] * N_LANES
-        for lane, inst, side, kind, offset, lots, ttl_ms in orders:
+        for lane, inst, side, kind, offset, lots, ttl_ms, tif in orders:
             m = used[lane]
             if m >= CONFIG.max_new_orders:
                 continue
@@ -54,7 +55,9 @@ class ExchangeMachine(RuleBasedStateMachine):
             intents.kind[lane, m] = kind
             intents.price_ticks[lane, m] = max(mid + offset * 10, 1)
             intents.qty_lots[lane, m] = lots
-            intents.ttl_ns[lane, m] = ttl_ms * 1_000_000
+            tif = c.TIF_IOC if kind == c.MARKET and tif == c.TIF_POST_ONLY else int(tif)
+            intents.tif[lane, m] = tif
+            intents.ttl_ns[lane, m] = 0 if tif in (c.TIF_GTC, c.TIF_IOC, c.TIF_FOK) else ttl_ms * 1_000_000
         bits = np.array([(cancel_bits >> j) & 1 for j in range(N_LANES * CONFIG.slots)], dtype=bool)
         self.prefix = {name: log.columns() for name, log in self._logs()}
         ex.step(intents, bits.reshape(N_LANES, CONFIG.slots))

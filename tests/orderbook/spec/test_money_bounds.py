@@ -97,7 +97,9 @@ def test_a_balance_above_the_cap_takes_no_order_that_would_credit_it():
 
 
 def test_synthetic_prices_stay_in_a_narrow_range_and_permanent_impact_is_clamped():
-    venue = ob.Venue("alpha", latency=ob.LatencySpec.zero(), faults=ob.FaultSpec.none(), fills=ob.FillSpec(impact=ob.ImpactSpec(model="linear", gamma=1e9, eta=1e9)))
+    # a huge permanent impact; the temporary one is small, since price protection lets no lot fill whose
+    # impacted price passes the band (an eta of 1e9 would now fill nothing: it used to fill clipped at the collar)
+    venue = ob.Venue("alpha", latency=ob.LatencySpec.zero(), faults=ob.FaultSpec.none(), fills=ob.FillSpec(impact=ob.ImpactSpec(model="linear", gamma=1e9, eta=1.0)))
     cfg = ob.ExchangeConfig(
         assets=(ob.Asset("BTC", 8), ob.Asset("USD", 6)),
         venues=(venue,),
