@@ -2,7 +2,7 @@
 
 A 20-byte event row (time, step, event, status, reason, flags, the row of its
 order), a 55-byte row per order (and again after a flush, for an order that lives
-on) and a 25-byte row per fill, instead of 97 bytes of one wide row;
+on) and a 25-byte row per fill, instead of 98 bytes of one wide row;
 ``EventLog.columns()`` (and so ``History.events_frame()``) gives the same columns,
 values and dtypes as the wide row did (schema unchanged). Measured per event, order
 and fill rows included: 41-42 bytes over high-fault fuzz runs (2.7 events per

@@ -65,7 +65,7 @@ def test_compiled_step_equals_numpy_specification(n_lanes, kwargs):
             np.testing.assert_array_equal(fast.observe(), spec.observe(), err_msg=f"step {t}: observation after reset")
             assert fast.info_of_lane(0) == spec.info_of_lane(0)
     assert resets >= 3  # episodes ended and restarted along the way
-    assert len(fast.exchange.history.events) > 300
+    assert len(fast.exchange.history.events) > 200  # the current episodes' rows (history='episode'): the run was busy
     a, b = _state(fast.exchange), _state(spec.exchange)
     del a["lanes.active"], b["lanes.active"]  # the step's input mask (the numpy path skips a step with no lane active)
     for name in a:

@@ -60,9 +60,9 @@ def test_trading_masks_the_instruments_of_a_venue_that_is_down():
 
 
 def test_masks_follow_slots_funds_and_cancellable_orders():
-    env = gym.make(EXEC, faults=ob.FaultSpec.none(), exchange={"slots": 2})
+    env = gym.make(EXEC, faults=ob.FaultSpec.none(), exchange={"slots": 2}, passive_bps=(2.0, 100.0))
     env.reset(seed=0)
-    passive = [0, sp.LEVEL_PASSIVE0 + 1, 0, 0]  # a limit 5 bps behind the touch: rests
+    passive = [0, sp.LEVEL_PASSIVE0 + 1, 0, 0]  # a limit 100 bps behind the touch (12 one-minute sd): rests
     env.step(np.array(passive))
     assert dims(env)[3].tolist() == [True, True, True]  # something to cancel
     env.step(np.array(passive))

@@ -100,7 +100,7 @@ def test_arrival_mid_is_zero_until_the_order_reached_the_venue_then_one_value():
 def test_event_rows_take_at_most_64_bytes_with_their_order_and_fill_rows():
     ex, _ = run(0, 80, n_lanes=4)
     events = ex.history.events
-    assert events.nbytes_per_row == 20 and WIDE_BYTES == 97
+    assert events.nbytes_per_row == 20 and WIDE_BYTES == 98  # 97 before the tif column (schema 2)
     per_event = events.nbytes() / len(events)
     assert per_event <= 64, per_event
     n_orders = ex.history.events_frame().select(pl.struct("lane", "episode", "order_id").n_unique()).item()
