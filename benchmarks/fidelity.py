@@ -442,7 +442,9 @@ def self_trade(m: Market, n_lanes: int, seed: int) -> list[Row]:
 
     Under self-trade prevention (what venues offer) the two never trade each
     other, and one bar's prints cannot fill both sides at one price against
-    others in a model without a path: target 0.
+    others in a model without a path: target 0. The venue's default mode
+    (``expire_taker``, :mod:`orderbook.engine.stp`) cancels the sell, which
+    arrives second, at its ack (issue 14: 0.75 of replay lanes before).
     """
     cfg = m.config()
     inst = m.instrument(cfg)
