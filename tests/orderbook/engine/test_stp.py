@@ -81,8 +81,10 @@ def near_touch_intents(rng: np.random.Generator, ex: ob.Exchange, p_near: float)
     return it
 
 
-def run(mode: str, parts: dict, seed: int, n_steps: int, n_lanes: int = 8, p_near: float = 0.5) -> ob.Exchange:
-    ex = ob.Exchange(with_mode(small_config(**parts), mode), n_lanes=n_lanes)
+def run(mode: str | None, parts: dict, seed: int, n_steps: int, n_lanes: int = 8, p_near: float = 0.5) -> ob.Exchange:
+    """``n_steps`` of near-touch intents and random cancels; ``mode`` None keeps the venues' default fills."""
+    cfg = small_config(**parts)
+    ex = ob.Exchange(cfg if mode is None else with_mode(cfg, mode), n_lanes=n_lanes)
     ex.reset(seed=seed)
     rng = np.random.default_rng(seed)
     for _ in range(n_steps):
@@ -93,7 +95,7 @@ def run(mode: str, parts: dict, seed: int, n_steps: int, n_lanes: int = 8, p_nea
 @settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1), n_steps=st.integers(20, 60), p_near=st.floats(0.0, 1.0))
 def test_no_lane_ever_rests_a_buy_and_a_sell_crossed_under_the_default_mode(seed, n_steps, p_near):
-    ex = run("expire_taker", HIGH, seed, n_steps, p_near=p_near)
+    ex = run(None, HIGH, seed, n_steps, p_near=p_near)  # the default: expire_taker
     events = ex.history.events_frame()
     pairs = crossed_pairs(events)
     assert pairs.height == 0, pairs
@@ -181,6 +183,11 @@ def test_an_order_resting_from_an_earlier_bar_is_crossed_by_a_later_arrival():
 
 
 # ------------------------------------------------------------------ configuration
+def test_the_default_mode_expires_the_taker():
+    assert ob.FillSpec().self_trade == "expire_taker"
+    assert set(small_config().compile().self_trade_mode) == {1}
+
+
 def test_an_unknown_mode_is_refused_with_the_modes_it_expected():
     with pytest.raises(ValueError, match=r"FillSpec.self_trade must be one of \('expire_taker'.*got 'cancel_newest'"):
         ob.FillSpec(self_trade="cancel_newest")
