@@ -239,7 +239,10 @@ class TradingEnv(OrderbookEnv):
 
     - v0: initial version. Later within v0: market orders are IOC within the
       protection band; levels 4 (IOC) and 5 (post-only) were inserted before the
-      passive levels (which moved from 4.. to 6..).
+      passive levels (which moved from 4.. to 6..). Self-trade prevention: an
+      order that would cross the lane's own resting order on the other side is
+      cancelled at its arrival (``TIF_CANCEL``, reason ``SELF_TRADE``; the venue's
+      ``fills={"self_trade": ...}`` chooses which side).
     """
 
     task_cls = TradingTask

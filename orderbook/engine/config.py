@@ -25,6 +25,7 @@ from orderbook.spec.specs import Asset, FaultSpec, Instrument, Venue, to_decimal
 
 LATENCY_KIND_CODE = {"constant": 0, "uniform": 1, "lognormal": 2}
 IMPACT_CODE = {"none": 0, "linear": 1, "sqrt": 2}
+SELF_TRADE_CODE = {"none": 0, "expire_taker": 1, "expire_maker": 2, "expire_both": 3}  # orderbook.engine.stp
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,7 @@ class Compiled(NamedTuple):
     queue_fraction: np.ndarray
     touch_fill_prob: np.ndarray
     fill_prob: np.ndarray
+    self_trade_mode: np.ndarray  # int64 SELF_TRADE_CODE
     collar_bps: np.ndarray
     band_bps: np.ndarray
     impact_model: np.ndarray  # int64 IMPACT_CODE
@@ -242,6 +244,7 @@ def _compile_venues(cfg: ExchangeConfig) -> dict[str, np.ndarray]:
         queue_fraction=f64([v.fills.queue_fraction for v in vs]),
         touch_fill_prob=f64([v.fills.touch_fill_prob for v in vs]),
         fill_prob=f64([v.fills.fill_prob for v in vs]),
+        self_trade_mode=i64([SELF_TRADE_CODE[v.fills.self_trade] for v in vs]),
         collar_bps=f64([v.fills.market_collar_bps for v in vs]),
         band_bps=f64([v.fills.price_band_bps for v in vs]),
         impact_model=i64([IMPACT_CODE[v.fills.impact.model] for v in vs]),

@@ -69,6 +69,8 @@ _EDGES: list[tuple[Status, int, Status]] = [
     # what an IOC, an FOK or a market order may not rest is cancelled at once, in the
     # step it arrived, whatever it filled (OPEN: nothing, PARTIAL: the filled part is
     # kept), and also when the user's own cancel is still in flight (PENDING_CANCEL).
+    # Self-trade prevention (orderbook.engine.stp) cancels along the same edges at an
+    # order's arrival: the arriving order just acked, or the lane's resting ones it crosses.
     (Status.OPEN, Event.TIF_CANCEL, Status.CANCELLED),
     (Status.PARTIAL, Event.TIF_CANCEL, Status.CANCELLED),
     (Status.PENDING_CANCEL, Event.TIF_CANCEL, Status.CANCELLED),

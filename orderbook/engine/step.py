@@ -8,7 +8,8 @@ quotes the agent decided on in ``ref_bid/ref_ask``):
 2. ``request_cancels``  the agent's cancels: in flight, or refused
 3. ``submit``           validate, reject with a reason, or lock and send (PENDING)
 4. ``venue_cancels``    the venue cancels some resting orders on its own
-5. ``acknowledge``      acks arrive: live (OPEN) at the path's quotes of their arrival, or rejected by the broker
+5. ``acknowledge``      acks arrive: live (OPEN) at the path's quotes of their arrival, or rejected by the broker;
+                        then self-trade prevention at each arrival (:mod:`orderbook.engine.stp`)
 6. ``match``            fills along the bar's path: takers walk the book at their arrival, makers
                         fill from the path after it, before their expiry and before their cancel lands
 7. ``land_cancels``     cancels land on what is still resting (a fill earlier on the path won the race)
@@ -44,6 +45,7 @@ from orderbook.engine.portfolio import lock_reservation, value_lane
 from orderbook.engine.records import StepContext, finish, record, transit
 from orderbook.engine.state import NEVER_NS
 from orderbook.engine.stats import count, count_reject, observe
+from orderbook.engine.stp import prevent_self_trades
 from orderbook.engine.tif import band_price_ticks, post_only_would_take
 from orderbook.history.event_log import append_event_fields
 from orderbook.history.logs import append_market
@@ -292,6 +294,7 @@ def step_orders(cc, orders, lanes, bars, acct, stats, events, ledger, market_log
         venue_cancels(ctx, b, t0)
         key = rng.step_key(lanes.market_seed[b], lanes.rng_episode[b], lanes.step[b])  # the bar's path
         acknowledge(ctx, b, t0, t1, bars, key)
+        prevent_self_trades(ctx, b)
         match(ctx, b, t0, bars, key)
         land_cancels(ctx, b, t1)
         expire(ctx, b, t1)

@@ -18,7 +18,7 @@ Schemas (``HISTORY_SCHEMA_VERSION``, of the frames; the in-memory layout is inte
 
 Versions: 1, then 2 (the ``tif`` column; events ``TIF_CANCEL`` and reasons
 ``IOC_REMAINDER``, ``PRICE_PROTECTION``, ``POST_ONLY_WOULD_TAKE``,
-``FOK_NOT_FILLABLE`` join the enums). An episode store of version 1 stays readable
+``FOK_NOT_FILLABLE`` join the enums; later the reason ``SELF_TRADE``, appended). An episode store of version 1 stays readable
 (:data:`READABLE_SCHEMA_VERSIONS`); new episodes are written with version 2 only.
 - ledger: lane, episode, step, time_ns, seq, venue, asset, delta_free,
   delta_locked, free_after, locked_after, cause, order_id.

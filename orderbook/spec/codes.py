@@ -55,7 +55,8 @@ class Event(IntEnum):
     EXPIRE = 7  # time to live passed, or the ack never came
     VENUE_CANCEL = 8  # the venue cancelled a resting order on its own
     # the venue cancelled at once what the order's time in force or price protection does not let rest:
-    # an IOC's unfilled remainder, an FOK it could not fill whole, a market order's part beyond its band
+    # an IOC's unfilled remainder, an FOK it could not fill whole, a market order's part beyond its band;
+    # and self-trade prevention's cancels at an order's arrival (reason SELF_TRADE)
     TIF_CANCEL = 9
 
 
@@ -82,6 +83,7 @@ class Reason(IntEnum):
     PRICE_PROTECTION = 17  # the part of a market order the book only offers beyond its protection band
     POST_ONLY_WOULD_TAKE = 18  # a post-only limit that was marketable on arrival
     FOK_NOT_FILLABLE = 19  # a fill-or-kill order the book could not fill whole on arrival
+    SELF_TRADE = 20  # self-trade prevention: the order would have traded with one of the lane's own (orderbook.engine.stp)
 
 
 class TimeInForce(IntEnum):
@@ -176,6 +178,7 @@ R_IOC_REMAINDER = int(Reason.IOC_REMAINDER)
 R_PRICE_PROTECTION = int(Reason.PRICE_PROTECTION)
 R_POST_ONLY_WOULD_TAKE = int(Reason.POST_ONLY_WOULD_TAKE)
 R_FOK_NOT_FILLABLE = int(Reason.FOK_NOT_FILLABLE)
+R_SELF_TRADE = int(Reason.SELF_TRADE)
 N_REASON = len(Reason)
 
 TIF_GTD = int(TimeInForce.GTD)

@@ -33,6 +33,8 @@ MAX_SPREAD_BPS = 10_000.0  # a spread or level step of 100% of the price at most
 MAX_MIN_SPREAD_TICKS = 2**40
 MAX_DEPTH_FRACTION = 100.0  # the book's depth (sum of fractions x bar volume <= 2**53 lots) stays far inside int64
 IMPACT_MODELS = ("none", "linear", "sqrt")
+# Self-trade prevention, as venues offer it (orderbook.engine.stp): which side of a would-be self-trade is cancelled.
+SELF_TRADE_MODES = ("expire_taker", "expire_maker", "expire_both", "none")
 
 
 def to_decimal(value: object, what: str) -> Decimal:
@@ -356,6 +358,13 @@ class FillSpec:
     ``market_collar_bps`` beyond the far touch: the lots whose average price, impact
     included (never clipped), would pass it are cancelled (``PRICE_PROTECTION``).
     Limit prices more than ``price_band_bps`` from the mid are refused (BAD_TICK).
+
+    ``self_trade``: what the venue does when an arriving order would trade with one
+    of the lane's own resting orders on the other side (``orderbook.engine.stp``):
+    ``"expire_taker"`` (default) cancels the arriving order, ``"expire_maker"`` the
+    resting ones it would cross, ``"expire_both"`` both (reason ``SELF_TRADE``);
+    ``"none"`` lets them rest and fill against the path side by side, and must be
+    asked for.
     """
 
     participation: float = 0.1
@@ -365,8 +374,13 @@ class FillSpec:
     market_collar_bps: float = 50.0
     price_band_bps: float = 1_000.0
     impact: ImpactSpec = field(default_factory=ImpactSpec)
+    self_trade: str = "expire_taker"
 
     def __post_init__(self) -> None:
+        _require(
+            isinstance(self.self_trade, str) and self.self_trade in SELF_TRADE_MODES,
+            f"FillSpec.self_trade must be one of {SELF_TRADE_MODES}, got {self.self_trade!r}",
+        )
         for f in ("participation", "queue_fraction", "touch_fill_prob", "fill_prob"):
             _check_probability("FillSpec", f, getattr(self, f))
         for f in ("market_collar_bps", "price_band_bps"):

@@ -1,0 +1,40 @@
+"""The data side of the calibration table (``benchmarks/fidelity_calibration.py``), checked by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from benchmarks.fidelity_calibration import data_frequencies
+from orderbook.spec import codes as c
+
+
+def test_volume_beyond_a_buy_is_the_bar_volume_spread_evenly_over_its_range():
+    """Buy at 10; next bar 6..14 with 80 lots trades 80 x 4/8 = 40 below 10; then 9..13, 40 lots: 40 x 1/4 = 10."""
+    price = np.array([[10, 10, 10]])
+    low, high, volume = np.array([[0, 6, 9]]), np.array([[0, 14, 13]]), np.array([[0, 80, 40]])
+    through, by_size, n = data_frequencies(price, low, high, volume, c.BUY, 1, (10, 40, 41))
+    assert (through, n) == (1.0, 2)
+    assert by_size == [1.0, 0.5, 0.0]  # t=0: 40 lots beyond; t=1: 10 lots beyond
+    through, by_size, n = data_frequencies(price, low, high, volume, c.BUY, 2, (50, 51))
+    assert (through, by_size, n) == (1.0, [1.0, 0.0], 1)  # 40 + 10 over two bars
+
+
+def test_a_sell_looks_above_and_a_bar_without_volume_crosses_nothing():
+    price = np.array([[10, 10, 10]])
+    low, high, volume = np.array([[0, 8, 0]]), np.array([[0, 12, 20]]), np.array([[0, 40, 0]])
+    through, by_size, n = data_frequencies(price, low, high, volume, c.SELL, 1, (20, 21))
+    assert (through, by_size, n) == (0.5, [0.5, 0.0], 2)  # 40 x 2/4 = 20 above 10 at t=0; t=1's bar traded nothing
+
+
+@given(st.lists(st.tuples(st.integers(1, 50), st.integers(0, 20), st.integers(0, 100)), min_size=3, max_size=12), st.integers(1, 2))
+def test_the_volume_share_never_exceeds_the_trade_through_share(bars, horizon):
+    """Volume beyond a price needs a trade through it; a larger size is reached no more often."""
+    low = np.array([[b[0] for b in bars]])
+    high, volume = low + np.array([[b[1] for b in bars]]), np.array([[b[2] for b in bars]])
+    if horizon >= low.shape[1]:
+        return
+    price = np.full_like(low, 25)
+    through, by_size, _ = data_frequencies(price, low, high, volume, c.BUY, horizon, (1, 10, 100))
+    assert by_size[0] <= through and by_size[0] >= by_size[1] >= by_size[2]
