@@ -47,14 +47,13 @@ import numpy as np
 from orderbook.compile.jit import kernel
 from orderbook.engine import state as st
 from orderbook.engine.book import arrival_quotes, book_volume_lots, crosses, walk
-from orderbook.engine.lifecycle import FILL_FULL, is_fillable
+from orderbook.engine.lifecycle import FILL_FULL
 from orderbook.engine.portfolio import settle_fill
+from orderbook.engine.queues import NO_ORDER, make, next_by_arrival, queue_turn, replenish
 from orderbook.engine.records import record, transit
 from orderbook.engine.stats import count, observe
 from orderbook.engine.tif import cancel_at_arrival, ends_at_arrival, may_take
-from orderbook.market.path import first_point_after, interval_volume_lots, point_time_ns
 from orderbook.spec import codes as c
-from orderbook.spec import rng
 
 IMPACT_LINEAR = 1
 IMPACT_SQRT = 2
@@ -129,51 +128,6 @@ def _take(cc, bars, b, i, side, cap, want, bid, ask):
 
 
 @kernel
-def _make(cc, orders, lanes, bars, b, k, i, side, price, remaining, t0, after_ns, until_ns):
-    """Maker fill of a resting limit from the path after ``after_ns`` up to ``until_ns``; (lots, ticks x lots, time).
-
-    Walks the bar's path points strictly after ``after_ns`` (its arrival, or the
-    bar's start) and at or before ``until_ns`` (the last time it rests: before its
-    expiry, up to its cancel's landing). A point at its price (touch) or through it
-    carries its interval's volume (half of it on a touch); the volume first pays the
-    queue ahead, then fills the order, stamped at the point where its turn comes.
-    """
-    v = cc.inst_venue[i]
-    n, step_ns = cc.path_points, cc.step_ns
-    lo, hi, volume = bars.low_ticks[b, i], bars.high_ticks[b, i], bars.volume_lots[b, i]
-    traded, through, turn_j = np.int64(0), False, np.int64(-1)
-    ahead = orders.queue_ahead_lots[b, k]
-    for j in range(first_point_after(t0, step_ns, n, after_ns), n + 1):
-        if point_time_ns(t0, step_ns, n, j) > until_ns:
-            break
-        p = bars.path_ticks[b, i, j]
-        if p == price:
-            traded += interval_volume_lots(volume, n, j) // 2
-        elif (side == c.BUY and p < price) or (side == c.SELL and p > price):
-            traded += interval_volume_lots(volume, n, j)
-            through = True
-        else:
-            continue
-        if turn_j < 0 and traded > ahead:
-            turn_j = j
-    if traded == 0:
-        return np.int64(0), np.int64(0), np.int64(0)
-    seed, ep, step, oid = lanes.fault_seed[b], lanes.rng_episode[b], lanes.step[b], orders.order_id[b, k]
-    if not through and rng.uniform(seed, ep, step, oid, rng.P_TOUCH_FILL) >= cc.touch_fill_prob[v]:
-        return np.int64(0), np.int64(0), np.int64(0)
-    if cc.fill_prob[v] < 1.0 and rng.uniform(seed, ep, step, oid, rng.P_FILL_PROB) >= cc.fill_prob[v]:
-        return np.int64(0), np.int64(0), np.int64(0)
-    passed = min(ahead, traded)
-    orders.queue_ahead_lots[b, k] = ahead - passed
-    share = np.int64(cc.participation[v] * volume) - bars.volume_used_lots[b, i]
-    lots = max(np.int64(0), min(remaining, traded - passed, share))
-    bars.volume_used_lots[b, i] += lots
-    fill_px = min(price, hi) if side == c.BUY else max(price, lo)
-    stamp = point_time_ns(t0, step_ns, n, max(turn_j, 0))
-    return lots, lots * fill_px, stamp
-
-
-@kernel
 def _apply_fill(ctx, b, k, t_ns, lots, px_lots, liquidity):
     cc, orders, lanes, acct, stats, events, ledger, error = ctx
     i = orders.instrument[b, k]
@@ -202,12 +156,17 @@ def _apply_fill(ctx, b, k, t_ns, lots, px_lots, liquidity):
 
 @kernel(inline=True)
 def match(ctx, b, t0, bars, key):
-    """Fill every live, acknowledged order of lane ``b`` along this step's path (``key``: its market step key)."""
+    """Fill every live, acknowledged order of lane ``b`` along this step's path (``key``: its market step key).
+
+    Orders meet the bar in arrival order (:func:`orderbook.engine.queues.next_by_arrival`).
+    """
     cc, orders, lanes = ctx.cc, ctx.orders, ctx.lanes
-    for k in range(orders.status.shape[1]):
-        s = orders.status[b, k]
-        if not is_fillable(s) or orders.arrival_mid_x2[b, k] == 0:
-            continue
+    last_ack, last_oid = np.int64(-1), np.int64(-1)
+    while True:
+        k = next_by_arrival(orders, b, last_ack, last_oid)
+        if k == NO_ORDER:
+            break
+        last_ack, last_oid = orders.ack_ns[b, k], orders.order_id[b, k]
         i = orders.instrument[b, k]
         side, price = orders.side[b, k], orders.price_ticks[b, k]
         remaining = orders.qty_lots[b, k] - orders.filled_lots[b, k]
@@ -217,6 +176,7 @@ def match(ctx, b, t0, bars, key):
         bid, ask = arrival_quotes(cc, bars, b, i, t0, meets, key)
         kind, tif = orders.kind[b, k], orders.tif[b, k]
         if kind == c.MARKET or (fresh and may_take(tif) and crosses(side, price, bid, ask)):
+            replenish(cc, bars, b, i, max(t0, ack))
             want = remaining
             if tif == c.TIF_FOK and takeable_lots(cc, bars, b, i, side, price, remaining, bid, ask) < remaining:
                 want = 0  # fill or kill: the whole order now, or nothing
@@ -228,7 +188,10 @@ def match(ctx, b, t0, bars, key):
             cancel_at_arrival(ctx, b, k, max(t0, ack), bars, bid, ask)
         if remaining == 0 or ends_at_arrival(kind, tif):
             continue
+        blocked, behind = queue_turn(orders, b, k, t0)
+        if blocked:
+            continue  # an earlier order of the lane at this price rests: its turn first
         until = min(orders.cancel_ack_ns[b, k], orders.expiry_ns[b, k] - 1)  # a fill at the cancel's time wins
-        lots, px_lots, stamp = _make(cc, orders, lanes, bars, b, k, i, side, price, remaining, t0, meets, until)
+        lots, px_lots, stamp = make(cc, orders, lanes, bars, b, k, i, side, price, remaining, t0, max(meets, behind), until)
         if lots > 0:
             _apply_fill(ctx, b, k, max(ack, stamp), lots, px_lots, c.LIQ_MAKER)
