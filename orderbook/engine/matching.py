@@ -13,11 +13,11 @@ there (:mod:`orderbook.market.path`, :func:`orderbook.engine.book.arrival_quotes
   GTC, GTD limit that crossed rests, and meets later bars at their open.
 - A resting limit fills only from the path after its arrival: the points after it,
   up to its expiry (exclusive) and up to its cancel's landing (inclusive: a fill
-  at the cancel's time wins the race). A point through its price carries its
-  interval's volume, a point at its price (a touch) half of it (and a window that
-  only touches fills with ``touch_fill_prob``); that volume first trades the queue
-  ahead of the order, then fills it, at most ``participation`` of the bar volume
-  per lane and instrument, at its limit price; stamped at the point where its turn
+  at the cancel's time wins the race), behind its queue and the lane's earlier
+  orders at its price (:mod:`orderbook.engine.queues`: the queue ahead thins by
+  cancellations and pays first on a touch, a trade through clears it; each point's
+  volume is taken once per lane), at most ``participation`` of the bar volume per
+  lane and instrument, at its limit price; stamped at the point where its turn
   came; it pays the maker fee.
 - Impact (linear, Almgren-Chriss): each taker fill moves its own price by
   ``epsilon + eta x (lots traded this step)`` ticks, rounded up against the trader
@@ -26,8 +26,9 @@ there (:mod:`orderbook.market.path`, :func:`orderbook.engine.book.arrival_quotes
   adds ``gamma x lots`` to the lane's price of that instrument from the next bar on.
   Square-root: ``sqrt_coef x price x sqrt(lots this step / book volume)``.
 
-Orders match in slot order (known limit: two orders of a lane arriving in one bar
-share its depth and volume in slot order, not in arrival order). A bar without
+Orders match in arrival order (ack time, then order id), so the earlier of two
+orders meets the depth and the volume first; takers deplete the levels they walk
+for the rest of the bar, recovering with the venue's resilience half-life. A bar without
 trades still shows a book (the lane's typical volume, :mod:`orderbook.engine.book`):
 takers fill against it, makers do not.
 

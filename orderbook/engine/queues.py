@@ -11,9 +11,9 @@ What this module keeps true (DESIGN.md "Queues and liquidity"):
   the book displays at its price and better) is thinned along the path by
   cancellations ahead (``queue_cancel_rate`` of it per bar, the same share in each
   of the bar's intervals) and consumed by the volume the path trades at its price
-  (half of an interval's volume on a touch) or through it (all of it); what is
-  left after the queue fills the order (:func:`make`). A trade through the price
-  clears the level: there the interval's volume goes to the queue, then to the order.
+  (half of an interval's volume on a touch); what is left after the queue fills
+  the order (:func:`make`). A trade through the price clears the level: the queue
+  ahead is gone and the order fills up to the interval's volume traded through.
 - Volume is consumed once. The volume of every path point the lane's limits take is
   kept for the step (``bars.point_used_lots``): a later order of the lane sees only
   what earlier ones left there, so a lane's maker fills at a point never exceed what
@@ -133,8 +133,9 @@ def make(cc, orders, lanes, bars, b, k, i, side, price, remaining, t0, after_ns,
     start, or its turn behind the lane's earlier orders) and at or before
     ``until_ns`` (the last time it rests: before its expiry, up to its cancel's
     landing). At every point the queue ahead is thinned by cancellations; the
-    volume the point offers (what the lane's earlier limits left of it) first pays
-    the queue ahead, then fills the order, at most the lane's remaining
+    volume a touch offers (what the lane's earlier limits left of it) first pays
+    the queue ahead, then fills the order; a point through the price clears the
+    queue and its volume fills the order, at most the lane's remaining
     participation. The fill is stamped at the point where its turn came; the
     order's ``last_make_ns`` at the last point it filled. A window that only
     touches the price fills with ``touch_fill_prob``; ``fill_prob`` gates the
@@ -173,7 +174,10 @@ def make(cc, orders, lanes, bars, b, k, i, side, price, remaining, t0, after_ns,
     lots, turn_j, last_j = np.int64(0), np.int64(-1), np.int64(-1)
     for j in range(first, last + 1):
         ahead *= keep
-        offered = _point_volume_lots(side, price, bars.path_ticks[b, i, j], volume, n, j) - bars.point_used_lots[b, i, j]
+        p = bars.path_ticks[b, i, j]
+        if p != price:
+            ahead = 0.0  # traded through: the level is cleared, whatever its queue
+        offered = _point_volume_lots(side, price, p, volume, n, j) - bars.point_used_lots[b, i, j]
         if offered <= 0:
             continue
         passed = min(ahead, float(offered))
