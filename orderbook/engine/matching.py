@@ -189,10 +189,9 @@ def match(ctx, b, t0, bars, key):
             cancel_at_arrival(ctx, b, k, max(t0, ack), bars, bid, ask)
         if remaining == 0 or ends_at_arrival(kind, tif):
             continue
-        blocked, behind = queue_turn(orders, b, k, t0)
-        if blocked:
-            continue  # an earlier order of the lane at this price rests: its turn first
+        blocked, behind = queue_turn(orders, b, k, t0)  # blocked: an earlier order of the lane rests at this price
         until = min(orders.cancel_ack_ns[b, k], orders.expiry_ns[b, k] - 1)  # a fill at the cancel's time wins
-        lots, px_lots, stamp = make(cc, orders, lanes, bars, b, k, i, side, price, remaining, t0, max(meets, behind), until)
+        room = 0 if blocked else remaining  # a blocked order's queue still moves; it fills nothing
+        lots, px_lots, stamp = make(cc, orders, lanes, bars, b, k, i, side, price, room, t0, max(meets, behind), until)
         if lots > 0:
             _apply_fill(ctx, b, k, max(ack, stamp), lots, px_lots, c.LIQ_MAKER)
