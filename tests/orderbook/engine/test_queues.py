@@ -160,3 +160,23 @@ def test_fill_spec_refuses_bad_queue_and_resilience_settings():
         ob.FillSpec(queue_cancel_rate=1.5)
     with pytest.raises(ValueError, match="resilience_half_life_s must be a number of seconds > 0"):
         ob.FillSpec(resilience_half_life_s=0.0)
+
+
+def test_taken_depth_recovers_with_the_resilience_half_life():
+    """Two market buys with drawn latencies (same seeds): the later one pays no more, and less somewhere, when the
+    book recovers within a millisecond than when it never recovers inside the bar."""
+    paid = {}
+    for half_life_s in (float("inf"), 1e-3):
+        cfg = venue_config(ob.FillSpec(resilience_half_life_s=half_life_s), latency=ob.LatencySpec())
+        q = max(typical_lots(cfg) // 20, 1)
+        ex = start(cfg)
+        place(ex, [(c.BUY, c.MARKET, q), (c.BUY, c.MARKET, q)])
+        o = ex.orders
+        later = np.where(o.ack_ns[:, 1] >= o.ack_ns[:, 0], 1, 0)
+        lanes = np.arange(ex.n_lanes)
+        done = (o.filled_lots[:, 0] == q) & (o.filled_lots[:, 1] == q) & (o.ack_ns[:, 0] != o.ack_ns[:, 1])
+        paid[half_life_s] = np.where(done, o.filled_notional_atoms[lanes, later], -1)
+    both = (paid[1e-3] >= 0) & (paid[float("inf")] >= 0)
+    assert both.mean() > 0.8
+    assert (paid[1e-3][both] <= paid[float("inf")][both]).all()
+    assert (paid[1e-3][both] < paid[float("inf")][both]).any()
