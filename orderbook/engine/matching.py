@@ -17,8 +17,9 @@ there (:mod:`orderbook.market.path`, :func:`orderbook.engine.book.arrival_quotes
   orders at its price (:mod:`orderbook.engine.queues`: the queue ahead thins by
   cancellations and pays first on a touch, a trade through clears it; each point's
   volume is taken once per lane), at most ``participation`` of the bar volume per
-  lane and instrument, at its limit price; stamped at the point where its turn
-  came; it pays the maker fee.
+  lane and instrument (less the lots the lane's takers took in the bar: their
+  trades are part of its volume), at its limit price; stamped at the point where
+  its turn came; it pays the maker fee.
 - Impact (linear, Almgren-Chriss): each taker fill moves its own price by
   ``epsilon + eta x (lots traded this step)`` ticks, rounded up against the trader
   and never clipped: protection takes fewer lots instead, so the fill's average
@@ -183,6 +184,7 @@ def match(ctx, b, t0, bars, key):
                 want = 0  # fill or kill: the whole order now, or nothing
             lots, px_lots = _take(cc, bars, b, i, side, price, want, bid, ask)
             if lots > 0:
+                bars.volume_used_lots[b, i] += lots  # the lane's own trade is part of the bar's volume: not for its limits
                 _apply_fill(ctx, b, k, max(t0, ack), lots, px_lots, c.LIQ_TAKER)
                 remaining -= lots
         if remaining > 0 and ends_at_arrival(kind, tif):  # always its arrival step: it never rests
