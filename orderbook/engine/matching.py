@@ -49,9 +49,9 @@ import numpy as np
 from orderbook.compile.jit import kernel
 from orderbook.engine import state as st
 from orderbook.engine.book import arrival_quotes, book_volume_lots, crosses, walk
-from orderbook.engine.lifecycle import FILL_FULL
+from orderbook.engine.lifecycle import FILL_FULL, is_fillable
 from orderbook.engine.portfolio import settle_fill
-from orderbook.engine.queues import NO_ORDER, make, next_by_arrival, queue_turn, replenish
+from orderbook.engine.queues import NO_ORDER, arrival_count, make, next_by_arrival, queue_turn, replenish
 from orderbook.engine.records import record, transit
 from orderbook.engine.stats import count, observe
 from orderbook.engine.tif import cancel_at_arrival, ends_at_arrival, may_take
@@ -157,43 +157,64 @@ def _apply_fill(ctx, b, k, t_ns, lots, px_lots, liquidity):
 
 
 @kernel(inline=True)
+def _meet(ctx, b, k, t0, bars, key, alone):
+    """Order ``k`` of lane ``b`` meets this step's path: takes at its arrival, then makes from its queue.
+
+    ``alone``: no other live order in the lane (its place behind them needs no look).
+    """
+    cc, orders, lanes = ctx.cc, ctx.orders, ctx.lanes
+    i = orders.instrument[b, k]
+    side, price = orders.side[b, k], orders.price_ticks[b, k]
+    remaining = orders.qty_lots[b, k] - orders.filled_lots[b, k]
+    ack = orders.ack_ns[b, k]
+    fresh = orders.acked_step[b, k] == lanes.step[b]
+    meets = ack if fresh else t0  # when the order meets this bar's path
+    bid, ask = arrival_quotes(cc, bars, b, i, t0, meets, key)
+    kind, tif = orders.kind[b, k], orders.tif[b, k]
+    if kind == c.MARKET or (fresh and may_take(tif) and crosses(side, price, bid, ask)):
+        replenish(cc, bars, b, i, max(t0, ack))
+        want = remaining
+        if tif == c.TIF_FOK and takeable_lots(cc, bars, b, i, side, price, remaining, bid, ask) < remaining:
+            want = 0  # fill or kill: the whole order now, or nothing
+        lots, px_lots = _take(cc, bars, b, i, side, price, want, bid, ask)
+        if lots > 0:
+            bars.volume_used_lots[b, i] += lots  # the lane's own trade is part of the bar's volume: not for its limits
+            _apply_fill(ctx, b, k, max(t0, ack), lots, px_lots, c.LIQ_TAKER)
+            remaining -= lots
+    if remaining > 0 and ends_at_arrival(kind, tif):  # always its arrival step: it never rests
+        cancel_at_arrival(ctx, b, k, max(t0, ack), bars, bid, ask)
+    if remaining == 0 or ends_at_arrival(kind, tif):
+        return
+    blocked, behind = False, t0 - 1
+    if not alone:
+        blocked, behind = queue_turn(orders, b, k, t0)  # blocked: an earlier order of the lane rests at this price
+    until = min(orders.cancel_ack_ns[b, k], orders.expiry_ns[b, k] - 1)  # a fill at the cancel's time wins
+    room = 0 if blocked else remaining  # a blocked order's queue still moves; it fills nothing
+    lots, px_lots, stamp = make(cc, orders, lanes, bars, b, k, i, side, price, room, t0, max(meets, behind), until)
+    if lots > 0:
+        _apply_fill(ctx, b, k, max(ack, stamp), lots, px_lots, c.LIQ_MAKER)
+
+
+@kernel(inline=True)
 def match(ctx, b, t0, bars, key):
     """Fill every live, acknowledged order of lane ``b`` along this step's path (``key``: its market step key).
 
-    Orders meet the bar in arrival order (:func:`orderbook.engine.queues.next_by_arrival`).
+    Orders meet the bar in arrival order (:mod:`orderbook.engine.queues`): in slot
+    order when that already is arrival order (one scan), else one by one.
     """
-    cc, orders, lanes = ctx.cc, ctx.orders, ctx.lanes
+    orders = ctx.orders
+    n, in_order = arrival_count(orders, b)
+    if n == 0:
+        return
+    if in_order:
+        for k in range(orders.status.shape[1]):
+            if is_fillable(orders.status[b, k]) and orders.arrival_mid_x2[b, k] != 0:
+                _meet(ctx, b, k, t0, bars, key, n == 1)
+        return
     last_ack, last_oid = np.int64(-1), np.int64(-1)
     while True:
         k = next_by_arrival(orders, b, last_ack, last_oid)
         if k == NO_ORDER:
             break
         last_ack, last_oid = orders.ack_ns[b, k], orders.order_id[b, k]
-        i = orders.instrument[b, k]
-        side, price = orders.side[b, k], orders.price_ticks[b, k]
-        remaining = orders.qty_lots[b, k] - orders.filled_lots[b, k]
-        ack = orders.ack_ns[b, k]
-        fresh = orders.acked_step[b, k] == lanes.step[b]
-        meets = ack if fresh else t0  # when the order meets this bar's path
-        bid, ask = arrival_quotes(cc, bars, b, i, t0, meets, key)
-        kind, tif = orders.kind[b, k], orders.tif[b, k]
-        if kind == c.MARKET or (fresh and may_take(tif) and crosses(side, price, bid, ask)):
-            replenish(cc, bars, b, i, max(t0, ack))
-            want = remaining
-            if tif == c.TIF_FOK and takeable_lots(cc, bars, b, i, side, price, remaining, bid, ask) < remaining:
-                want = 0  # fill or kill: the whole order now, or nothing
-            lots, px_lots = _take(cc, bars, b, i, side, price, want, bid, ask)
-            if lots > 0:
-                bars.volume_used_lots[b, i] += lots  # the lane's own trade is part of the bar's volume: not for its limits
-                _apply_fill(ctx, b, k, max(t0, ack), lots, px_lots, c.LIQ_TAKER)
-                remaining -= lots
-        if remaining > 0 and ends_at_arrival(kind, tif):  # always its arrival step: it never rests
-            cancel_at_arrival(ctx, b, k, max(t0, ack), bars, bid, ask)
-        if remaining == 0 or ends_at_arrival(kind, tif):
-            continue
-        blocked, behind = queue_turn(orders, b, k, t0)  # blocked: an earlier order of the lane rests at this price
-        until = min(orders.cancel_ack_ns[b, k], orders.expiry_ns[b, k] - 1)  # a fill at the cancel's time wins
-        room = 0 if blocked else remaining  # a blocked order's queue still moves; it fills nothing
-        lots, px_lots, stamp = make(cc, orders, lanes, bars, b, k, i, side, price, room, t0, max(meets, behind), until)
-        if lots > 0:
-            _apply_fill(ctx, b, k, max(ack, stamp), lots, px_lots, c.LIQ_MAKER)
+        _meet(ctx, b, k, t0, bars, key, False)

@@ -4,8 +4,9 @@ What this module keeps true (DESIGN.md "Queues and liquidity"):
 
 - Arrival order. :func:`next_by_arrival` hands :func:`orderbook.engine.matching.match`
   a lane's live orders by ack time, then order id (not by slot), so the earlier of
-  two orders meets the path's volume and the displayed depth first. It visits
-  the lane's slots once per live order it hands out (plus once to find none left).
+  two orders meets the path's volume and the displayed depth first. One scan
+  (:func:`arrival_count`) finds whether slot order already is arrival order (the
+  common case); only otherwise does each order handed out cost a scan of the slots.
 - The queue ahead. A resting limit's ``queue_ahead_lots`` (set on arrival by
   :func:`orderbook.engine.book.initial_queue_lots`: ``queue_fraction`` of the depth
   the book displays at its price and better) is thinned along the path by
@@ -66,6 +67,26 @@ def next_by_arrival(orders, b, last_ack, last_oid):
         if best == NO_ORDER or _before(ack, oid, best_ack, best_oid):
             best, best_ack, best_oid = k, ack, oid
     return best
+
+
+@kernel
+def arrival_count(orders, b):
+    """``(n, in_order)``: lane ``b``'s fillable, acknowledged orders, and whether slot order is already arrival order.
+
+    One scan of the lane's slots; when ``in_order`` the caller visits slots in order
+    and skips :func:`next_by_arrival`'s scan per order.
+    """
+    n, in_order = 0, True
+    last_ack, last_oid = np.int64(-1), np.int64(-1)
+    for k in range(orders.status.shape[1]):
+        if not is_fillable(orders.status[b, k]) or orders.arrival_mid_x2[b, k] == 0:
+            continue
+        ack, oid = orders.ack_ns[b, k], orders.order_id[b, k]
+        if not _before(last_ack, last_oid, ack, oid):
+            in_order = False
+        last_ack, last_oid = ack, oid
+        n += 1
+    return n, in_order
 
 
 @kernel
