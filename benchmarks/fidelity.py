@@ -272,18 +272,19 @@ def market_orders_rest(m: Market, n_lanes: int, seed: int, quiet: bool) -> list[
 
 
 def queue_position(m: Market, n_lanes: int, seed: int, horizon: int = 5) -> list[Row]:
-    """Fact 6a. Fill probability within ``horizon`` bars of a buy limit at the bid, queue fraction 0 vs 0.5.
+    """Fact 6a. Fill probability within ``horizon`` bars of a buy limit at the bid, queue fraction 0 vs 1 (the back).
 
-    Same seeds (common random numbers). Behind half the touch's depth an order
-    fills later than at the front in any real queue: holds when the difference
-    is positive beyond its 95% interval.
+    Same seeds (common random numbers). Behind the touch's displayed depth an
+    order fills later than at the front in any real queue (a trade through clears
+    the level, so only the bars that merely touch the price tell them apart):
+    holds when the difference is positive beyond its 95% interval.
     """
     got = {}
-    for qf in (0.0, 0.5):
+    for qf in (0.0, 1.0):
         ex = rest_buy_at_bid(m, m.config(fills=ob.FillSpec(queue_fraction=qf)), n_lanes, seed, horizon)
         got[qf] = cum_fills_by_step(ex.history.events_frame(), np.arange(n_lanes), horizon)[:, horizon] > 0
-    diff, se = mean_se(got[0.0].astype(float) - got[0.5].astype(float))
-    return [row("6a queue: P(fill) front minus behind 0.5", m.name, f"bid, {horizon} bars: {got[0.0].mean():.3f} vs {got[0.5].mean():.3f}",
+    diff, se = mean_se(got[0.0].astype(float) - got[1.0].astype(float))
+    return [row("6a queue: P(fill) front minus back", m.name, f"bid, {horizon} bars: {got[0.0].mean():.3f} vs {got[1.0].mean():.3f}",
                 ci(diff, se, 3), "> 0", "95% interval above 0", diff - 1.96 * se > 0)]
 
 
@@ -319,7 +320,10 @@ def volume_share(m: Market, n_lanes: int, seed: int) -> list[Row]:
     (i) participation 1.0, one buy limit at the bid of twice a typical bar: a lane
     never fills more than the bar traded (share of lanes above: target 0).
     (ii) defaults (participation 0.1): a market buy and a buy limit at the bid, each
-    a typical bar: the lane's fills stay within participation x volume (target 0).
+    a typical bar: the lane's maker fills stay within participation x volume
+    (target 0). The market order's fills are left out: a taker takes the displayed
+    depth it walks (``depth_fractions`` of the volume, depleted for the rest of the
+    bar), which participation does not bound.
     """
     rows = []
     for label, fills, market_too, cap in (("part. 1.0, limit 2x bar", ob.FillSpec(participation=1.0), False, 1.0),
@@ -333,7 +337,10 @@ def volume_share(m: Market, n_lanes: int, seed: int) -> list[Row]:
         if market_too:
             put(intents, 1, inst, c.BUY, c.MARKET, m.big_lots, tif=c.TIF_GTD)
         ex.step(intents)
-        lots = cum_fills_by_step(ex.history.events_frame(), np.arange(n_lanes), 1)[:, 1]
+        ev = ex.history.events_frame()
+        if market_too:  # the market order takes displayed depth, not the bar's traded volume: the cap binds the maker fills
+            ev = ev.filter(pl.col("liquidity").cast(pl.Utf8) != "TAKER")
+        lots = cum_fills_by_step(ev, np.arange(n_lanes), 1)[:, 1]
         vol = ex.history.market_frame().filter((pl.col("step") == 1) & (pl.col("instrument") == inst)).sort("lane")["volume_lots"].to_numpy()
         traded = vol > 0
         ratio = lots[traded] / vol[traded]

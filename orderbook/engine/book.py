@@ -14,9 +14,11 @@ bars, weight 1/8 each step; 0 until a bar of the episode traded). So a quiet bar
 still shows a book and takers fill against it; makers fill only against trades
 (:func:`orderbook.engine.matching._make` reads the bar's own volume).
 
-Depth taken by one order is gone for the lane's other orders in the same step
-(``depth_used_lots``); limit fills share ``participation x volume`` per lane and
-instrument (``volume_used_lots``).
+Depth taken by one order is gone for the lane's later orders in the same step
+(``depth_used_lots``), coming back with the venue's resilience half-life
+(:func:`orderbook.engine.queues.replenish`); limit fills share
+``participation x volume`` per lane and instrument (``volume_used_lots``) and
+each path point's volume once (``point_used_lots``, :mod:`orderbook.engine.queues`).
 """
 
 from __future__ import annotations
@@ -136,7 +138,8 @@ def initial_queue_lots(cc, bars, b, i, side, price_ticks, queue_fraction, bid, a
     """Volume ahead of a limit order joining the book at ``price_ticks`` when the quotes are ``bid, ask`` (its arrival).
 
     Inside the spread nothing is ahead; at or behind the touch, ``queue_fraction``
-    of the depth resting at equal or better prices.
+    of the depth the book displays at equal or better prices (1: the back of the
+    level). :func:`orderbook.engine.queues.make` thins and consumes it along the path.
     """
     v = cc.inst_venue[i]
     touch = bid if side == c.BUY else ask

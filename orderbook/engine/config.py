@@ -143,6 +143,8 @@ class Compiled(NamedTuple):
     touch_fill_prob: np.ndarray
     fill_prob: np.ndarray
     self_trade_mode: np.ndarray  # int64 SELF_TRADE_CODE
+    queue_cancel_rate: np.ndarray  # share of the queue ahead cancelled per bar
+    resilience_half_life_ns: np.ndarray  # float64 half-life of taken depth (inf: none inside a bar)
     collar_bps: np.ndarray
     band_bps: np.ndarray
     impact_model: np.ndarray  # int64 IMPACT_CODE
@@ -245,6 +247,8 @@ def _compile_venues(cfg: ExchangeConfig) -> dict[str, np.ndarray]:
         touch_fill_prob=f64([v.fills.touch_fill_prob for v in vs]),
         fill_prob=f64([v.fills.fill_prob for v in vs]),
         self_trade_mode=i64([SELF_TRADE_CODE[v.fills.self_trade] for v in vs]),
+        queue_cancel_rate=f64([v.fills.queue_cancel_rate for v in vs]),
+        resilience_half_life_ns=f64([v.fills.resilience_half_life_s * 1e9 for v in vs]),
         collar_bps=f64([v.fills.market_collar_bps for v in vs]),
         band_bps=f64([v.fills.price_band_bps for v in vs]),
         impact_model=i64([IMPACT_CODE[v.fills.impact.model] for v in vs]),

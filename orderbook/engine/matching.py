@@ -13,12 +13,13 @@ there (:mod:`orderbook.market.path`, :func:`orderbook.engine.book.arrival_quotes
   GTC, GTD limit that crossed rests, and meets later bars at their open.
 - A resting limit fills only from the path after its arrival: the points after it,
   up to its expiry (exclusive) and up to its cancel's landing (inclusive: a fill
-  at the cancel's time wins the race). A point through its price carries its
-  interval's volume, a point at its price (a touch) half of it (and a window that
-  only touches fills with ``touch_fill_prob``); that volume first trades the queue
-  ahead of the order, then fills it, at most ``participation`` of the bar volume
-  per lane and instrument, at its limit price; stamped at the point where its turn
-  came; it pays the maker fee.
+  at the cancel's time wins the race), behind its queue and the lane's earlier
+  orders at its price (:mod:`orderbook.engine.queues`: the queue ahead thins by
+  cancellations and pays first on a touch, a trade through clears it; each point's
+  volume is taken once per lane), at most ``participation`` of the bar volume per
+  lane and instrument (less the lots the lane's takers took in the bar: their
+  trades are part of its volume), at its limit price; stamped at the point where
+  its turn came; it pays the maker fee.
 - Impact (linear, Almgren-Chriss): each taker fill moves its own price by
   ``epsilon + eta x (lots traded this step)`` ticks, rounded up against the trader
   and never clipped: protection takes fewer lots instead, so the fill's average
@@ -26,8 +27,9 @@ there (:mod:`orderbook.market.path`, :func:`orderbook.engine.book.arrival_quotes
   adds ``gamma x lots`` to the lane's price of that instrument from the next bar on.
   Square-root: ``sqrt_coef x price x sqrt(lots this step / book volume)``.
 
-Orders match in slot order (known limit: two orders of a lane arriving in one bar
-share its depth and volume in slot order, not in arrival order). A bar without
+Orders match in arrival order (ack time, then order id), so the earlier of two
+orders meets the depth and the volume first; takers deplete the levels they walk
+for the rest of the bar, recovering with the venue's resilience half-life. A bar without
 trades still shows a book (the lane's typical volume, :mod:`orderbook.engine.book`):
 takers fill against it, makers do not.
 
@@ -49,12 +51,11 @@ from orderbook.engine import state as st
 from orderbook.engine.book import arrival_quotes, book_volume_lots, crosses, walk
 from orderbook.engine.lifecycle import FILL_FULL, is_fillable
 from orderbook.engine.portfolio import settle_fill
+from orderbook.engine.queues import NO_ORDER, arrival_count, make, next_by_arrival, queue_turn, replenish
 from orderbook.engine.records import record, transit
 from orderbook.engine.stats import count, observe
 from orderbook.engine.tif import cancel_at_arrival, ends_at_arrival, may_take
-from orderbook.market.path import first_point_after, interval_volume_lots, point_time_ns
 from orderbook.spec import codes as c
-from orderbook.spec import rng
 
 IMPACT_LINEAR = 1
 IMPACT_SQRT = 2
@@ -129,51 +130,6 @@ def _take(cc, bars, b, i, side, cap, want, bid, ask):
 
 
 @kernel
-def _make(cc, orders, lanes, bars, b, k, i, side, price, remaining, t0, after_ns, until_ns):
-    """Maker fill of a resting limit from the path after ``after_ns`` up to ``until_ns``; (lots, ticks x lots, time).
-
-    Walks the bar's path points strictly after ``after_ns`` (its arrival, or the
-    bar's start) and at or before ``until_ns`` (the last time it rests: before its
-    expiry, up to its cancel's landing). A point at its price (touch) or through it
-    carries its interval's volume (half of it on a touch); the volume first pays the
-    queue ahead, then fills the order, stamped at the point where its turn comes.
-    """
-    v = cc.inst_venue[i]
-    n, step_ns = cc.path_points, cc.step_ns
-    lo, hi, volume = bars.low_ticks[b, i], bars.high_ticks[b, i], bars.volume_lots[b, i]
-    traded, through, turn_j = np.int64(0), False, np.int64(-1)
-    ahead = orders.queue_ahead_lots[b, k]
-    for j in range(first_point_after(t0, step_ns, n, after_ns), n + 1):
-        if point_time_ns(t0, step_ns, n, j) > until_ns:
-            break
-        p = bars.path_ticks[b, i, j]
-        if p == price:
-            traded += interval_volume_lots(volume, n, j) // 2
-        elif (side == c.BUY and p < price) or (side == c.SELL and p > price):
-            traded += interval_volume_lots(volume, n, j)
-            through = True
-        else:
-            continue
-        if turn_j < 0 and traded > ahead:
-            turn_j = j
-    if traded == 0:
-        return np.int64(0), np.int64(0), np.int64(0)
-    seed, ep, step, oid = lanes.fault_seed[b], lanes.rng_episode[b], lanes.step[b], orders.order_id[b, k]
-    if not through and rng.uniform(seed, ep, step, oid, rng.P_TOUCH_FILL) >= cc.touch_fill_prob[v]:
-        return np.int64(0), np.int64(0), np.int64(0)
-    if cc.fill_prob[v] < 1.0 and rng.uniform(seed, ep, step, oid, rng.P_FILL_PROB) >= cc.fill_prob[v]:
-        return np.int64(0), np.int64(0), np.int64(0)
-    passed = min(ahead, traded)
-    orders.queue_ahead_lots[b, k] = ahead - passed
-    share = np.int64(cc.participation[v] * volume) - bars.volume_used_lots[b, i]
-    lots = max(np.int64(0), min(remaining, traded - passed, share))
-    bars.volume_used_lots[b, i] += lots
-    fill_px = min(price, hi) if side == c.BUY else max(price, lo)
-    stamp = point_time_ns(t0, step_ns, n, max(turn_j, 0))
-    return lots, lots * fill_px, stamp
-
-
-@kernel
 def _apply_fill(ctx, b, k, t_ns, lots, px_lots, liquidity):
     cc, orders, lanes, acct, stats, events, ledger, error = ctx
     i = orders.instrument[b, k]
@@ -201,34 +157,64 @@ def _apply_fill(ctx, b, k, t_ns, lots, px_lots, liquidity):
 
 
 @kernel(inline=True)
-def match(ctx, b, t0, bars, key):
-    """Fill every live, acknowledged order of lane ``b`` along this step's path (``key``: its market step key)."""
+def _meet(ctx, b, k, t0, bars, key, alone):
+    """Order ``k`` of lane ``b`` meets this step's path: takes at its arrival, then makes from its queue.
+
+    ``alone``: no other live order in the lane (its place behind them needs no look).
+    """
     cc, orders, lanes = ctx.cc, ctx.orders, ctx.lanes
-    for k in range(orders.status.shape[1]):
-        s = orders.status[b, k]
-        if not is_fillable(s) or orders.arrival_mid_x2[b, k] == 0:
-            continue
-        i = orders.instrument[b, k]
-        side, price = orders.side[b, k], orders.price_ticks[b, k]
-        remaining = orders.qty_lots[b, k] - orders.filled_lots[b, k]
-        ack = orders.ack_ns[b, k]
-        fresh = orders.acked_step[b, k] == lanes.step[b]
-        meets = ack if fresh else t0  # when the order meets this bar's path
-        bid, ask = arrival_quotes(cc, bars, b, i, t0, meets, key)
-        kind, tif = orders.kind[b, k], orders.tif[b, k]
-        if kind == c.MARKET or (fresh and may_take(tif) and crosses(side, price, bid, ask)):
-            want = remaining
-            if tif == c.TIF_FOK and takeable_lots(cc, bars, b, i, side, price, remaining, bid, ask) < remaining:
-                want = 0  # fill or kill: the whole order now, or nothing
-            lots, px_lots = _take(cc, bars, b, i, side, price, want, bid, ask)
-            if lots > 0:
-                _apply_fill(ctx, b, k, max(t0, ack), lots, px_lots, c.LIQ_TAKER)
-                remaining -= lots
-        if remaining > 0 and ends_at_arrival(kind, tif):  # always its arrival step: it never rests
-            cancel_at_arrival(ctx, b, k, max(t0, ack), bars, bid, ask)
-        if remaining == 0 or ends_at_arrival(kind, tif):
-            continue
-        until = min(orders.cancel_ack_ns[b, k], orders.expiry_ns[b, k] - 1)  # a fill at the cancel's time wins
-        lots, px_lots, stamp = _make(cc, orders, lanes, bars, b, k, i, side, price, remaining, t0, meets, until)
+    i = orders.instrument[b, k]
+    side, price = orders.side[b, k], orders.price_ticks[b, k]
+    remaining = orders.qty_lots[b, k] - orders.filled_lots[b, k]
+    ack = orders.ack_ns[b, k]
+    fresh = orders.acked_step[b, k] == lanes.step[b]
+    meets = ack if fresh else t0  # when the order meets this bar's path
+    bid, ask = arrival_quotes(cc, bars, b, i, t0, meets, key)
+    kind, tif = orders.kind[b, k], orders.tif[b, k]
+    if kind == c.MARKET or (fresh and may_take(tif) and crosses(side, price, bid, ask)):
+        replenish(cc, bars, b, i, max(t0, ack))
+        want = remaining
+        if tif == c.TIF_FOK and takeable_lots(cc, bars, b, i, side, price, remaining, bid, ask) < remaining:
+            want = 0  # fill or kill: the whole order now, or nothing
+        lots, px_lots = _take(cc, bars, b, i, side, price, want, bid, ask)
         if lots > 0:
-            _apply_fill(ctx, b, k, max(ack, stamp), lots, px_lots, c.LIQ_MAKER)
+            bars.volume_used_lots[b, i] += lots  # the lane's own trade is part of the bar's volume: not for its limits
+            _apply_fill(ctx, b, k, max(t0, ack), lots, px_lots, c.LIQ_TAKER)
+            remaining -= lots
+    if remaining > 0 and ends_at_arrival(kind, tif):  # always its arrival step: it never rests
+        cancel_at_arrival(ctx, b, k, max(t0, ack), bars, bid, ask)
+    if remaining == 0 or ends_at_arrival(kind, tif):
+        return
+    blocked, behind = False, t0 - 1
+    if not alone:
+        blocked, behind = queue_turn(orders, b, k, t0)  # blocked: an earlier order of the lane rests at this price
+    until = min(orders.cancel_ack_ns[b, k], orders.expiry_ns[b, k] - 1)  # a fill at the cancel's time wins
+    room = 0 if blocked else remaining  # a blocked order's queue still moves; it fills nothing
+    lots, px_lots, stamp = make(cc, orders, lanes, bars, b, k, i, side, price, room, t0, max(meets, behind), until)
+    if lots > 0:
+        _apply_fill(ctx, b, k, max(ack, stamp), lots, px_lots, c.LIQ_MAKER)
+
+
+@kernel(inline=True)
+def match(ctx, b, t0, bars, key):
+    """Fill every live, acknowledged order of lane ``b`` along this step's path (``key``: its market step key).
+
+    Orders meet the bar in arrival order (:mod:`orderbook.engine.queues`): in slot
+    order when that already is arrival order (one scan), else one by one.
+    """
+    orders = ctx.orders
+    n, in_order = arrival_count(orders, b)
+    if n == 0:
+        return
+    if in_order:
+        for k in range(orders.status.shape[1]):
+            if is_fillable(orders.status[b, k]) and orders.arrival_mid_x2[b, k] != 0:
+                _meet(ctx, b, k, t0, bars, key, n == 1)
+        return
+    last_ack, last_oid = np.int64(-1), np.int64(-1)
+    while True:
+        k = next_by_arrival(orders, b, last_ack, last_oid)
+        if k == NO_ORDER:
+            break
+        last_ack, last_oid = orders.ack_ns[b, k], orders.order_id[b, k]
+        _meet(ctx, b, k, t0, bars, key, False)

@@ -41,6 +41,7 @@ class Orders(NamedTuple):
     arrival_mid_x2: np.ndarray  # (B, K) int64 bid + ask when the order reached the venue
     queue_ahead_lots: np.ndarray  # (B, K) int64 volume that trades before this order's turn
     acked_step: np.ndarray  # (B, K) int64 step in which the ack arrived (-1 before)
+    last_make_ns: np.ndarray  # (B, K) int64 path time of this order's last maker fill (0 before): a lane's queue at one price
     history_row: np.ndarray  # (B, K) int64 the order's row in the history's order log, counted across clears (orderbook.history.logs)
 
 
@@ -76,6 +77,8 @@ class Bars(NamedTuple):
     depth_used_lots: np.ndarray  # (B, I, L) int64 scratch: depth taken this step
     volume_used_lots: np.ndarray  # (B, I) int64 scratch: bar volume taken by limit fills this step
     flow_lots: np.ndarray  # (B, I) int64 scratch: market flow this step (temporary impact)
+    depth_used_ns: np.ndarray  # (B, I) int64 scratch: when depth_used_lots last decayed (resilience, orderbook.engine.queues)
+    point_used_lots: np.ndarray  # (B, I, N + 1) int64 scratch: volume of each path point the lane's limits took this step
     path_ticks: np.ndarray  # (B, I, N + 1) int64 the path inside the bar: N = path_points intervals (orderbook.market.path)
     path_sigma_ticks: np.ndarray  # (B, I) float64 sd of the path's Brownian part over the bar (refines it between points)
     typical_volume_lots: np.ndarray  # (B, I) float64 running typical bar volume of the episode (depth of quiet bars)
@@ -163,6 +166,7 @@ def new_bars(n_lanes: int, n_instruments: int, n_levels: int, n_path_points: int
     cols["path_sigma_ticks"] = np.zeros(shape, dtype=np.float64)
     cols["typical_volume_lots"] = np.zeros(shape, dtype=np.float64)
     cols["depth_used_lots"] = np.zeros(shape + (n_levels,), dtype=np.int64)
+    cols["point_used_lots"] = np.zeros(shape + (n_path_points + 1,), dtype=np.int64)
     return Bars(**cols)
 
 

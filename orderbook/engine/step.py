@@ -190,6 +190,7 @@ def _write_order(orders, b, k, oid, i, side, kind, tif, price, qty, t0, expiry, 
     orders.arrival_mid_x2[b, k] = 0
     orders.queue_ahead_lots[b, k] = 0
     orders.acked_step[b, k] = -1
+    orders.last_make_ns[b, k] = 0
 
 
 @kernel(inline=True)
@@ -287,6 +288,8 @@ def step_orders(cc, orders, lanes, bars, acct, stats, events, ledger, market_log
         bars.depth_used_lots[b, :, :] = 0
         bars.volume_used_lots[b, :] = 0
         bars.flow_lots[b, :] = 0
+        bars.point_used_lots[b, :, :] = 0
+        bars.depth_used_ns[b, :] = t0
         remember_volume(bars, b)
         inject_outages(ctx, b)
         request_cancels(ctx, b, t0, bars, cancels)

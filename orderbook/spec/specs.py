@@ -350,10 +350,15 @@ class FillSpec:
 
     A resting limit fills when the path after its arrival trades through its price
     (``touch_fill_prob`` when it only touches it), at most ``participation`` of the
-    bar volume per lane and instrument, after the queue ahead of it
-    (``queue_fraction`` of the depth at equal or better prices when it arrives) has
-    traded; with
+    bar volume per lane and instrument, after the queue ahead of it has traded
+    (``queue_fraction`` of the depth the book displays at equal or better prices
+    when it arrives: 1 is the back of the level, 0 its front), thinned by
+    cancellations ahead: ``queue_cancel_rate`` of it is cancelled per bar, spread
+    along the path; with
     ``fill_prob < 1`` an eligible order fills in a bar only with that probability.
+    Takers deplete the levels they walk; the depth taken comes back with a
+    half-life of ``resilience_half_life_s`` seconds along the path (``inf``: not
+    before the next bar).
     Market orders are IOC and walk the book up to their protection band,
     ``market_collar_bps`` beyond the far touch: the lots whose average price, impact
     included (never clipped), would pass it are cancelled (``PRICE_PROTECTION``).
@@ -371,6 +376,8 @@ class FillSpec:
     queue_fraction: float = 0.5
     touch_fill_prob: float = 0.2
     fill_prob: float = 1.0
+    queue_cancel_rate: float = 0.0
+    resilience_half_life_s: float = math.inf
     market_collar_bps: float = 50.0
     price_band_bps: float = 1_000.0
     impact: ImpactSpec = field(default_factory=ImpactSpec)
@@ -381,8 +388,13 @@ class FillSpec:
             isinstance(self.self_trade, str) and self.self_trade in SELF_TRADE_MODES,
             f"FillSpec.self_trade must be one of {SELF_TRADE_MODES}, got {self.self_trade!r}",
         )
-        for f in ("participation", "queue_fraction", "touch_fill_prob", "fill_prob"):
+        for f in ("participation", "queue_fraction", "touch_fill_prob", "fill_prob", "queue_cancel_rate"):
             _check_probability("FillSpec", f, getattr(self, f))
+        hl = self.resilience_half_life_s
+        _require(
+            isinstance(hl, (int, float)) and not isinstance(hl, bool) and hl > 0 and not math.isnan(hl),
+            f"FillSpec.resilience_half_life_s must be a number of seconds > 0 (inf: no recovery inside a bar), got {hl!r}",
+        )
         for f in ("market_collar_bps", "price_band_bps"):
             _require(
                 isinstance(getattr(self, f), (int, float)) and 0 < getattr(self, f) < 10_000,

@@ -1,0 +1,182 @@
+"""Queues and liquidity (orderbook.engine.queues): a lane's orders meet the bar's liquidity once, in arrival order."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import orderbook as ob
+from orderbook.engine.intents import empty_intents
+from orderbook.market.path import interval_volume_lots
+from orderbook.spec import codes as c
+
+LANES = 256
+
+
+def venue_config(fills: ob.FillSpec, latency: ob.LatencySpec | None = None, slots: int = 4, tick: str = "0.01") -> ob.ExchangeConfig:
+    venue = ob.Venue("sim", latency=latency or ob.LatencySpec(kind="constant", constant_ms=0.0), faults=ob.FaultSpec.none(), fills=fills)
+    return ob.ExchangeConfig(
+        assets=(ob.Asset("BTC", 8), ob.Asset("USD", 6)), venues=(venue,),
+        instruments=(ob.Instrument("sim", "BTC", "USD", min_notional="0", tick_size=tick),),
+        initial_balances={("sim", "USD"): "100000000", ("sim", "BTC"): "1000"},
+        market=ob.SyntheticMarket(), slots=slots,
+    )
+
+
+def start(cfg: ob.ExchangeConfig, n_lanes: int = LANES, seed: int = 3) -> ob.Exchange:
+    ex = ob.Exchange(cfg, n_lanes=n_lanes)
+    ex.reset(seed=seed)
+    return ex
+
+
+def place(ex: ob.Exchange, rows: list[tuple[int, int, int]], offset_ticks: int = 0) -> None:
+    """One step in which every lane sends ``rows`` of (side, kind, qty_lots): limits at the touch minus ``offset_ticks``."""
+    it = empty_intents(ex.n_lanes, ex.config.max_new_orders)
+    for m, (side, kind, qty) in enumerate(rows):
+        touch = ex.bars.bid_ticks[:, 0] if side == c.BUY else ex.bars.ask_ticks[:, 0]
+        it.instrument[:, m], it.side[:, m], it.kind[:, m], it.qty_lots[:, m] = 0, side, kind, qty
+        it.tif[:, m] = c.TIF_GTC
+        it.price_ticks[:, m] = touch - side * offset_ticks if kind == c.LIMIT else 0
+    ex.step(it)
+
+
+def typical_lots(cfg: ob.ExchangeConfig) -> int:
+    ex = start(cfg, 64)
+    ex.step(empty_intents(64, cfg.max_new_orders))
+    return max(int(np.median(ex.bars.volume_lots[:, 0])), 4)
+
+
+def cum_fills(ex: ob.Exchange, rows, steps: int, offset_ticks: int = 0) -> np.ndarray:
+    """(lanes, steps, orders) cumulative lots filled after each step for orders sent in the first step."""
+    out = np.zeros((ex.n_lanes, steps, len(rows)), dtype=np.int64)
+    place(ex, rows, offset_ticks)
+    for s in range(steps):
+        if s:
+            ex.step(empty_intents(ex.n_lanes, ex.config.max_new_orders))
+        out[:, s, :] = ex.orders.filled_lots[:, : len(rows)]
+    return out
+
+
+@given(frac=st.sampled_from([0.25, 0.5, 1.0, 3.0]), offset=st.integers(0, 2), participation=st.sampled_from([0.1, 1.0]))
+@settings(max_examples=8, deadline=None)
+def test_splitting_an_order_never_fills_more_than_the_whole(frac, offset, participation):
+    cfg = venue_config(ob.FillSpec(participation=participation))
+    q = max(int(frac * typical_lots(cfg)) // 2 * 2, 2)
+    whole = cum_fills(start(cfg), [(c.BUY, c.LIMIT, q)], 4, offset).sum(axis=2)
+    halves = cum_fills(start(cfg), [(c.BUY, c.LIMIT, q // 2), (c.BUY, c.LIMIT, q // 2)], 4, offset).sum(axis=2)
+    assert (halves <= whole).all(), np.argwhere(halves > whole)[:5]
+
+
+def traded_at_or_through(ex: ob.Exchange, side: int, price: np.ndarray) -> np.ndarray:
+    """Per lane: the volume this step's path offered a limit at ``price`` (all of an interval through it, half at it)."""
+    n = ex.compiled.path_points
+    path, vol = ex.bars.path_ticks[:, 0, :], ex.bars.volume_lots[:, 0]
+    out = np.zeros(ex.n_lanes, dtype=np.int64)
+    for b in range(ex.n_lanes):
+        for j in range(1, n + 1):
+            iv = interval_volume_lots(vol[b], n, j)
+            if path[b, j] == price[b]:
+                out[b] += iv // 2
+            elif side * (price[b] - path[b, j]) > 0:
+                out[b] += iv
+    return out
+
+
+def test_a_lanes_maker_fills_per_bar_and_price_never_exceed_the_volume_traded_there():
+    cfg = venue_config(ob.FillSpec(participation=1.0, touch_fill_prob=1.0, queue_fraction=0.0))
+    q = 2 * typical_lots(cfg)
+    ex = start(cfg)
+    rows = [(c.BUY, c.LIMIT, q)] * 3
+    before = np.zeros((ex.n_lanes, 3), dtype=np.int64)
+    place(ex, rows, 1)
+    bound_hit = 0
+    for s in range(4):
+        if s:
+            ex.step(empty_intents(ex.n_lanes, cfg.max_new_orders))
+        filled = ex.orders.filled_lots[:, :3]
+        got = (filled - before).sum(axis=1)
+        cap = traded_at_or_through(ex, c.BUY, ex.orders.price_ticks[:, 0])
+        assert (got <= cap).all(), np.argwhere(got > cap)[:5]
+        bound_hit += int(((got == cap) & (cap > 0)).sum())
+        before = filled.copy()
+    assert bound_hit > 0  # the cap is reached: three deep orders at one price take all the lane may
+
+
+def test_the_earlier_of_two_orders_at_one_price_is_never_behind_the_later():
+    latency = ob.LatencySpec()  # drawn per order: the ack order differs from the slot order in some lanes
+    cfg = venue_config(ob.FillSpec(participation=1.0, touch_fill_prob=1.0), latency=latency)
+    q = max(typical_lots(cfg) // 4, 1)
+    ex = start(cfg, 512)
+    fills = cum_fills(ex, [(c.BUY, c.LIMIT, q), (c.BUY, c.LIMIT, q)], 5, 0)
+    o = ex.orders
+    first = np.where((o.ack_ns[:, 1] < o.ack_ns[:, 0]), 1, 0)  # equal acks: order id, so slot 0
+    second = 1 - first
+    lanes = np.arange(ex.n_lanes)
+    early, late = fills[lanes, :, first], fills[lanes, :, second]
+    assert (first == 1).any() and (first == 0).any()
+    assert (early >= late).all()
+    assert ((late > 0) <= (early == q)).all()  # the later fills only once the earlier is done
+    assert (late[:, -1] > 0).any()
+
+
+def first_fill_step(fills: np.ndarray) -> np.ndarray:
+    any_fill = fills.sum(axis=2) > 0
+    return np.where(any_fill.any(axis=1), any_fill.argmax(axis=1), fills.shape[1])
+
+
+@pytest.mark.parametrize("shallow, deep", [
+    (dict(queue_fraction=0.0), dict(queue_fraction=1.0)),  # an empty level vs the back of the displayed one
+    (dict(queue_fraction=1.0, queue_cancel_rate=0.9), dict(queue_fraction=1.0, queue_cancel_rate=0.0)),
+])
+def test_a_limit_behind_a_deeper_queue_fills_later_with_the_same_seeds(shallow, deep):
+    """A limit at the bid: lane by lane, never ahead. Only touches tell queues apart (a trade through clears the
+    level), so the tick is coarse ($10): the path often sits exactly at the limit's price."""
+    specs = [ob.FillSpec(touch_fill_prob=1.0, participation=1.0, **kw) for kw in (shallow, deep)]
+    q = max(typical_lots(venue_config(specs[0], tick="10")) // 10, 1)
+    got = [cum_fills(start(venue_config(f, tick="10")), [(c.BUY, c.LIMIT, q)], 6, 0) for f in specs]
+    assert (got[1] <= got[0]).all()  # lane by lane, step by step: never ahead
+    assert (first_fill_step(got[1]) >= first_fill_step(got[0])).all()
+    assert got[1].sum() < got[0].sum()  # and behind somewhere
+
+
+@pytest.mark.parametrize("half_life_s", [float("inf"), 1e-3])
+def test_a_second_taker_in_one_bar_pays_more_than_the_first(half_life_s):
+    cfg = venue_config(ob.FillSpec(resilience_half_life_s=half_life_s))
+    q = max(typical_lots(cfg) // 20, 1)
+    ex = start(cfg)
+    place(ex, [(c.BUY, c.MARKET, q), (c.BUY, c.MARKET, q)])
+    o = ex.orders
+    done = (o.filled_lots[:, 0] == q) & (o.filled_lots[:, 1] == q)
+    assert done.mean() > 0.9
+    first, second = o.filled_notional_atoms[done, 0], o.filled_notional_atoms[done, 1]  # same arrival: order id first
+    assert (second >= first).all()
+    assert (second > first).mean() > 0.5
+
+
+def test_fill_spec_refuses_bad_queue_and_resilience_settings():
+    with pytest.raises(ValueError, match="queue_cancel_rate must be a probability"):
+        ob.FillSpec(queue_cancel_rate=1.5)
+    with pytest.raises(ValueError, match="resilience_half_life_s must be a number of seconds > 0"):
+        ob.FillSpec(resilience_half_life_s=0.0)
+
+
+def test_taken_depth_recovers_with_the_resilience_half_life():
+    """Two market buys with drawn latencies (same seeds): the later one pays no more, and less somewhere, when the
+    book recovers within a millisecond than when it never recovers inside the bar."""
+    paid = {}
+    for half_life_s in (float("inf"), 1e-3):
+        cfg = venue_config(ob.FillSpec(resilience_half_life_s=half_life_s), latency=ob.LatencySpec())
+        q = max(typical_lots(cfg) // 20, 1)
+        ex = start(cfg)
+        place(ex, [(c.BUY, c.MARKET, q), (c.BUY, c.MARKET, q)])
+        o = ex.orders
+        later = np.where(o.ack_ns[:, 1] >= o.ack_ns[:, 0], 1, 0)
+        lanes = np.arange(ex.n_lanes)
+        done = (o.filled_lots[:, 0] == q) & (o.filled_lots[:, 1] == q) & (o.ack_ns[:, 0] != o.ack_ns[:, 1])
+        paid[half_life_s] = np.where(done, o.filled_notional_atoms[lanes, later], -1)
+    both = (paid[1e-3] >= 0) & (paid[float("inf")] >= 0)
+    assert both.mean() > 0.8
+    assert (paid[1e-3][both] <= paid[float("inf")][both]).all()
+    assert (paid[1e-3][both] < paid[float("inf")][both]).any()
