@@ -47,7 +47,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 from agents.baselines import baselines_for
 from agents.cli import parse, require
 from agents.common import EnvId, Split, algorithm, env_kwargs, make_env, set_threads
-from agents.history import history_kwargs
+from agents.history import history_kwargs, replace_store
 from agents.plots import comparison_png
 from agents.stats import markdown_table, paired, summarize
 from agents.vec_env import OrderbookVecEnv
@@ -233,6 +233,8 @@ def evaluate(args: Args) -> dict[str, Path]:
     kind = task_kind(env_id)
     out = Path(args.out_dir) if args.out_dir else (run_dir / "eval" if run_dir else Path("runs") / f"eval-{kind}")
     out.mkdir(parents=True, exist_ok=True)
+    if args.save_history:
+        replace_store(out / "history")  # a rerun replaces the policies' histories, as it does the table
 
     def with_history(name: str) -> dict[str, Any]:  # each policy's history is a run of the store in history/
         return {**kwargs, **history_kwargs(out / "history", name, args.save_history)}

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -38,3 +39,17 @@ def history_kwargs(root: str | os.PathLike[str], run: str, keep: bool = True) ->
     if not keep:
         return {"history": "none"}
     return {"history": "episode", "history_store": Path(root), "history_run": run_name(run)}
+
+
+def replace_store(root: str | os.PathLike[str]) -> None:
+    """Remove the episode store at ``root`` left by an earlier run into the same folder, so a rerun replaces its
+    history as it replaces the model (appending would mix two runs' episodes under one name, and a store written
+    by an older package may hold an older schema). Only a folder that is an episode store (it has ``_schema.json``)
+    is removed; anything else at ``root`` is refused, naming it."""
+    root = Path(root)
+    if not root.exists():
+        return
+    if not (root / "_schema.json").is_file():
+        raise FileExistsError(f"{root}: expected an episode store (with _schema.json) or nothing, found another folder; "
+                              "move it away or choose another output folder")
+    shutil.rmtree(root)

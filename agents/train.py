@@ -31,7 +31,7 @@ from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 
 from agents.cli import as_dict, parse, require
 from agents.common import Algo, EnvId, FaultLevel, Market, Reward, Split, algorithm, env_kwargs, make_env, set_threads
-from agents.history import history_kwargs
+from agents.history import history_kwargs, replace_store
 from orderbook.compile import compile_notice
 
 
@@ -171,6 +171,8 @@ def train(args: Args) -> Path:
     compile_notice.install()
     t_start = time.perf_counter()
     compile_start = compile_notice.compile_seconds()
+    if args.save_history:
+        replace_store(out / "history")  # a rerun into this folder replaces its history, as it does the model
     raw = make_env(args.env_id, args.n_envs, **kwargs, **history_kwargs(out / "history", out.name, args.save_history))
     raw.seed(args.seed)
     venv = VecNormalize(VecMonitor(raw), norm_obs=True, norm_reward=True, gamma=args.gamma)

@@ -183,6 +183,30 @@ def test_main_trains_then_evaluates_into_one_folder(tmp_path, capsys):
     assert all(name in printed for name in ("ppo (trained)", "twap", "almgren_chriss", "passive", "all_at_once", "random"))
 
 
+def test_rerunning_main_into_its_folder_replaces_the_histories(tmp_path):
+    argv = ["--total-timesteps", "256", "--n-envs", "2", "--horizon", "5", "--eval-envs", "2", "--eval-episodes", "2",
+            "--out-dir", str(tmp_path / "main"), "--no-progress-bar"]
+    main_cli.run(argv)
+    first = EpisodeStore(tmp_path / "main" / "history").read("market", run="main")
+    # a store left by another version of the package: its recorded schema no longer matches what this one writes
+    schema = tmp_path / "main" / "history" / "_schema.json"
+    meta = json.loads(schema.read_text())
+    meta["kinds"]["market"] = {**meta["kinds"]["market"], "bid_ticks": "Float32"}
+    schema.write_text(json.dumps(meta))
+    main_cli.run(argv)
+    again = EpisodeStore(tmp_path / "main" / "history").read("market", run="main")
+    assert again.height == first.height  # the same seeds: the same rows, once, not appended to the first run's
+    assert again.select("lane", "episode", "step", "instrument").is_duplicated().sum() == 0
+    assert EpisodeStore(tmp_path / "main" / "eval" / "history").runs() == sorted(
+        ["ppo", "twap", "almgren_chriss", "passive", "all_at_once", "random"])
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "history").mkdir()
+    (tmp_path / "other" / "history" / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="expected an episode store"):
+        train.run(TINY + ["--out-dir", str(tmp_path / "other")])
+    assert (tmp_path / "other" / "history" / "notes.txt").read_text() == "mine"
+
+
 def test_console_scripts_name_main_functions_that_print_help(capsys):
     pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
     scripts = pyproject["project"]["scripts"]
