@@ -215,6 +215,17 @@ def _side_code(side: str | int) -> int:
     return int(side)
 
 
+def _whole_units(value: Any, where: str, what: str, unit_name: str, unit: Decimal, units: str, bound: str) -> int:
+    """``value`` (a quantity or a price) as a whole, positive number of ``unit`` (lots or ticks), at most 2**40."""
+    amount = to_decimal(value, f"{where} {what}")
+    n = amount / unit
+    if n != n.to_integral_value() or n <= 0:
+        raise ValueError(f"{where}: {what} must be a positive multiple of {unit_name} {unit}, got {amount}")
+    if n > 2**40:
+        raise ValueError(f"{where}: {what} must be at most 2**40 {units} of {unit} ({bound}), got {amount}")
+    return int(n)
+
+
 def _tif_code(tif: str | int) -> int:
     if isinstance(tif, str):
         name = tif.upper().replace("-", "_")
@@ -236,21 +247,10 @@ def intents_from_orders(config, n_lanes: int, orders: Iterable[Order]) -> OrderI
             raise ValueError(f"{where}: lane must be in [0, {n_lanes}), got {order.lane}")
         i = config.instrument_index(order.venue, order.symbol)
         inst = config.instruments[i]
-        qty = to_decimal(order.quantity, f"{where} quantity")
-        lots = qty / inst.lot_size
-        if lots != lots.to_integral_value() or lots <= 0:
-            raise ValueError(f"{where}: quantity must be a positive multiple of lot_size {inst.lot_size}, got {qty}")
-        if lots > 2**40:
-            raise ValueError(f"{where}: quantity must be at most 2**40 lots of {inst.lot_size} (max_qty_lots is {inst.max_qty_lots}), got {qty}")
+        lots = _whole_units(order.quantity, where, "quantity", "lot_size", inst.lot_size, "lots", f"max_qty_lots is {inst.max_qty_lots}")
         ticks = 0
         if order.price is not None:
-            px = to_decimal(order.price, f"{where} price")
-            t = px / inst.tick_size
-            if t != t.to_integral_value() or t <= 0:
-                raise ValueError(f"{where}: price must be a positive multiple of tick_size {inst.tick_size}, got {px}")
-            if t > 2**40:
-                raise ValueError(f"{where}: price must be at most 2**40 ticks of {inst.tick_size} (max_price is {inst.max_price}), got {px}")
-            ticks = int(t)
+            ticks = _whole_units(order.price, where, "price", "tick_size", inst.tick_size, "ticks", f"max_price is {inst.max_price}")
         ttl_ms = check_duration_ms(f"{where}: ttl_ms (0 = venue default)", order.ttl_ms, positive=False)
         tif = _tif_code(order.tif)
         if tif in (c.TIF_GTC, c.TIF_IOC, c.TIF_FOK) and ttl_ms != 0:
