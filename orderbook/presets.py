@@ -54,6 +54,19 @@ def binance_us_sources(shared: str | os.PathLike[str] | None = None, venue: str 
     return [BarSource(venue, f"BTC/{q}", str(folder / f"BTC{q}_1m_*.{suffix}")) for q in BINANCE_US_QUOTES]
 
 
+def _venue_pairs(market: ReplayMarket) -> list[tuple[str, str, str]]:
+    """Every (venue, base, quote) the market replays, venues renamed or fanned out by its ``venue_map``, in data order."""
+    mapping = market.venue_map or {}
+    pairs: list[tuple[str, str, str]] = []
+    for venue, symbol in market.data.keys:
+        base, _, quote = symbol.partition("/")
+        if not base or not quote:
+            raise ValueError(f"replay_config: symbol {symbol!r} of venue {venue!r} must be BASE/QUOTE")
+        for name in mapping.get(venue, (venue,)):
+            pairs.append((name, base, quote))
+    return pairs
+
+
 def replay_config(
     data: AlignedBars | Sequence[BarSource] | ReplayMarket,
     *,
@@ -88,14 +101,7 @@ def replay_config(
         market = data
     else:
         market = ReplayMarket(data, episode_steps=episode_steps, start=start, venue_map=venue_map, window=window)
-    mapping = market.venue_map or {}
-    pairs: list[tuple[str, str, str]] = []
-    for venue, symbol in market.data.keys:
-        base, _, quote = symbol.partition("/")
-        if not base or not quote:
-            raise ValueError(f"replay_config: symbol {symbol!r} of venue {venue!r} must be BASE/QUOTE")
-        for name in mapping.get(venue, (venue,)):
-            pairs.append((name, base, quote))
+    pairs = _venue_pairs(market)
     venue_names = tuple(dict.fromkeys(v for v, _, _ in pairs))
     bases = tuple(dict.fromkeys(b for _, b, _ in pairs))
     quotes = tuple(dict.fromkeys(q for _, _, q in pairs))
