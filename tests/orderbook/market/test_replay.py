@@ -315,6 +315,13 @@ def _price_below_half_a_tick(base, aligned):
     return with_market(base, ReplayMarket(subset(aligned, [0, 1, 2], scale=1e-7), episode_steps=10))
 
 
+def _symbol_without_a_quote(base, aligned):
+    from orderbook.presets import replay_config
+
+    bars = subset(aligned, [0])
+    return replay_config(dataclasses.replace(bars, keys=(("binance_us", "BTCUSD"),)), episode_steps=10)
+
+
 def _data_is_a_path_string(base, aligned):
     return with_market(base, ReplayMarket("BTCUSD.csv", episode_steps=10))
 
@@ -332,6 +339,7 @@ def _data_is_a_path_string(base, aligned):
         (_start_index_out_of_range, r"start=30235 is outside the data: a window of 11 bars must start at a bar index in \[0, 30229\]"),
         (_step_length_differs, r"step_ms=30000 does not match the data's bar interval 60 s; expected step_ms=60000"),
         (_price_below_half_a_tick, r"BTC/USD, bar 0 \(2023-03-01T00:00:00Z\), open 0\.00231\d* is not representable: expected a finite price in the instrument's range \[0\.01, 1000000\]"),
+        (_symbol_without_a_quote, r"replay_config: symbol 'BTCUSD' of venue 'binance_us' must be BASE/QUOTE"),
         (_data_is_a_path_string, r"ReplayMarket.data must be AlignedBars or a sequence of BarSource, got str"),
     ],
 )
