@@ -12,6 +12,16 @@ What that requires, and every kernel keeps: **a kernel never allocates** (no
 ``np.empty``, no array-returning expressions, no lists); it reads and writes the
 arrays it is given. Views (``a[b, :] = 0``) are fine.
 
+Stale machine code is never run: numba's on-disk cache checks only the file a
+kernel is defined in, but kernels inline and call kernels of other files and read
+constants (``orderbook.spec.codes``) frozen at compile time. Importing this module
+puts :class:`PackageStampLocator` in front of numba's cache locators: for a kernel
+of this package (``orderbook/``, ``envs/``) the cache's source stamp also holds
+:func:`code_version`, a hash of every source file of both packages, so an edit
+anywhere in them recompiles every kernel that is next loaded (the packed calls
+of :mod:`orderbook.compile.packed` already key their files by the same hash).
+Kernels of other packages keep numba's own stamp.
+
 Parallel kernels (:func:`parallel_kernel`) run in numba's threads from a layer
 that survives ``fork``: importing this module selects numba's ``forksafe`` layer
 (``tbb`` when installed, else ``workqueue``; never GNU OpenMP, whose child dies
@@ -22,10 +32,14 @@ says otherwise or numba's threads were already started. Why and what it costs:
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
+from pathlib import Path
 
 import numba
 from numba import njit
+from numba.core import caching as _numba_caching
 from numba.np.ufunc import parallel as _numba_parallel
 
 FORK_SAFE_LAYER = "forksafe"
@@ -44,6 +58,68 @@ def use_fork_safe_threads() -> bool:
 
 
 use_fork_safe_threads()
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+KERNEL_PACKAGES = ("orderbook", "envs")
+
+
+@functools.cache
+def code_version() -> str:
+    """A hash of every ``.py`` file of the kernel packages (paths and contents), read once per process."""
+    digest = hashlib.sha256()
+    for package in KERNEL_PACKAGES:
+        for path in sorted((PACKAGE_ROOT / package).rglob("*.py")):
+            digest.update(path.relative_to(PACKAGE_ROOT).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _in_kernel_packages(py_file: str) -> bool:
+    try:
+        rel = Path(py_file).resolve().relative_to(PACKAGE_ROOT)
+    except (OSError, ValueError):
+        return False
+    return len(rel.parts) > 1 and rel.parts[0] in KERNEL_PACKAGES
+
+
+class PackageStampLocator:
+    """Numba's own cache locator for a kernel of this package, with :func:`code_version` in its source stamp.
+
+    Everything else (where the cache lives, the disambiguator) is the wrapped
+    locator's, so caches stay where numba puts them; only a changed package makes
+    numba's index check (stamp != stored stamp) discard them.
+    """
+
+    def __init__(self, inner):
+        self._inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def get_source_stamp(self):
+        return (self._inner.get_source_stamp(), code_version())
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        if not _in_kernel_packages(py_file):
+            return None
+        for locator_class in _numba_caching.CacheImpl._locator_classes:
+            if locator_class is cls:
+                continue
+            inner = locator_class.from_function(py_func, py_file)
+            if inner is not None:
+                return cls(inner)
+        return None
+
+
+def install_package_stamps() -> None:
+    """Put :class:`PackageStampLocator` first among numba's cache locators (idempotent)."""
+    classes = _numba_caching.CacheImpl._locator_classes
+    if PackageStampLocator not in classes:
+        classes.insert(0, PackageStampLocator)
+
+
+install_package_stamps()
 
 
 def kernel(func=None, *, inline: bool = False):

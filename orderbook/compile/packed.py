@@ -47,6 +47,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from orderbook.compile import compile_notice
+from orderbook.compile.jit import code_version
 
 __all__ = ["PackedCall", "Call", "address_to_voidptr"]
 
@@ -175,17 +176,6 @@ def _fill(value, ti: list, tf: list, keep: list) -> None:
             _fill(v, ti, tf, keep)
 
 
-def _code_version() -> str:
-    """A hash of the package's kernel sources (numba's cache only checks the caller's file)."""
-    digest = hashlib.sha256()
-    root = Path(__file__).resolve().parents[2]
-    for package in ("orderbook", "envs"):
-        for path in sorted((root / package).rglob("*.py")):
-            digest.update(path.relative_to(root).as_posix().encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
 _CODE_VERSION: str | None = None
 _MODULES: dict[str, Callable] = {}
 
@@ -214,7 +204,7 @@ def _load(source: str) -> Callable:
     global _CODE_VERSION
     compile_notice.install()  # the first kernels of a cold run compile right after this: say so on stderr
     if _CODE_VERSION is None:
-        _CODE_VERSION = _code_version()
+        _CODE_VERSION = code_version()
     key = f"{_CODE_VERSION}_{hashlib.sha256(source.encode()).hexdigest()[:12]}"
     if key in _MODULES:
         return _MODULES[key]
