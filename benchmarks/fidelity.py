@@ -352,7 +352,7 @@ def volume_share(m: Market, n_lanes: int, seed: int) -> list[Row]:
 
     (i) participation 1.0, one buy limit at the bid of twice a typical bar: a lane
     never fills more than the bar traded (share of lanes above: target 0).
-    (ii) defaults (participation 0.1): a market buy and a buy limit at the bid, each
+    (ii) defaults (participation 0.3): a market buy and a buy limit at the bid, each
     a typical bar: the lane's maker fills stay within participation x volume
     (target 0). The market order's fills are left out: a taker takes the displayed
     depth it walks (``depth_fractions`` of the volume, depleted for the rest of the

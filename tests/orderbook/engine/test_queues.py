@@ -148,7 +148,7 @@ def test_only_a_trade_through_clears_the_queue_ahead(tick, offset, side, seed):
     ahead as it was (the price moving away does not clear a level), a bar that trades through it clears it, a bar
     that only touches it can only shorten it."""
     cfg = venue_config(ob.FillSpec(queue_fraction=1.0, queue_cancel_rate=0.0, touch_fill_prob=1.0), tick=tick)
-    q = 10 * typical_lots(cfg)  # never filled whole in a few bars at participation 0.1: it keeps resting
+    q = 10 * typical_lots(cfg)  # never filled whole in a few bars at the default participation: it keeps resting
     ex = start(cfg, 128, seed)
     place(ex, [(side, c.LIMIT, q)], offset)
     price = ex.orders.price_ticks[:, 0]
