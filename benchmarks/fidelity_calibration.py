@@ -26,7 +26,7 @@ bars. Public APIs only, like ``benchmarks/fidelity.py``, which prints this table
 
 :func:`score` is how far the simulator's columns sit from the data's (the number
 ``FillSpec``'s defaults were chosen by); ``python -m benchmarks.fidelity_calibration
---grid`` scores a grid of fill parameters on the replayed market.
+[--lanes 128] [--participation 0.1,0.2,...]`` scores a grid of fill parameters on the replayed market.
 """
 
 from __future__ import annotations
