@@ -57,22 +57,24 @@ class Market:
         return cfg.instrument_index(self.venue, self.symbol)
 
 
-def synthetic_market() -> Market:
-    """One venue, BTC/USD, the default synthetic market; balances that never bind."""
+def synthetic_market(tick_size: str = "0.01") -> Market:
+    """One venue, BTC/USD, the default synthetic market; balances that never bind. Named ``synthetic`` at the
+    default one-cent tick, ``synthetic $<tick> tick`` otherwise."""
     spec = ob.SyntheticMarket()
 
     def build(**market) -> ob.ExchangeConfig:
         return ob.ExchangeConfig(
             assets=(ob.Asset("BTC", 8), ob.Asset("USD", 6)),
             venues=(ob.Venue("sim"),),
-            instruments=(ob.Instrument("sim", "BTC", "USD", min_notional="0"),),
+            instruments=(ob.Instrument("sim", "BTC", "USD", min_notional="0", tick_size=tick_size),),
             initial_balances={("sim", "USD"): "100000000", ("sim", "BTC"): "1000"},
             market=replace(spec, **market),
             slots=8,
         )
 
     sigma = synthetic_sigma_bar_bps(spec.vol_per_step, spec.jump_prob, spec.jump_sigma)
-    return Market("synthetic", "sim", "BTC/USD", sigma, int(spec.volume_mean["BTC"] / 0.0001), build)
+    name = "synthetic" if tick_size == "0.01" else f"synthetic ${tick_size} tick"
+    return Market(name, "sim", "BTC/USD", sigma, int(spec.volume_mean["BTC"] / 0.0001), build)
 
 
 def binance_us_market() -> Market:

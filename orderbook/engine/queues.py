@@ -196,7 +196,7 @@ def make(cc, orders, lanes, bars, b, k, i, side, price, remaining, t0, after_ns,
     for j in range(first, last + 1):
         ahead *= keep
         p = bars.path_ticks[b, i, j]
-        if p != price:
+        if (side == c.BUY and p < price) or (side == c.SELL and p > price):
             ahead = 0.0  # traded through: the level is cleared, whatever its queue
         offered = _point_volume_lots(side, price, p, volume, n, j) - bars.point_used_lots[b, i, j]
         if offered <= 0:

@@ -141,6 +141,35 @@ def test_a_limit_behind_a_deeper_queue_fills_later_with_the_same_seeds(shallow, 
     assert got[1].sum() < got[0].sum()  # and behind somewhere
 
 
+@given(tick=st.sampled_from(["0.01", "10"]), offset=st.integers(0, 3), side=st.sampled_from([c.BUY, c.SELL]), seed=st.integers(0, 2**16))
+@settings(max_examples=8, deadline=None)
+def test_only_a_trade_through_clears_the_queue_ahead(tick, offset, side, seed):
+    """Lane by lane, bar by bar (no cancellations ahead): a bar whose path never reaches the price leaves the queue
+    ahead as it was (the price moving away does not clear a level), a bar that trades through it clears it, a bar
+    that only touches it can only shorten it."""
+    cfg = venue_config(ob.FillSpec(queue_fraction=1.0, queue_cancel_rate=0.0, touch_fill_prob=1.0), tick=tick)
+    q = 10 * typical_lots(cfg)  # never filled whole in a few bars at the default participation: it keeps resting
+    ex = start(cfg, 128, seed)
+    place(ex, [(side, c.LIMIT, q)], offset)
+    price = ex.orders.price_ticks[:, 0]
+    checked = {"away": 0, "through": 0}
+    for _ in range(4):
+        before = ex.orders.queue_ahead_lots[:, 0].copy()
+        live = (ex.orders.status[:, 0] == c.OPEN) | (ex.orders.status[:, 0] == c.PARTIAL)
+        ex.step(empty_intents(ex.n_lanes, cfg.max_new_orders))
+        after = ex.orders.queue_ahead_lots[:, 0]
+        path = ex.bars.path_ticks[:, 0, 1:]  # the points a resting order meets: strictly after the bar's start
+        through = (side * (price[:, None] - path) > 0).any(axis=1)
+        reached = through | (path == price[:, None]).any(axis=1)
+        away, cleared = live & ~reached & (before > 0), live & through
+        assert (after[away] == before[away]).all(), np.flatnonzero(away & (after != before))[:5]
+        assert (after[cleared] == 0).all(), np.flatnonzero(cleared & (after != 0))[:5]
+        assert (after[live] <= before[live]).all()
+        checked["away"] += int(away.sum())
+        checked["through"] += int(cleared.sum())
+    assert checked["away"] > 0  # the case a level's queue must survive was seen
+
+
 @pytest.mark.parametrize("half_life_s", [float("inf"), 1e-3])
 def test_a_second_taker_in_one_bar_pays_more_than_the_first(half_life_s):
     cfg = venue_config(ob.FillSpec(resilience_half_life_s=half_life_s))
