@@ -67,8 +67,9 @@ MIN_PATH_POINTS = 4  # the extremes of a replayed bar need two distinct interior
 MAX_PATH_POINTS = 4096  # keys hold a point in 16 bits
 DEFAULT_PATH_POINTS = 16
 REPLAY_SIGMA_PER_RANGE = 0.6006  # Parkinson: sigma = (high - low) / sqrt(4 ln 2)
-REPLAY_PASSAGE_PER_RANGE = 0.8  # unit of the first passages that place a replayed bar's extremes, per range (calibrated)
-REPLAY_BRIDGE_SCALE = 0.5  # sd of the bridges between a replayed bar's open, extremes and close, per sigma (calibrated)
+REPLAY_PASSAGE_PER_RANGE = 1.0  # unit of the first passages that place a replayed bar's extremes, per range (calibrated)
+REPLAY_BRIDGE_SCALE = 0.5  # sd of the bridges between a replayed bar's start, extremes and close, per sigma (calibrated)
+REPLAY_FINE_SCALE = 1.0  # sd of the refinement between a replayed bar's points, per sigma (calibrated)
 
 
 @kernel(inline=True)
@@ -175,38 +176,46 @@ def _passage_point(key, i, purpose, n, j_from, j_to, j_start, j_end, a, bb):
 
 
 @kernel
-def bridge_through_extremes(bars, b, i, key, n):
-    """Replayed bars: a path from the open to the close through the high and the low (all set).
+def bridge_through_extremes(bars, b, i, key, n, start_ticks):
+    """Replayed bars: a quote path from ``start_ticks`` (the decision's mid) to the close through the high and the low (all set).
 
-    Where the extremes sit: a path from the open to the close that visits both
-    travels ``d1 = (high - open) + range + (close - low)`` if the high comes first,
-    ``d2 = (open - low) + range + (high - close)`` if the low does. First-passage
+    Point 0 is ``start_ticks``, the mid the decision saw (the previous bar's close as
+    the market showed it), not the bar's open: the open is a trade print off that
+    mid by the bid-ask bounce, and a path starting there would cross an order
+    priced on the decision's quotes at its arrival. Points ``1..n`` lie in
+    ``[low, high]``. A gap (``start_ticks`` outside ``[low, high]``: about one bar in
+    five of the packaged Binance.US bars, by a median 0.7 bps) leaves only point 0
+    outside; the path enters the bar's range within its first interval.
+
+    Where the extremes sit: a path from the start to the close that visits both
+    travels ``d1 = |high - start| + range + (close - low)`` if the high comes first,
+    ``d2 = |start - low| + range + (high - close)`` if the low does. First-passage
     times add, so (distances in units of ``REPLAY_PASSAGE_PER_RANGE x range``) the
     high comes first with probability ``f_d1(1) / (f_d1(1) + f_d2(1))``, the first
     extreme sits where the passage to it and the rest of the journey meet
     (:func:`_passage_point`), the second likewise after it; an extreme at zero
-    distance (the open is the first, the close the second) sits there. Between
-    open, extremes and close, Brownian bridges of sd ``REPLAY_BRIDGE_SCALE x sigma``
-    (``sigma``: the bar's Parkinson volatility), clamped into ``[low, high]``. The
-    two scales are calibrated on the packaged Binance.US bars so that the
-    variance of the price ``t`` into the bar grows like ``sigma^2 x t`` (within 30%
-    at 10, 30 and 50 s of one-minute bars, -8%, +23%, +29%: ``tests/orderbook/engine/test_path_fills.py``;
-    at 1 s the added variance is about half the target: inside the first interval the refinement
-    carries the bridges' reduced noise).
+    distance (the start is the first, the close the second) sits there. Between
+    start, extremes and close, Brownian bridges of sd ``REPLAY_BRIDGE_SCALE x sigma``
+    (``sigma``: the bar's Parkinson volatility), clamped into ``[low, high]``; between
+    points :func:`price_at_ns` refines with sd ``REPLAY_FINE_SCALE x sigma``. The
+    scales are calibrated on the packaged Binance.US bars (module docstring,
+    Calibration) so that the variance of the price ``t`` into the bar against the
+    start grows like ``sigma_bar^2 x t`` (``tests/orderbook/engine/test_path_fills.py``).
     """
-    o, h, lo, c = bars.open_ticks[b, i], bars.high_ticks[b, i], bars.low_ticks[b, i], bars.close_ticks[b, i]
+    h, lo, c = bars.high_ticks[b, i], bars.low_ticks[b, i], bars.close_ticks[b, i]
+    o = start_ticks
     sigma = REPLAY_SIGMA_PER_RANGE * float(h - lo)
     bars.path_ticks[b, i, 0] = o
     bars.path_ticks[b, i, n] = c
-    bars.path_sigma_ticks[b, i] = REPLAY_BRIDGE_SCALE * sigma
+    bars.path_sigma_ticks[b, i] = REPLAY_FINE_SCALE * sigma
     if h == lo:
         for j in range(1, n):
-            bars.path_ticks[b, i, j] = o
+            bars.path_ticks[b, i, j] = c
         return
     unit = REPLAY_PASSAGE_PER_RANGE * float(h - lo)
     r = float(h - lo) / unit
-    d1 = float(h - o) / unit + r + float(c - lo) / unit
-    d2 = float(o - lo) / unit + r + float(h - c) / unit
+    d1 = abs(float(h - o)) / unit + r + float(c - lo) / unit
+    d2 = abs(float(o - lo)) / unit + r + float(h - c) / unit
     w1, w2 = d1 * np.exp(-0.5 * d1 * d1), d2 * np.exp(-0.5 * d2 * d2)
     high_first = rng.uniform_at(key, i, rng.P_PATH_ORDER) * (w1 + w2) < w1
     x1, x2 = (h, lo) if high_first else (lo, h)
@@ -252,5 +261,8 @@ def price_at_ns(bars, b, i, n, t0, step_ns, t, key):
         else:
             lo_node, x_lo = mid, x
     lo, hi = bars.low_ticks[b, i], bars.high_ticks[b, i]
+    if j == 0:  # a replayed bar's path may start outside its range (a gap): the first interval joins the two
+        start = bars.path_ticks[b, i, 0]
+        lo, hi = min(lo, start), max(hi, start)
     p = np.int64(np.round(min(max(x, float(lo)), float(hi))))
     return min(max(p, lo), hi)
