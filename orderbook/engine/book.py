@@ -6,9 +6,9 @@ order arrives (:mod:`orderbook.market.path`; :func:`arrival_quotes`), level ``l`
 ``l x level_step`` ticks behind it with ``depth_fractions[l] x book volume`` lots,
 and within a bar every price is clamped into ``[low, high]``: nothing prints
 outside the bar's range. One exception: a replayed bar's path starts at the
-decision's mid, which a gap leaves outside the range; there the quotes and the
-walk keep that touch (clamped into the range widened to it), so an order meets
-the quotes it was priced on.
+decision's mid, which a gap leaves outside the range; there the quotes are the
+decision's (unclamped) and a walk goes on from them, so an order arriving then
+meets the quotes it was priced on.
 
 Quiet bars. The book volume is the bar's volume, or, on a bar without trades, the
 lane's running typical volume of the episode (:func:`remember_volume`: the first
@@ -55,16 +55,18 @@ def level_step_ticks(cc, v, price_ticks):
 
 @kernel
 def quotes_at(cc, bars, b, i, price_ticks):
-    """(bid, ask) around ``price_ticks`` (a price of the bar's path), clamped into the bar's range widened to that price.
+    """(bid, ask) around ``price_ticks`` (a price of the bar's path), clamped into the bar's range.
 
     The path lies in ``[low, high]`` but where a replayed bar starts off its range
     (a gap from the decision's mid, :func:`orderbook.market.path.bridge_through_extremes`):
-    there the quotes are the decision's own, not quotes pushed inside a range the
-    market has not reached yet.
+    there the quotes are the ones around it unclamped, the decision's own, not
+    quotes pushed inside a range the market has not reached yet.
     """
     v = cc.inst_venue[i]
     bid, ask = quotes_around(cc, v, price_ticks)
-    lo, hi = min(bars.low_ticks[b, i], price_ticks), max(bars.high_ticks[b, i], price_ticks)
+    lo, hi = bars.low_ticks[b, i], bars.high_ticks[b, i]
+    if price_ticks < lo or price_ticks > hi:
+        return bid, ask
     return min(max(bid, lo), hi), min(max(ask, lo), hi)
 
 
@@ -116,7 +118,9 @@ def walk(cc, bars, b, i, side, cap_ticks, want_lots, bid, ask, consume=True):
     volume = book_volume_lots(bars, b, i)
     if volume <= 0 or want_lots <= 0:
         return np.int64(0), np.int64(0)
-    lo, hi = min(bars.low_ticks[b, i], bid), max(bars.high_ticks[b, i], ask)  # never better than the touch (a gap's start)
+    lo, hi = bars.low_ticks[b, i], bars.high_ticks[b, i]
+    if bid < lo or ask > hi:  # quotes off the range (a replayed bar's gap, at its start): walk on from them
+        lo, hi = 1, cc.max_price_ticks[i]
     step = level_step_ticks(cc, v, bars.open_ticks[b, i])
     taken = np.int64(0)
     px_lots = np.int64(0)

@@ -119,6 +119,8 @@ def test_a_limit_resting_at_the_bid_with_zero_latency_never_fills_as_a_taker_on_
     gaps = (shown > ex.bars.high_ticks[:, inst]) | (shown < ex.bars.low_ticks[:, inst])
     crossed_at_the_open = shown - ex.bars.open_ticks[:, inst] >= spread  # the ask around the open at or below the bid
     assert gaps.sum() > n // 20 and crossed_at_the_open.sum() > n // 20  # the cases a path from the open got wrong
+    o = ex.orders  # a gap's start is off the bar's range: the quotes there are still the decision's
+    assert (o.arrival_mid_x2[gaps, 0] == o.decision_mid_x2[gaps, 0]).all()
     for _ in range(9):
         ex.step()
     fills = ex.history.events_frame().filter(pl.col("event") == "FILL")
