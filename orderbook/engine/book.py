@@ -7,8 +7,9 @@ order arrives (:mod:`orderbook.market.path`; :func:`arrival_quotes`), level ``l`
 and within a bar every price is clamped into ``[low, high]``: nothing prints
 outside the bar's range. One exception: a replayed bar's path starts at the
 decision's mid, which a gap leaves outside the range; there the quotes are the
-decision's (unclamped) and a walk goes on from them, so an order arriving then
-meets the quotes it was priced on.
+decision's (unclamped), so an order arriving then meets the quotes it was priced
+on, and a walk prices its levels in the range widened to them (the levels past it
+at its edge, as everywhere).
 
 Quiet bars. The book volume is the bar's volume, or, on a bar without trades, the
 lane's running typical volume of the episode (:func:`remember_volume`: the first
@@ -118,9 +119,7 @@ def walk(cc, bars, b, i, side, cap_ticks, want_lots, bid, ask, consume=True):
     volume = book_volume_lots(bars, b, i)
     if volume <= 0 or want_lots <= 0:
         return np.int64(0), np.int64(0)
-    lo, hi = bars.low_ticks[b, i], bars.high_ticks[b, i]
-    if bid < lo or ask > hi:  # quotes off the range (a replayed bar's gap, at its start): walk on from them
-        lo, hi = 1, cc.max_price_ticks[i]
+    lo, hi = min(bars.low_ticks[b, i], bid), max(bars.high_ticks[b, i], ask)  # the range, widened to a gap's quotes
     step = level_step_ticks(cc, v, bars.open_ticks[b, i])
     taken = np.int64(0)
     px_lots = np.int64(0)
