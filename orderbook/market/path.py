@@ -263,7 +263,7 @@ def price_at_ns(bars, b, i, n, t0, step_ns, t, key):
     """The path's price (ticks) at time ``t`` of the bar starting at ``t0``: a point, or refined between two.
 
     ``key`` is the lane's market ``rng.step_key`` of this step. Times before the bar
-    read its open, after it its close.
+    read its point 0 (the open, or a replayed bar's start), after it its close.
     """
     if t <= t0:
         return bars.path_ticks[b, i, 0]
