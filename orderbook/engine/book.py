@@ -5,7 +5,11 @@ the touch is ``spread`` ticks wide around the price of the bar's path where an
 order arrives (:mod:`orderbook.market.path`; :func:`arrival_quotes`), level ``l`` is
 ``l x level_step`` ticks behind it with ``depth_fractions[l] x book volume`` lots,
 and within a bar every price is clamped into ``[low, high]``: nothing prints
-outside the bar's range.
+outside the bar's range. One exception: a replayed bar's path starts at the
+decision's mid, which a gap leaves outside the range; there the quotes are the
+decision's (unclamped), so an order arriving then meets the quotes it was priced
+on, and a walk prices its levels in the range widened to them (the levels past it
+at its edge, as everywhere).
 
 Quiet bars. The book volume is the bar's volume, or, on a bar without trades, the
 lane's running typical volume of the episode (:func:`remember_volume`: the first
@@ -52,10 +56,18 @@ def level_step_ticks(cc, v, price_ticks):
 
 @kernel
 def quotes_at(cc, bars, b, i, price_ticks):
-    """(bid, ask) around ``price_ticks`` (a price of the bar's path), clamped into the bar's range."""
+    """(bid, ask) around ``price_ticks`` (a price of the bar's path), clamped into the bar's range.
+
+    The path lies in ``[low, high]`` but where a replayed bar starts off its range
+    (a gap from the decision's mid, :func:`orderbook.market.path.bridge_through_extremes`):
+    there the quotes are the ones around it unclamped, the decision's own, not
+    quotes pushed inside a range the market has not reached yet.
+    """
     v = cc.inst_venue[i]
     bid, ask = quotes_around(cc, v, price_ticks)
     lo, hi = bars.low_ticks[b, i], bars.high_ticks[b, i]
+    if price_ticks < lo or price_ticks > hi:
+        return bid, ask
     return min(max(bid, lo), hi), min(max(ask, lo), hi)
 
 
@@ -107,7 +119,7 @@ def walk(cc, bars, b, i, side, cap_ticks, want_lots, bid, ask, consume=True):
     volume = book_volume_lots(bars, b, i)
     if volume <= 0 or want_lots <= 0:
         return np.int64(0), np.int64(0)
-    lo, hi = bars.low_ticks[b, i], bars.high_ticks[b, i]
+    lo, hi = min(bars.low_ticks[b, i], bid), max(bars.high_ticks[b, i], ask)  # the range, widened to a gap's quotes
     step = level_step_ticks(cc, v, bars.open_ticks[b, i])
     taken = np.int64(0)
     px_lots = np.int64(0)

@@ -9,19 +9,24 @@ for replayed bars); the matching reads them.
 
 What it keeps true:
 
-- point 0 is the bar's open and point ``n`` its close; the high and the low are
-  points of the path, and every point lies in ``[low, high]`` (and so in the
-  instrument's price range).
+- point ``n`` is the bar's close; the high and the low are points of the path.
+  Synthetic bars start at their open and every point lies in ``[low, high]`` (and so
+  in the instrument's price range).
 - Synthetic bars derive from their path: the latent process draws the close, the
   path is a Brownian bridge from the open to it with the bar's own volatility
   (``sigma_ticks``, scaled by ``SyntheticMarket.range_scale``), and the bar's high
   and low are the path's maximum and minimum. So the price at time ``t`` into the
   bar moves from the open with variance ``sigma^2 x t / step`` (exactly, at the points).
-- Replayed bars keep their OHLC: the path is a bridge through the extremes. Which
-  extreme comes first and where each sits are drawn from the key as first
-  passages of a Brownian path (an extreme that is the open or the close sits
-  there; far extremes come late, near ones early), and Brownian bridges join open,
-  extremes and close, clamped into ``[low, high]`` (:func:`bridge_through_extremes`).
+- Replayed bars keep their OHLC, and their path is a quote (mid) path from the mid
+  the decision saw: point 0 is the previous bar's close as the market showed it
+  (the centre of the quotes the agent decided on), not the bar's open, a trade
+  print off that mid by the bid-ask bounce. Points ``1..n`` lie in ``[low, high]``;
+  a start outside it (a gap) is the only point off the range, and the first
+  interval joins it to the range. Which extreme comes first and where each sits
+  are drawn from the key as first passages of a Brownian path (an extreme that is
+  the start or the close sits there; far extremes come late, near ones early), and
+  Brownian bridges join start, extremes and close, clamped into ``[low, high]``
+  (:func:`bridge_through_extremes`).
 - Volume is spread evenly along the path: the interval ending at point ``j``
   (``1..n``) carries ``volume // n`` lots, one more for the first ``volume % n``
   intervals (:func:`interval_volume_lots`). So "how much traded at or through price
@@ -31,7 +36,8 @@ What it keeps true:
   Brownian midpoints, ``2**FINE_LEVELS`` sub-points per interval, each keyed by its
   position (not by who asks), so a time always gives the same price, the refined
   path passes through the points, and its increments keep the variance
-  ``sigma^2 x dt / step``. Refined prices are clamped into ``[low, high]``.
+  ``sigma^2 x dt / step``. Refined prices are clamped into ``[low, high]`` (in the
+  first interval, into that range widened to the path's start).
 - Every draw is keyed by the lane's market seed, episode, step, instrument and
   point (:class:`orderbook.spec.rng.Purpose` ``PATH_*``): the same seed gives the
   same path whatever the batch size or the orders sent.
@@ -47,11 +53,29 @@ Measured with ``benchmarks/throughput.py --core-only --lanes 4096`` (default con
 6 instruments, all faults on), interleaved with the commit before the path: 17.7 ->
 21.2 ms per step (medians of 3 runs, 1.20x).
 
+Calibration of the replayed path (``REPLAY_*``, on the packaged Binance.US BTC/USD
+one-minute bars of March 2023, every bar from the previous close): the variance of
+the path's price ``t`` into a bar against its start should grow like
+``sigma_bar^2 x t / step``, ``sigma_bar^2`` the variance of the bars' one-minute log
+returns (77.6 bps^2). The passage unit places the extremes (larger: earlier), the
+rest's share pulls the first extreme earlier and the second later for the same
+journey (a journey kept inside the range is quicker than a free passage, whose
+heavy tail made the middle of the bar stray: +35% at 10 to 50 s), the fine scale
+sets the first interval (at half the bar's sigma the 1 s row had half its
+variance). Chosen by a grid over the four scales; at 1 / 5 / 10 / 20 / 30 / 40 /
+50 s the path's added variance is -2 / +10 / +9 / +20 / +25 / +26 / +22% over all
+30,239 bars (two key sets differ by about 6 points); the market orders of
+``tests/orderbook/engine/test_path_fills.py`` (4,096 lanes) +8 / +9 / +8 / +10% at
+1 / 10 / 30 / 50 s. A bar's path visits both its extremes, so the middle of the
+bar keeps some excess whatever the placement.
+
 Known limits: volume is spread evenly in time, not by price movement; jumps of the
 synthetic market are spread over the bar like its drift; the replayed bars' path
-is calibrated on the packaged Binance.US bars (:func:`bridge_through_extremes`), and
-a replayed bar's open is a trade print that may sit off the previous close by the
-bid-ask bounce, which a zero-latency order meets (the decision mid was the close's).
+is calibrated on the packaged Binance.US bars (above) and on the variance of its
+price only, not on when real extremes happen (one-minute bars do not say); the
+replayed bar's open is not on its path (the path is a quote path; the open, a
+trade, stays in the bar and the market log); a replayed bar's quotes at a gap's
+start lie outside its range (:func:`orderbook.engine.book.quotes_at`).
 """
 
 from __future__ import annotations
@@ -67,8 +91,10 @@ MIN_PATH_POINTS = 4  # the extremes of a replayed bar need two distinct interior
 MAX_PATH_POINTS = 4096  # keys hold a point in 16 bits
 DEFAULT_PATH_POINTS = 16
 REPLAY_SIGMA_PER_RANGE = 0.6006  # Parkinson: sigma = (high - low) / sqrt(4 ln 2)
-REPLAY_PASSAGE_PER_RANGE = 0.8  # unit of the first passages that place a replayed bar's extremes, per range (calibrated)
-REPLAY_BRIDGE_SCALE = 0.5  # sd of the bridges between a replayed bar's open, extremes and close, per sigma (calibrated)
+REPLAY_PASSAGE_PER_RANGE = 1.1  # unit of the first passages that place a replayed bar's extremes, per range (calibrated)
+REPLAY_REST_PER_PASSAGE = 0.5  # placing the first extreme, the rest of the journey (kept in the range) counts this share of its distance (calibrated)
+REPLAY_BRIDGE_SCALE = 0.5  # sd of the bridges between a replayed bar's start, extremes and close, per sigma (calibrated)
+REPLAY_FINE_SCALE = 1.0  # sd of the refinement between a replayed bar's points, per sigma (calibrated)
 
 
 @kernel(inline=True)
@@ -175,44 +201,54 @@ def _passage_point(key, i, purpose, n, j_from, j_to, j_start, j_end, a, bb):
 
 
 @kernel
-def bridge_through_extremes(bars, b, i, key, n):
-    """Replayed bars: a path from the open to the close through the high and the low (all set).
+def bridge_through_extremes(bars, b, i, key, n, start_ticks):
+    """Replayed bars: a quote path from ``start_ticks`` (the decision's mid) to the close through the high and the low (all set).
 
-    Where the extremes sit: a path from the open to the close that visits both
-    travels ``d1 = (high - open) + range + (close - low)`` if the high comes first,
-    ``d2 = (open - low) + range + (high - close)`` if the low does. First-passage
+    Point 0 is ``start_ticks``, the mid the decision saw (the previous bar's close as
+    the market showed it), not the bar's open: the open is a trade print off that
+    mid by the bid-ask bounce, and a path starting there would cross an order
+    priced on the decision's quotes at its arrival. Points ``1..n`` lie in
+    ``[low, high]``. A gap (``start_ticks`` outside ``[low, high]``: about one bar in
+    five of the packaged Binance.US bars, by a median 0.7 bps) leaves only point 0
+    outside; the path enters the bar's range within its first interval.
+
+    Where the extremes sit: a path from the start to the close that visits both
+    travels ``d1 = |high - start| + range + (close - low)`` if the high comes first,
+    ``d2 = |start - low| + range + (high - close)`` if the low does. First-passage
     times add, so (distances in units of ``REPLAY_PASSAGE_PER_RANGE x range``) the
     high comes first with probability ``f_d1(1) / (f_d1(1) + f_d2(1))``, the first
-    extreme sits where the passage to it and the rest of the journey meet
-    (:func:`_passage_point`), the second likewise after it; an extreme at zero
-    distance (the open is the first, the close the second) sits there. Between
-    open, extremes and close, Brownian bridges of sd ``REPLAY_BRIDGE_SCALE x sigma``
-    (``sigma``: the bar's Parkinson volatility), clamped into ``[low, high]``. The
-    two scales are calibrated on the packaged Binance.US bars so that the
-    variance of the price ``t`` into the bar grows like ``sigma^2 x t`` (within 30%
-    at 10, 30 and 50 s of one-minute bars, -8%, +23%, +29%: ``tests/orderbook/engine/test_path_fills.py``;
-    at 1 s the added variance is about half the target: inside the first interval the refinement
-    carries the bridges' reduced noise).
+    extreme sits where the passage to it and the rest of the journey (its distance
+    counted at ``REPLAY_REST_PER_PASSAGE``) meet (:func:`_passage_point`), the second
+    likewise after it; a gap's distance to the range counts like any other. An extreme at zero
+    distance (the start is the first, the close the second) sits there. Between
+    start, extremes and close, Brownian bridges of sd ``REPLAY_BRIDGE_SCALE x sigma``
+    (``sigma``: the bar's Parkinson volatility), clamped into ``[low, high]``; between
+    points :func:`price_at_ns` refines with sd ``REPLAY_FINE_SCALE x sigma``. The
+    scales are calibrated on the packaged Binance.US bars (module docstring,
+    Calibration) so that the variance of the price ``t`` into the bar against the
+    start grows like ``sigma_bar^2 x t`` (``tests/orderbook/engine/test_path_fills.py``).
     """
-    o, h, lo, c = bars.open_ticks[b, i], bars.high_ticks[b, i], bars.low_ticks[b, i], bars.close_ticks[b, i]
+    h, lo, c = bars.high_ticks[b, i], bars.low_ticks[b, i], bars.close_ticks[b, i]
+    o = start_ticks
     sigma = REPLAY_SIGMA_PER_RANGE * float(h - lo)
     bars.path_ticks[b, i, 0] = o
     bars.path_ticks[b, i, n] = c
-    bars.path_sigma_ticks[b, i] = REPLAY_BRIDGE_SCALE * sigma
+    bars.path_sigma_ticks[b, i] = REPLAY_FINE_SCALE * sigma
     if h == lo:
         for j in range(1, n):
-            bars.path_ticks[b, i, j] = o
+            bars.path_ticks[b, i, j] = c
         return
     unit = REPLAY_PASSAGE_PER_RANGE * float(h - lo)
     r = float(h - lo) / unit
-    d1 = float(h - o) / unit + r + float(c - lo) / unit
-    d2 = float(o - lo) / unit + r + float(h - c) / unit
+    d1 = abs(float(h - o)) / unit + r + float(c - lo) / unit
+    d2 = abs(float(o - lo)) / unit + r + float(h - c) / unit
     w1, w2 = d1 * np.exp(-0.5 * d1 * d1), d2 * np.exp(-0.5 * d2 * d2)
     high_first = rng.uniform_at(key, i, rng.P_PATH_ORDER) * (w1 + w2) < w1
     x1, x2 = (h, lo) if high_first else (lo, h)
     a, bb = abs(float(x1 - o)) / unit, abs(float(c - x2)) / unit
     last = n if bb == 0.0 else n - 1  # the second extreme needs a point of its own unless it is the close
-    j1 = np.int64(0) if a == 0.0 else _passage_point(key, i, rng.P_PATH_FIRST_AT, n, 1, last - 1, 0, n, a, r + bb)
+    j1 = np.int64(0) if a == 0.0 else _passage_point(key, i, rng.P_PATH_FIRST_AT, n, 1, last - 1, 0, n, a,
+                                                           REPLAY_REST_PER_PASSAGE * (r + bb))
     j2 = np.int64(n) if bb == 0.0 else _passage_point(key, i, rng.P_PATH_SECOND_AT, n, j1 + 1, n - 1, j1, n, r, bb)
     bars.path_ticks[b, i, j1] = x1
     bars.path_ticks[b, i, j2] = x2
@@ -227,7 +263,7 @@ def price_at_ns(bars, b, i, n, t0, step_ns, t, key):
     """The path's price (ticks) at time ``t`` of the bar starting at ``t0``: a point, or refined between two.
 
     ``key`` is the lane's market ``rng.step_key`` of this step. Times before the bar
-    read its open, after it its close.
+    read its point 0 (the open, or a replayed bar's start), after it its close.
     """
     if t <= t0:
         return bars.path_ticks[b, i, 0]
@@ -252,5 +288,8 @@ def price_at_ns(bars, b, i, n, t0, step_ns, t, key):
         else:
             lo_node, x_lo = mid, x
     lo, hi = bars.low_ticks[b, i], bars.high_ticks[b, i]
+    if j == 0:  # a replayed bar's path may start outside its range (a gap): the first interval joins the two
+        start = bars.path_ticks[b, i, 0]
+        lo, hi = min(lo, start), max(hi, start)
     p = np.int64(np.round(min(max(x, float(lo)), float(hi))))
     return min(max(p, lo), hi)

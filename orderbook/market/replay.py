@@ -43,10 +43,14 @@ it, and ``lanes.time_ns`` is that bar's close (= the next bar's open), so that s
 the bar shown. Stepping a lane past its window raises ``ValueError`` before
 anything changes.
 
-Inside each bar the price follows a path through its open, high, low and close
+Inside each bar the mid follows a path from the mid the decision saw (the
+previous bar's close as the market showed it, the centre of the quotes the agent
+decided on) through the bar's high and low to its close
 (:func:`orderbook.market.path.bridge_through_extremes`: the extremes at interior
 points drawn from the lane's market key, Brownian bridges between them), along
-which orders meet the market when they arrive.
+which orders meet the market when they arrive. The bar's open (a trade print, off
+that mid by the bid-ask bounce) stays the data's in the bar and the market log,
+but is not a point of the path.
 
 Spread and depth come from each venue's :class:`~orderbook.spec.specs.BookSpec` (the one
 book model, :mod:`orderbook.engine.book`), exactly as for synthetic bars. The lane's own
@@ -414,6 +418,7 @@ def replay_advance(cc, data, episode_steps, start_row, lanes, bars):
         for i in range(n_inst):
             bars.ref_bid_ticks[b, i] = bars.bid_ticks[b, i]
             bars.ref_ask_ticks[b, i] = bars.ask_ticks[b, i]
+            start = bars.close_ticks[b, i]  # the mid the decision saw: the previous close as the market showed it
             shift = np.int64(np.round(bars.impact_ticks[b, i]))  # |impact| <= max_price_ticks (matching)
             lo, hi = cc.min_price_ticks[i], cc.max_price_ticks[i]
             bars.open_ticks[b, i] = min(max(data.open_ticks[row, i] + shift, lo), hi)
@@ -421,7 +426,7 @@ def replay_advance(cc, data, episode_steps, start_row, lanes, bars):
             bars.low_ticks[b, i] = min(max(data.low_ticks[row, i] + shift, lo), hi)
             bars.close_ticks[b, i] = min(max(data.close_ticks[row, i] + shift, lo), hi)
             bars.volume_lots[b, i] = data.volume_lots[row, i]
-            bridge_through_extremes(bars, b, i, key, cc.path_points)
+            bridge_through_extremes(bars, b, i, key, cc.path_points, start)
             close_quotes(cc, bars, b, i)
     return -1
 
