@@ -316,7 +316,10 @@ class BookSpec:
     bar's price; level ``l`` lies ``l * level_step_bps`` (at least one tick per
     level) behind the touch and holds ``depth_fractions[l]`` of the bar volume.
     Within a bar, book prices are clamped into ``[low, high]``: nothing prints
-    outside the bar's range.
+    outside the bar's range, with one exception: a replayed bar whose path starts
+    off its range (a gap from the previous close the decision saw) shows the
+    decision's quotes at its start, and a taker arriving there walks the range
+    widened to them (``orderbook.engine.book``).
     """
 
     spread_bps: float = 1.0
