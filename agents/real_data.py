@@ -34,7 +34,7 @@ import polars as pl
 from agents import evaluate as ev
 from agents import train as tr
 from agents.cli import parse, require
-from agents.common import FaultLevel, Reward, make_env
+from agents.common import Algo, FaultLevel, Reward, make_env
 from agents.stats import fmt, t_quantile
 from orderbook.presets import BINANCE_US_SPLITS
 
@@ -45,14 +45,18 @@ STEP_NS = 60 * 10**9  # the replay's one-minute bars
 
 @dataclass
 class Args:
+    algo: Algo = "PPO"
+    """algorithm: PPO, A2C or MaskablePPO (uses the env's action masks)"""
     total_timesteps: int = 1_000_000
-    """PPO training steps on the train split (summed over lanes)"""
+    """training steps on the train split (summed over lanes)"""
     n_envs: int = 128
     """training lanes"""
     n_steps: int = 64
     """rollout steps per lane per update"""
     batch_size: int = 512
     """PPO minibatch size"""
+    n_epochs: int = 5
+    """PPO epochs per update"""
     learning_rate: float = 3e-4
     """optimizer learning rate"""
     gamma: float = 1.0
@@ -61,6 +65,8 @@ class Args:
     """GAE lambda"""
     ent_coef: float = 0.0
     """entropy bonus"""
+    net_arch: str = "64,64"
+    """hidden layer sizes of the policy and value MLPs, comma-separated"""
     reward: Reward = "marked"
     """Execution-v0 reward: shortfall, arrival or marked (see envs.ExecutionEnv, Rewards)"""
     faults: FaultLevel = "default"
@@ -83,9 +89,10 @@ class Args:
     """show the training progress bar"""
 
     def __post_init__(self) -> None:
-        for name in ("total_timesteps", "n_envs", "n_steps", "batch_size", "eval_envs", "eval_episodes", "block_hours"):
+        for name in ("total_timesteps", "n_envs", "n_steps", "batch_size", "n_epochs", "eval_envs", "eval_episodes", "block_hours"):
             require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         require(self.eval_seed >= 0, f"--eval-seed must be >= 0, got {self.eval_seed}")
+        train_args(self)  # the training arguments' own checks (learning rate, net arch), before anything is created
 
 
 def episode_windows(kwargs: dict[str, Any], n_envs: int, episodes: int, seed: int, env_id: str = ENV_ID) -> np.ndarray:
@@ -175,10 +182,10 @@ def windows_frame(windows_ns: np.ndarray) -> pl.DataFrame:
 
 def train_args(args: Args) -> tr.Args:
     """The training run of ``args``: the registered Execution-v0 on the Binance.US train split."""
-    return tr.Args(env_id=ENV_ID, algo="PPO", n_envs=args.n_envs, total_timesteps=args.total_timesteps, seed=args.seed,
+    return tr.Args(env_id=ENV_ID, algo=args.algo, n_envs=args.n_envs, total_timesteps=args.total_timesteps, seed=args.seed,
                    out_dir=args.out_dir, faults=args.faults, market="binance_us", split="train", reward=args.reward,
                    learning_rate=args.learning_rate, n_steps=args.n_steps, batch_size=args.batch_size, gamma=args.gamma,
-                   gae_lambda=args.gae_lambda, ent_coef=args.ent_coef, threads=1, progress_bar=args.progress_bar,
+                   gae_lambda=args.gae_lambda, ent_coef=args.ent_coef, n_epochs=args.n_epochs, net_arch=args.net_arch, threads=1, progress_bar=args.progress_bar,
                    save_history=args.save_history, log_every=10)
 
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from agents import real_data
 from agents.baselines import AllAtOnce
+from agents.cli import field_docs
 from agents.common import env_kwargs, make_env
 from agents.stats import paired
 from tests.agents.test_cli import one_line_error
@@ -106,10 +107,16 @@ def test_copies_of_one_episode_in_one_cluster_widen_the_interval_instead_of_narr
     assert clustered["se"] == pytest.approx(independent["se"], rel=1e-9)  # the clustered one sees 20 episodes
 
 
+def test_every_real_data_option_has_a_one_line_docstring():
+    assert set(field_docs(real_data.Args)) == set(real_data.Args.__dataclass_fields__)
+
+
 @pytest.mark.parametrize(("argv", "expected"), [
     (["--eval-envs", "0"], "--eval-envs must be >= 1, got 0"),
     (["--reward", "pnl"], "argument --reward: invalid choice: 'pnl'"),
     (["--block-hours", "0"], "--block-hours must be >= 1, got 0"),
+    (["--net-arch", "64,x"], "--net-arch must be comma-separated layer sizes > 0 such as 64,64, got '64,x'"),
+    (["--algo", "DQN"], "argument --algo: invalid choice: 'DQN'"),
 ])
 def test_real_data_refuses_bad_values_in_one_line(capsys, tmp_path, argv, expected):
     assert expected in one_line_error(capsys, real_data.run, [*argv, "--out-dir", str(tmp_path / "run")])
