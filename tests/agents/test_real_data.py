@@ -134,3 +134,15 @@ def test_real_data_trains_on_train_evaluates_on_test_and_prints_the_checks(tmp_p
     clustered = pl.read_csv(paths["clustered"])
     assert windows.height == 8 and clustered["policy"].to_list() == ["twap", "almgren_chriss", "passive", "all_at_once", "random"]
     assert (clustered["n"] == 8).all() and (clustered["clusters"] <= 8).all()
+
+
+def test_a_synthetic_model_on_the_replay_is_refused_naming_both_layouts(tmp_path, capsys):
+    from agents import evaluate, train
+    from tests.agents.test_cli import TINY
+
+    run = train.run(TINY + ["--out-dir", str(tmp_path / "run"), "--no-save-history"])  # two synthetic venues
+    capsys.readouterr()
+    err = one_line_error(capsys, evaluate.run, ["--run-dir", str(run), "--market", "binance_us", "--split", "test",
+                                                "--out-dir", str(tmp_path / "eval")])
+    assert "the model observes 37 features and acts in [2, 8, 5, 3], but the env evaluated observes 27 and acts in [1, 8, 5, 3]" in err
+    assert not (tmp_path / "eval").exists()
