@@ -123,13 +123,12 @@ def test_real_data_refuses_bad_values_in_one_line(capsys, tmp_path, argv, expect
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.slow
 def test_real_data_trains_on_train_evaluates_on_test_and_prints_the_checks(tmp_path, capsys):
     paths = real_data.run(["--total-timesteps", "256", "--n-envs", "4", "--n-steps", "32", "--batch-size", "64",
                            "--eval-envs", "4", "--eval-episodes", "2", "--no-save-history", "--out-dir", str(tmp_path / "run")])
     printed = capsys.readouterr().out
     assert "market binance_us (train split)" in printed and "market binance_us (test split)" in printed
-    assert "Out of sample: all 8 test windows lie inside ('2023-03-15', '2023-03-22')" in printed
+    assert "Out of sample: all 8 test windows lie inside ('2023-03-15', '2023-03-22') (first bars 2023-03-" in printed
     windows = pl.read_parquet(paths["windows"])
     clustered = pl.read_csv(paths["clustered"])
     assert windows.height == 8 and clustered["policy"].to_list() == ["twap", "almgren_chriss", "passive", "all_at_once", "random"]
