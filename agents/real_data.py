@@ -213,9 +213,13 @@ def out_of_sample_notes(eval_dir: Path, kwargs: dict[str, Any], args: Args) -> s
 
 
 def run(argv: list[str] | None = None) -> dict[str, Path]:
-    """Parse ``argv`` (bad values: one line on stderr, exit 2, nothing created), train on the train split,
-    evaluate on the test split, check and print the out-of-sample figures; the paths written."""
-    args = parse(Args, argv, description=__doc__)
+    """Parse ``argv`` (bad values: one line on stderr, exit 2, nothing created), then :func:`real`."""
+    return real(parse(Args, argv, description=__doc__))
+
+
+def real(args: Args) -> dict[str, Path]:
+    """Train on the train split, evaluate on the test split, check and print the out-of-sample figures; the
+    paths written (the main job calls this with its own ``Args(out_dir=..., seed=...)``)."""
     t0 = time.perf_counter()
     run_dir = tr.train(train_args(args))
     t1 = time.perf_counter()
