@@ -34,6 +34,7 @@ expiries, steps.
 from __future__ import annotations
 
 import json
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -156,9 +157,31 @@ def load_run(run_dir: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def chosen_baselines(spec: str, env_id: str, kwargs: dict[str, Any]) -> list[str]:
-    """Baseline names from ``all``, ``none`` or a comma-separated list, checked against the env's."""
-    names = list(baselines_for(make_env(env_id, 1, **kwargs)))
+def check_layout(run_dir: Path, env: OrderbookVecEnv) -> None:
+    """The run's model observes and acts in the spaces of ``env``; ``ValueError`` saying both otherwise (a model
+    trained on the synthetic market's two venues does not fit the replay's one venue, and SB3 would only assert)."""
+    path = run_dir / "vecnormalize.pkl"
+    if not path.is_file():
+        return  # loading the model says which file is missing
+    with path.open("rb") as f:
+        saved = pickle.load(f)
+    obs, act = getattr(saved, "observation_space", None), getattr(saved, "action_space", None)
+    if obs is None or act is None:
+        return
+    nvec = lambda space: getattr(space, "nvec", np.array([])).tolist()  # noqa: E731
+    if obs.shape != env.observation_space.shape or nvec(act) != nvec(env.action_space):
+        raise ValueError(f"{run_dir}: the model observes {obs.shape[0]} features and acts in {nvec(act)}, but the env evaluated "
+                         f"observes {env.observation_space.shape[0]} and acts in {nvec(env.action_space)}: evaluate a model on "
+                         f"an env with the venues and pairs it was trained on")
+
+
+def chosen_baselines(spec: str, env_id: str, kwargs: dict[str, Any], run_dir: Path | None = None) -> list[str]:
+    """Baseline names from ``all``, ``none`` or a comma-separated list, checked against the env's (and, given
+    ``run_dir``, the run's model against the env's spaces: :func:`check_layout`)."""
+    env = make_env(env_id, 1, **kwargs)
+    if run_dir is not None:
+        check_layout(run_dir, env)
+    names = list(baselines_for(env))
     if spec in ("all", "none"):
         return names if spec == "all" else []
     wanted = [b.strip() for b in spec.split(",") if b.strip()]
@@ -218,7 +241,7 @@ def resolve(args: Args) -> dict[str, Any]:
     split = args.split or ("test" if trained_split == "train" else trained_split)  # out of sample by default
     kwargs = env_kwargs(env_id, faults, market, args.horizon or trained.get("horizon", 0),
                         args.max_episode_steps or trained.get("max_episode_steps", 0), split)
-    wanted = chosen_baselines(args.baselines, env_id, kwargs)
+    wanted = chosen_baselines(args.baselines, env_id, kwargs, run_dir)
     if run_dir is None and not wanted:
         raise ValueError("nothing to evaluate: give --run-dir or some --baselines")
     return dict(run_dir=run_dir, trained=trained, env_id=env_id, faults=faults, kwargs=kwargs, wanted=wanted, market=market, split=split)

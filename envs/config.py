@@ -31,7 +31,9 @@ JSON and ``gym.make(EnvSpec.from_json(env.spec.to_json()))`` rebuilds the same e
 
 - ``faults``: ``"none"``, ``"default"`` or ``"high"`` (:data:`FAULT_LEVELS`);
   ``latency``: ``"default"`` or ``"zero"``; ``fills``: ``"default"``;
-- ``config``: ``"default"`` or ``"binance_us"`` (:func:`orderbook.binance_us_config`);
+- ``config``: ``"default"`` or ``"binance_us"`` (:func:`orderbook.binance_us_config`, in windows of
+  ``episode_steps`` bars as ``data="binance_us"``: an Execution episode of any horizon ends at its horizon,
+  not at a fixed 240-bar window);
   ``market``: ``"synthetic"`` (the default market) or ``"binance_us"`` (the same as
   ``config="binance_us"``, as ``--market binance_us`` means on the command line);
 - ``faults``, ``fills``, ``latency`` and a synthetic ``market`` as dicts of their
@@ -102,23 +104,24 @@ def _part(name: str, value: Any, cls: type, names: dict[str, Any]) -> Any:
                      f"got {type(value).__name__}")
 
 
-def _named_config(config: Any, market: Any, split: str | None = None) -> tuple[Any, Any]:
+def _named_config(config: Any, market: Any, split: str | None = None, episode_steps: int = 240) -> tuple[Any, Any]:
     """``config`` and ``market`` given by name (or as JSON dicts) resolved to objects, or refused clearly;
-    ``split`` picks the period of the Binance.US data named so."""
+    ``split`` picks the period of the Binance.US data named so, whose windows are ``episode_steps`` bars
+    (the env's episode: its horizon), as with ``data="binance_us"``."""
     if isinstance(config, dict):
         raise ValueError("config came as a dict (an EnvSpec read back from JSON?): an ExchangeConfig does not survive JSON; "
                          f"pass config by name {CONFIG_NAMES} and its parts as faults=, fills=, latency=, exchange={{...}}")
     if isinstance(config, str):
         if config not in CONFIG_NAMES:
             raise ValueError(f"config as a name must be one of {CONFIG_NAMES}, got {config!r}")
-        config = None if config == "default" else ob.binance_us_config(split=split)
+        config = None if config == "default" else ob.binance_us_config(split=split, episode_steps=episode_steps)
     if isinstance(market, str):
         if market not in MARKET_NAMES:
             raise ValueError(f"market as a name must be one of {MARKET_NAMES}, got {market!r}")
         if market == "binance_us":
             if config is not None:
                 raise ValueError("market='binance_us' is the Binance.US config; pass it without config (or pass config='binance_us')")
-            return ob.binance_us_config(split=split), None
+            return ob.binance_us_config(split=split, episode_steps=episode_steps), None
         return config, None
     if isinstance(market, dict):
         if set(market) <= {f.name for f in dataclasses.fields(ob.SyntheticMarket)}:
@@ -154,7 +157,7 @@ def build_config(
         if config is not None or market is not None or venues is not None or quotes is not None:
             raise ValueError("data=... builds the config from the data; pass it without config, market, venues or quotes")
         config = _config_from_data(data, episode_steps, split)
-    config, market = _named_config(config, market, split)
+    config, market = _named_config(config, market, split, episode_steps)
     faults = _part("faults", faults, ob.FaultSpec, FAULTS)
     fills = _part("fills", fills, ob.FillSpec, FILLS)
     latency = _part("latency", latency, ob.LatencySpec, LATENCIES)

@@ -44,6 +44,23 @@ def test_every_cli_market_and_fault_level_builds_the_cli_env(market):
     assert type(direct.market) is type(expected.market)
 
 
+@pytest.mark.parametrize("named", [{"market": "binance_us"}, {"config": "binance_us"}, {"data": "binance_us"}])
+def test_the_binance_us_replay_by_any_name_has_windows_of_the_horizon_and_ends_there(named):
+    # market= and config= used a 240-bar window whatever the horizon: a 300-step parent was truncated at
+    # step 240 with its remainder never charged, and the last 180 bars of a split were never replayed at 60
+    env = gym.make(EXEC, horizon=300, max_episode_steps=300, split="test", faults="none", **named)
+    assert env.unwrapped.task.config.market.episode_steps == 300
+    env.reset(seed=1)
+    no_order = np.zeros(env.action_space.shape, dtype=np.int64)
+    for step in range(1, 301):
+        _, _, terminated, truncated, info = env.step(no_order)
+        if terminated or truncated:
+            break
+    assert (step, terminated, truncated) == (300, True, True)
+    assert info["horizon_penalty_bps"] != 0.0 and info["shortfall_bps"] == info["horizon_penalty_bps"]
+    assert gym.make(TRADE, split="test", **named).unwrapped.task.config.market.episode_steps == 240  # Trading's window
+
+
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"faults": "extreme"}, r"faults as a name must be one of \('none', 'default', 'high'\), got 'extreme'"),
     ({"latency": "slow"}, r"latency as a name must be one of \('default', 'zero'\), got 'slow'"),
