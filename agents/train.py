@@ -32,6 +32,7 @@ from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 from agents.cli import as_dict, parse, require
 from agents.common import Algo, EnvId, FaultLevel, Market, Reward, Split, algorithm, env_kwargs, make_env, set_threads
 from agents.history import history_kwargs, replace_store
+from agents.rewards import DriftControl
 from orderbook.compile import compile_notice
 
 
@@ -57,6 +58,8 @@ class Args:
     """binance_us period every episode stays inside: train (2023-03-01..14) or test (03-15..21), UTC; empty: every bar"""
     reward: Reward = "shortfall"
     """Execution-v0 reward: shortfall, arrival or marked (see envs.ExecutionEnv, Rewards)"""
+    drift_control: bool = False
+    """Execution-v0: add the price-drift control variate to the training reward (agents.rewards.DriftControl; mean zero, lower variance)"""
     horizon: int = 0
     """Execution-v0 parent horizon in steps (0: the env's default, 60)"""
     max_episode_steps: int = 0
@@ -98,6 +101,8 @@ class Args:
         require(all(x.strip().isdigit() and int(x) > 0 for x in arch),
                 f"--net-arch must be comma-separated layer sizes > 0 such as 64,64, got {self.net_arch!r}")
         env_kwargs(self.env_id, self.faults, self.market, self.horizon, self.max_episode_steps, self.split, self.reward)
+        require(not self.drift_control or self.env_id.endswith("Execution-v0"),
+                f"--drift-control applies to orderbook/Execution-v0 only, got env {self.env_id}")
 
 
 def default_out_dir(args: Args) -> Path:
@@ -175,13 +180,15 @@ def train(args: Args) -> Path:
         replace_store(out / "history")  # a rerun into this folder replaces its history, as it does the model
     raw = make_env(args.env_id, args.n_envs, **kwargs, **history_kwargs(out / "history", out.name, args.save_history))
     raw.seed(args.seed)
-    venv = VecNormalize(VecMonitor(raw), norm_obs=True, norm_reward=True, gamma=args.gamma)
+    monitored = VecMonitor(raw)  # episode returns as the env pays them (the learning curve), before any control variate
+    venv = VecNormalize(DriftControl(monitored) if args.drift_control else monitored, norm_obs=True, norm_reward=True, gamma=args.gamma)
     model = algo_cls("MlpPolicy", venv, seed=args.seed, verbose=0, device="cpu", **hyperparameters(args))
     model.set_logger(configure(str(out), ["csv"]))
     keeper = raw.task.keeper
     callback = RunCallback(keeper, args.log_every)
     print(f"[train] {args.algo} on {args.env_id}: {args.n_envs} lanes, {args.total_timesteps:,} steps, seed {args.seed}, "
-          f"faults {args.faults}, market {args.market}{f' ({args.split} split)' if args.split else ''}, reward {args.reward}, "
+          f"faults {args.faults}, market {args.market}{f' ({args.split} split)' if args.split else ''}, reward {args.reward}"
+          f"{' + drift control' if args.drift_control else ''}, "
           f"torch threads {threads} -> {out}", flush=True)
     bar = args.progress_bar and progress_bar_available()
     if args.progress_bar and not bar:

@@ -134,6 +134,7 @@ def test_evaluate_refuses_unknown_baselines_and_folders_that_are_not_runs(tmp_pa
     (train.run, ["--split", "holdout", "--market", "binance_us"], "argument --split: invalid choice: 'holdout'"),
     (train.run, ["--reward", "pnl"], "argument --reward: invalid choice: 'pnl'"),
     (train.run, ["--env-id", "orderbook/Trading-v0", "--reward", "marked"], "reward applies to orderbook/Execution-v0 only"),
+    (train.run, ["--env-id", "orderbook/Trading-v0", "--drift-control"], "--drift-control applies to orderbook/Execution-v0 only"),
     (evaluate.run, ["--split", "train"], "split 'train' is a period of the replayed Binance.US data"),
     (main_cli.run, ["--faults", "high!"], "argument --faults: invalid choice: 'high!'"),
     (main_cli.run, ["--horizon", "-1"], "--horizon must be >= 0 (0: the env's default, 60), got -1"),
