@@ -18,6 +18,7 @@ and the main job"); the 60-step parent needs many times that. Everything lands i
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,34 +26,52 @@ from pathlib import Path
 from agents import evaluate as ev
 from agents import train as tr
 from agents.cli import parse, require
-from agents.common import FaultLevel
+from agents.common import FaultLevel, Reward
 
 
 @dataclass
 class Args:
-    total_timesteps: int = 200_000
+    total_timesteps: int = 2_000_000
     """PPO training steps (summed over lanes)"""
-    n_envs: int = 16
-    """training lanes"""
-    horizon: int = 20
-    """parent horizon in one-minute steps"""
+    n_envs: int = 256
+    """training lanes (one batched env)"""
+    horizon: int = 0
+    """parent horizon in one-minute steps (0: the registered task's, 60)"""
     faults: FaultLevel = "default"
     """broker faults: none, default or high"""
+    reward: Reward = "shortfall"
+    """the env's reward option: shortfall, arrival or marked (envs.ExecutionEnv, Rewards)"""
+    drift_control: bool = True
+    """add the price-drift control variate to the training reward (agents.rewards.DriftControl)"""
+    n_steps: int = 32
+    """rollout steps per lane per update (a rollout is n_envs x n_steps)"""
+    batch_size: int = 2048
+    """PPO minibatch size"""
+    n_epochs: int = 5
+    """PPO epochs per update"""
+    learning_rate: float = 3e-4
+    """optimizer learning rate"""
+    gamma: float = 0.999
+    """discount factor (the parent's horizon is 60 steps)"""
+    ent_coef: float = 0.0
+    """entropy bonus"""
     seed: int = 0
     """training seed (evaluation uses seeds 10000 + lane)"""
-    eval_envs: int = 32
+    eval_envs: int = 256
     """evaluation lanes"""
-    eval_episodes: int = 8
+    eval_episodes: int = 4
     """evaluation episodes per lane and policy"""
     out_dir: str = "runs/main"
     """output folder"""
-    progress_bar: bool = True
-    """show the training progress bar"""
+    progress_bar: bool = False
+    """show the training progress bar (else a progress line every 10 rollouts)"""
 
     def __post_init__(self) -> None:
-        for name in ("total_timesteps", "n_envs", "eval_envs", "eval_episodes"):
+        for name in ("total_timesteps", "n_envs", "eval_envs", "eval_episodes", "n_steps", "batch_size", "n_epochs"):
             require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         require(self.horizon >= 0, f"--horizon must be >= 0 (0: the env's default, 60), got {self.horizon}")
+        require(self.learning_rate > 0, f"--learning-rate must be > 0, got {self.learning_rate}")
+        require(0 < self.gamma <= 1, f"--gamma must be in (0, 1], got {self.gamma}")
 
 
 def run(argv: list[str] | None = None) -> dict[str, Path]:
@@ -61,13 +80,19 @@ def run(argv: list[str] | None = None) -> dict[str, Path]:
     t0 = time.perf_counter()
     run = tr.train(tr.Args(env_id="orderbook/Execution-v0", algo="PPO", n_envs=args.n_envs, total_timesteps=args.total_timesteps,
                            seed=args.seed, out_dir=args.out_dir, faults=args.faults, market="synthetic", horizon=args.horizon,
-                           progress_bar=args.progress_bar))
+                           reward=args.reward, drift_control=args.drift_control, n_steps=args.n_steps, batch_size=args.batch_size,
+                           n_epochs=args.n_epochs, learning_rate=args.learning_rate, gamma=args.gamma, ent_coef=args.ent_coef,
+                           progress_bar=args.progress_bar, log_every=10))
     t1 = time.perf_counter()
     paths = ev.evaluate(ev.Args(run_dir=str(run), n_envs=args.eval_envs, episodes=args.eval_episodes))
     t2 = time.perf_counter()
-    print(f"[main] trained in {t1 - t0:.0f} s, evaluated in {t2 - t1:.0f} s (total {t2 - t0:.0f} s)")
+    summary = json.loads((run / "summary.json").read_text())
+    print(f"[main] trained {summary['timesteps']:,} steps in {t1 - t0:.0f} s ({summary['steps_per_s']:,.0f} steps/s while learning), "
+          f"evaluated in {t2 - t1:.0f} s (total {t2 - t0:.0f} s)")
     print(f"[main] table: {paths['table']}")
     print(f"[main] plot:  {paths['plot']}")
+    if "learning_curve" in paths:
+        print(f"[main] learning curve: {paths['learning_curve']}")
     return paths
 
 

@@ -120,18 +120,25 @@ def hyperparameters(args: Args) -> dict:
 
 
 class RunCallback(BaseCallback):
-    """Logs steps per second and episode returns; writes the history left in memory at the end."""
+    """Logs steps per second, episode returns and (Execution) the shortfall of the episodes each rollout
+    finished (``rollout/shortfall_bps``, the learning curve's metric); writes the history left in memory at the end."""
 
-    def __init__(self, keeper, log_every: int):
+    def __init__(self, keeper, log_every: int, raw=None):
         super().__init__()
-        self.keeper, self.log_every = keeper, max(log_every, 1)
+        self.keeper, self.log_every, self.raw = keeper, max(log_every, 1), raw
         self.rollouts = 0
         self.t0 = self.compile0 = 0.0
+        self.shortfalls: list[np.ndarray] = []
 
     def _on_training_start(self) -> None:
         self.t0, self.compile0 = time.perf_counter(), compile_notice.compile_seconds()
 
     def _on_step(self) -> bool:
+        info = self.raw.step_info if self.raw is not None else {}
+        if "shortfall_bps" in info:
+            done = np.asarray(self.locals["dones"], dtype=bool)
+            if done.any():
+                self.shortfalls.append(np.asarray(info["shortfall_bps"])[done])
         return True
 
     def compile_s(self) -> float:
@@ -147,10 +154,16 @@ class RunCallback(BaseCallback):
             compile_notice.finish()  # "compiled N kernels in X s" on stderr, when this run compiled any
         sps = self.steps_per_s()
         self.logger.record("time/steps_per_s", sps)
+        shortfall = np.concatenate(self.shortfalls) if self.shortfalls else np.zeros(0)
+        self.shortfalls = []
+        if len(shortfall):
+            self.logger.record("rollout/shortfall_bps", float(shortfall.mean()))
+            self.logger.record("rollout/episodes", len(shortfall))
         if self.rollouts % self.log_every == 0:
             returns = [ep["r"] for ep in self.model.ep_info_buffer]
             ret = f"episode return {np.mean(returns):+.2f} over the last {len(returns)}" if returns else "no episode yet"
-            print(f"[train] {self.num_timesteps:,} steps  {sps:,.0f} steps/s  {ret}", flush=True)
+            cost = f", shortfall {shortfall.mean():.2f} bps over this rollout's {len(shortfall)}" if len(shortfall) else ""
+            print(f"[train] {self.num_timesteps:,} steps  {sps:,.0f} steps/s  {ret}{cost}", flush=True)
 
     def _on_training_end(self) -> None:
         self.keeper.flush()
@@ -185,7 +198,7 @@ def train(args: Args) -> Path:
     model = algo_cls("MlpPolicy", venv, seed=args.seed, verbose=0, device="cpu", **hyperparameters(args))
     model.set_logger(configure(str(out), ["csv"]))
     keeper = raw.task.keeper
-    callback = RunCallback(keeper, args.log_every)
+    callback = RunCallback(keeper, args.log_every, raw)
     print(f"[train] {args.algo} on {args.env_id}: {args.n_envs} lanes, {args.total_timesteps:,} steps, seed {args.seed}, "
           f"faults {args.faults}, market {args.market}{f' ({args.split} split)' if args.split else ''}, reward {args.reward}"
           f"{' + drift control' if args.drift_control else ''}, "
