@@ -74,15 +74,20 @@ class Args:
         require(0 < self.gamma <= 1, f"--gamma must be in (0, 1], got {self.gamma}")
 
 
+def train_args(args: Args) -> tr.Args:
+    """The training run the main job asks for (the ``train``-marker test trains the same configuration)."""
+    return tr.Args(env_id="orderbook/Execution-v0", algo="PPO", n_envs=args.n_envs, total_timesteps=args.total_timesteps,
+                   seed=args.seed, out_dir=args.out_dir, faults=args.faults, market="synthetic", horizon=args.horizon,
+                   reward=args.reward, drift_control=args.drift_control, n_steps=args.n_steps, batch_size=args.batch_size,
+                   n_epochs=args.n_epochs, learning_rate=args.learning_rate, gamma=args.gamma, ent_coef=args.ent_coef,
+                   progress_bar=args.progress_bar, log_every=10)
+
+
 def run(argv: list[str] | None = None) -> dict[str, Path]:
     """Parse ``argv`` (bad values: one line on stderr, exit 2, nothing created), train, evaluate; the paths written."""
     args = parse(Args, argv, description=__doc__)
     t0 = time.perf_counter()
-    run = tr.train(tr.Args(env_id="orderbook/Execution-v0", algo="PPO", n_envs=args.n_envs, total_timesteps=args.total_timesteps,
-                           seed=args.seed, out_dir=args.out_dir, faults=args.faults, market="synthetic", horizon=args.horizon,
-                           reward=args.reward, drift_control=args.drift_control, n_steps=args.n_steps, batch_size=args.batch_size,
-                           n_epochs=args.n_epochs, learning_rate=args.learning_rate, gamma=args.gamma, ent_coef=args.ent_coef,
-                           progress_bar=args.progress_bar, log_every=10))
+    run = tr.train(train_args(args))
     t1 = time.perf_counter()
     paths = ev.evaluate(ev.Args(run_dir=str(run), n_envs=args.eval_envs, episodes=args.eval_episodes))
     t2 = time.perf_counter()

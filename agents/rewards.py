@@ -17,6 +17,12 @@ step's closing mid + fees + ``penalty_bps`` x the remainder at the horizon): the
 execution cost without the drift. Fills that come with the bar's own move (a
 resting buy filled as the price falls) are still charged, against the closing mid.
 
+``holding_bps`` (default 0) also charges ``holding_bps x R_{t-1}`` every step: an urgency
+cost on the unfilled remainder (Almgren-Chriss's risk term, linear in the remainder).
+It changes the objective on purpose: the drift is gone from the reward, so a
+risk-neutral agent has no reason to finish early, while the evaluation's paired
+intervals widen with every step the remainder stays exposed to the price.
+
 Everything is read from the raw observation (``ret_since_start_100bps`` of every
 listed instrument, ``side``, ``remaining_fraction``), so the wrapper needs no state
 of the task: for a lane that finished, the step's closing mid is its
@@ -33,14 +39,17 @@ from envs.execution import ExecutionTask
 
 
 class DriftControl(VecEnvWrapper):
-    """Adds ``side x (M_t - M_{t-1}) x R_{t-1}`` bps to each step's reward (see the module docstring).
+    """Adds ``side x (M_t - M_{t-1}) x R_{t-1} - holding_bps x R_{t-1}`` bps to each step's reward (see the module docstring).
 
     Wrap it outside ``VecMonitor`` (which then logs the env's own episode returns) and inside
     ``VecNormalize``. Raises ``ValueError`` on an env that is not Execution-v0.
     """
 
-    def __init__(self, venv):
+    def __init__(self, venv, holding_bps: float = 0.0):
         super().__init__(venv)
+        if not (isinstance(holding_bps, (int, float)) and np.isfinite(holding_bps) and holding_bps >= 0):
+            raise ValueError(f"holding_bps must be a finite number >= 0, got {holding_bps!r}")
+        self.holding_bps = float(holding_bps)
         task = find_task(venv)
         if not isinstance(task, ExecutionTask):
             raise ValueError(f"DriftControl works on orderbook/Execution-v0, got {type(task).__name__}")
@@ -68,6 +77,7 @@ class DriftControl(VecEnvWrapper):
         for b in np.flatnonzero(done):
             closing[b] = infos[b]["terminal_observation"]
         prev = self.prev
-        term = prev[:, self.side_idx] * (self.mid_bps(closing) - self.mid_bps(prev)) * prev[:, self.remaining_idx]
+        left = prev[:, self.remaining_idx].astype(np.float64)
+        term = prev[:, self.side_idx] * (self.mid_bps(closing) - self.mid_bps(prev)) * left - self.holding_bps * left
         self.prev = np.array(obs, dtype=np.float32)
         return obs, (reward + term).astype(np.float32), done, infos

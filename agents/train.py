@@ -60,6 +60,8 @@ class Args:
     """Execution-v0 reward: shortfall, arrival or marked (see envs.ExecutionEnv, Rewards)"""
     drift_control: bool = False
     """Execution-v0: add the price-drift control variate to the training reward (agents.rewards.DriftControl; mean zero, lower variance)"""
+    holding_bps: float = 0.0
+    """with --drift-control: charge this many bps of the parent notional per step on the unfilled remainder (urgency)"""
     horizon: int = 0
     """Execution-v0 parent horizon in steps (0: the env's default, 60)"""
     max_episode_steps: int = 0
@@ -101,6 +103,8 @@ class Args:
         require(all(x.strip().isdigit() and int(x) > 0 for x in arch),
                 f"--net-arch must be comma-separated layer sizes > 0 such as 64,64, got {self.net_arch!r}")
         env_kwargs(self.env_id, self.faults, self.market, self.horizon, self.max_episode_steps, self.split, self.reward)
+        require(np.isfinite(self.holding_bps) and self.holding_bps >= 0, f"--holding-bps must be a finite number >= 0, got {self.holding_bps}")
+        require(self.holding_bps == 0 or self.drift_control, f"--holding-bps applies with --drift-control, got {self.holding_bps} without it")
         require(not self.drift_control or self.env_id.endswith("Execution-v0"),
                 f"--drift-control applies to orderbook/Execution-v0 only, got env {self.env_id}")
 
@@ -194,14 +198,14 @@ def train(args: Args) -> Path:
     raw = make_env(args.env_id, args.n_envs, **kwargs, **history_kwargs(out / "history", out.name, args.save_history))
     raw.seed(args.seed)
     monitored = VecMonitor(raw)  # episode returns as the env pays them (the learning curve), before any control variate
-    venv = VecNormalize(DriftControl(monitored) if args.drift_control else monitored, norm_obs=True, norm_reward=True, gamma=args.gamma)
+    venv = VecNormalize(DriftControl(monitored, args.holding_bps) if args.drift_control else monitored, norm_obs=True, norm_reward=True, gamma=args.gamma)
     model = algo_cls("MlpPolicy", venv, seed=args.seed, verbose=0, device="cpu", **hyperparameters(args))
     model.set_logger(configure(str(out), ["csv"]))
     keeper = raw.task.keeper
     callback = RunCallback(keeper, args.log_every, raw)
     print(f"[train] {args.algo} on {args.env_id}: {args.n_envs} lanes, {args.total_timesteps:,} steps, seed {args.seed}, "
           f"faults {args.faults}, market {args.market}{f' ({args.split} split)' if args.split else ''}, reward {args.reward}"
-          f"{' + drift control' if args.drift_control else ''}, "
+          f"{' + drift control' if args.drift_control else ''}{f' + holding {args.holding_bps:g} bps/step' if args.holding_bps else ''}, "
           f"torch threads {threads} -> {out}", flush=True)
     bar = args.progress_bar and progress_bar_available()
     if args.progress_bar and not bar:

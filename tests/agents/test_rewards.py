@@ -73,3 +73,22 @@ def test_step_before_reset_is_refused():
     env.venv.reset()
     with pytest.raises(RuntimeError, match="call reset"):
         env.step(np.zeros((2, 4), dtype=np.int64))
+
+
+def test_holding_charges_the_remainder_before_each_step():
+    plain, urgent = DriftControl(OrderbookVecEnv(EXEC, 8)), DriftControl(OrderbookVecEnv(EXEC, 8), holding_bps=0.5)
+    twap = [TWAP(env.venv) for env in (plain, urgent)]
+    for env in (plain, urgent):
+        env.venv.seed(5)
+    obs = [plain.reset(), urgent.reset()]
+    for _ in range(5):
+        task = plain.venv.task
+        left = (task.parent_atoms - task.filled) / task.parent_atoms
+        (obs[0], r0, _, _), (obs[1], r1, _, _) = (env.step(p.predict(o)[0]) for env, p, o in zip((plain, urgent), twap, obs))
+        np.testing.assert_allclose(r1 - r0, -0.5 * left, atol=1e-5)  # the same markets and actions: only the charge differs
+
+
+@pytest.mark.parametrize("holding", [-0.1, float("nan"), "1"])
+def test_bad_holding_is_refused(holding):
+    with pytest.raises(ValueError, match="holding_bps must be a finite number >= 0"):
+        DriftControl(OrderbookVecEnv(EXEC, 2), holding_bps=holding)
