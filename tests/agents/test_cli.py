@@ -138,6 +138,8 @@ def test_evaluate_refuses_unknown_baselines_and_folders_that_are_not_runs(tmp_pa
     (evaluate.run, ["--split", "train"], "split 'train' is a period of the replayed Binance.US data"),
     (main_cli.run, ["--faults", "high!"], "argument --faults: invalid choice: 'high!'"),
     (main_cli.run, ["--horizon", "-1"], "--horizon must be >= 0 (0: the env's default, 60), got -1"),
+    (main_cli.run, ["--no-drift-control"], "--holding-bps applies with --drift-control, got 0.1 without it"),
+    (train.run, ["--holding-bps", "-1", "--drift-control"], "--holding-bps must be a finite number >= 0, got -1.0"),
 ])
 def test_bad_arguments_exit_2_with_one_line_and_create_nothing(tmp_path, capsys, monkeypatch, run, argv, expected):
     monkeypatch.chdir(tmp_path)  # default output folders would land here
