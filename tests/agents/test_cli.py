@@ -178,16 +178,21 @@ def test_choices_are_listed_in_help():
 
 
 def test_main_trains_then_evaluates_into_one_folder(tmp_path, capsys):
-    paths = main_cli.run(["--total-timesteps", "256", "--n-envs", "2", "--horizon", "5", "--eval-envs", "2",
+    paths = main_cli.run(["--total-timesteps", "256", "--n-envs", "2", "--batch-size", "64", "--horizon", "5", "--eval-envs", "2",
                            "--eval-episodes", "2", "--out-dir", str(tmp_path / "main"), "--no-progress-bar"])
     assert (tmp_path / "main" / "model.zip").is_file() and paths["table"].parent == tmp_path / "main" / "eval"
     printed = capsys.readouterr().out
     assert f"table: {paths['table']}" in printed and f"plot:  {paths['plot']}" in printed
     assert all(name in printed for name in ("ppo (trained)", "twap", "almgren_chriss", "passive", "all_at_once", "random"))
+    assert paths["learning_curve"] == tmp_path / "main" / "eval" / "learning_curve.png" and paths["learning_curve"].stat().st_size > 0
+    assert f"learning curve: {paths['learning_curve']}" in printed
+    assert "steps/s while learning" in printed and "evaluation wall time" in printed
+    progress = pl.read_csv(tmp_path / "main" / "progress.csv")
+    assert progress["rollout/shortfall_bps"].drop_nulls().len() > 0  # the curve's metric is logged per rollout
 
 
 def test_rerunning_main_into_its_folder_replaces_the_histories(tmp_path):
-    argv = ["--total-timesteps", "256", "--n-envs", "2", "--horizon", "5", "--eval-envs", "2", "--eval-episodes", "2",
+    argv = ["--total-timesteps", "256", "--n-envs", "2", "--batch-size", "64", "--horizon", "5", "--eval-envs", "2", "--eval-episodes", "2",
             "--out-dir", str(tmp_path / "main"), "--no-progress-bar"]
     main_cli.run(argv)
     first = EpisodeStore(tmp_path / "main" / "history").read("market", run="main")
