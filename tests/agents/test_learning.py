@@ -2,7 +2,11 @@
 budget with the main job's configuration (``agents.main``: 256 lanes, drift control), it beats the random
 policy and TWAP on common random numbers, by margins far outside the run-to-run spread.
 
-MARGINS
+Budget, measured on the 2-core box (one torch thread): 1M steps take 35 s alone (55 s with other jobs on the
+machine), the three rollouts of 2,048 episodes ~15 s. Over training seeds 0, 1, 2, on 2,048 paired episodes
+(lanes 10000..10255 x 8 episodes): random - PPO 2.58 / 2.73 / 2.35 bps (t = 7.4 / 7.3 / 6.6), TWAP - PPO
+2.54 / 2.69 / 2.31 bps (t = 3.5 / 3.6 / 3.2; TWAP's own sd is 37 bps, its remainder rides the drift for 60
+steps). The test fixes seed 0 and asserts t > 4 against random and t > 2.5 against TWAP.
 """
 
 from __future__ import annotations
@@ -54,5 +58,5 @@ def test_ppo_beats_random_and_twap_on_the_registered_task(tmp_path):
     for name, frame in frames.items():
         assert ppo.select("lane", "episode").equals(frame.select("lane", "episode"))  # paired by (lane, episode)
         mean, t = paired_t(frame["shortfall_bps"].to_numpy(), ppo["shortfall_bps"].to_numpy())
-        assert t > 2.5, f"{name} - PPO shortfall: {mean:.2f} bps, t {t:.1f} (n={ppo.height})"
+        assert t > {"random": 4.0, "twap": 2.5}[name], f"{name} - PPO shortfall: {mean:.2f} bps, t {t:.1f} (n={ppo.height})"
     assert ppo["fill_ratio"].mean() > 0.98, "the agent must finish its parents"
