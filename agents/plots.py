@@ -71,8 +71,9 @@ def comparison_png(path: Path, episodes: pl.DataFrame, summary: pl.DataFrame, di
 
 def learning_curve_png(path: Path, progress_csv: Path, title: str) -> Path | None:
     """Training curve of a run from its ``progress.csv`` (SB3's logger): the shortfall of the episodes each
-    rollout finished (Execution; dots, and their running mean over 10 rollouts) and the mean episode return
-    of the last 100 episodes, against training steps. ``None`` (nothing written) when the file has no rows."""
+    rollout finished (Execution; dots, and their running mean over 10 rollouts) and the mean episode return of
+    the last 100 episodes (the env's reward, without the training-side terms of :mod:`agents.rewards`), against
+    training steps. ``None`` (nothing written) when the file has no rows."""
     frame = pl.read_csv(progress_csv, infer_schema_length=None)
     if frame.height == 0 or "time/total_timesteps" not in frame.columns:
         return None
@@ -83,7 +84,7 @@ def learning_curve_png(path: Path, progress_csv: Path, title: str) -> Path | Non
 
     steps = frame["time/total_timesteps"].cast(pl.Float64).to_numpy()
     panels = [(c, label) for c, label in (("rollout/shortfall_bps", "shortfall (bps) of the episodes finished per rollout"),
-                                          ("rollout/ep_rew_mean", "episode return (training reward, last 100 episodes)"))
+                                          ("rollout/ep_rew_mean", "episode return (the env's reward, last 100 episodes)"))
               if c in frame.columns and frame[c].drop_nulls().len()]
     if not panels:
         return None
