@@ -76,6 +76,8 @@ class Args:
     """output folder"""
     progress_bar: bool = False
     """show the training progress bar (else a progress line every 10 rollouts)"""
+    save_history: bool = True
+    """write the training's and the evaluation's episode histories to history/ (~0.5 GB for 2M training steps)"""
 
     def __post_init__(self) -> None:
         for name in ("total_timesteps", "n_envs", "eval_envs", "eval_episodes", "n_steps", "batch_size", "n_epochs"):
@@ -92,7 +94,7 @@ def train_args(args: Args) -> tr.Args:
                    seed=args.seed, out_dir=args.out_dir, faults=args.faults, market="synthetic", horizon=args.horizon,
                    reward=args.reward, drift_control=args.drift_control, holding_bps=args.holding_bps, n_steps=args.n_steps, batch_size=args.batch_size,
                    n_epochs=args.n_epochs, learning_rate=args.learning_rate, gamma=args.gamma, ent_coef=args.ent_coef,
-                   progress_bar=args.progress_bar, log_every=10)
+                   progress_bar=args.progress_bar, save_history=args.save_history, log_every=10)
 
 
 def run(argv: list[str] | None = None) -> dict[str, Path]:
@@ -101,7 +103,7 @@ def run(argv: list[str] | None = None) -> dict[str, Path]:
     t0 = time.perf_counter()
     run = tr.train(train_args(args))
     t1 = time.perf_counter()
-    paths = ev.evaluate(ev.Args(run_dir=str(run), n_envs=args.eval_envs, episodes=args.eval_episodes))
+    paths = ev.evaluate(ev.Args(run_dir=str(run), n_envs=args.eval_envs, episodes=args.eval_episodes, save_history=args.save_history))
     t2 = time.perf_counter()
     summary = json.loads((run / "summary.json").read_text())
     print(f"[main] trained {summary['timesteps']:,} steps in {t1 - t0:.0f} s ({summary['steps_per_s']:,.0f} steps/s while learning), "

@@ -277,3 +277,11 @@ def test_evaluate_on_the_test_split_uses_only_its_bars_and_says_so(tmp_path, cap
     times = EpisodeStore(tmp_path / "history").read("market")["time_ns"].to_numpy()
     lo, hi = (np.datetime64(t, "ns").astype(np.int64) for t in BINANCE_US_SPLITS["test"])
     assert times.min() > lo and times.max() <= hi and paths["table"].is_file()
+
+
+def test_main_without_history_writes_no_store(tmp_path):
+    out = tmp_path / "main"
+    main_cli.run(["--total-timesteps", "128", "--n-envs", "2", "--batch-size", "64", "--horizon", "5", "--eval-envs", "2",
+                  "--eval-episodes", "1", "--out-dir", str(out), "--no-save-history"])
+    assert (out / "model.zip").is_file() and (out / "eval" / "table.md").is_file()
+    assert not (out / "history").exists() and not (out / "eval" / "history").exists()
