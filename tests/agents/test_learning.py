@@ -1,6 +1,6 @@
 """PPO learns the registered Execution-v0 (60 steps, default broker faults): trained for a CI-affordable
 budget with the main job's configuration (``agents.main``: 256 lanes, drift control), it beats the random
-policy and TWAP on common random numbers, by margins far outside the run-to-run spread.
+policy and TWAP on common random numbers, by margins outside the run-to-run spread.
 
 Budget, measured on the 2-core box (one torch thread): 1M steps take 35 s alone (55 s with other jobs on the
 machine), the three rollouts of 2,048 episodes ~15 s. Over training seeds 0, 1, 2, on 2,048 paired episodes
