@@ -4,13 +4,16 @@
 
 One :class:`agents.vec_env.OrderbookVecEnv` of ``n_envs`` lanes (the native
 batched task, same-step reset), under ``VecMonitor`` (raw episode returns: for
-Execution, minus the shortfall in bps) and ``VecNormalize`` (observations and
-rewards). Lane ``b`` is seeded ``seed + b``; the policy's weights and sampling
+Execution, minus the shortfall in bps), with ``--drift-control`` then
+:class:`agents.rewards.DriftControl` (Execution: the price's drift taken out of the
+training reward, ``--holding-bps`` an urgency charge on the remainder), and
+``VecNormalize`` (observations and rewards). Lane ``b`` is seeded ``seed + b``; the policy's weights and sampling
 with ``seed`` (SB3 ``set_random_seed``). Writes to ``out_dir``:
 
 - ``model.zip`` and ``vecnormalize.pkl`` (load them together; see ``agents.evaluate``),
   ``args.json`` (these arguments: the env is rebuilt from them), ``summary.json``;
-- ``progress.csv`` (SB3's logger, with ``time/steps_per_s``);
+- ``progress.csv`` (SB3's logger, with ``time/steps_per_s`` and, for Execution, ``rollout/shortfall_bps``:
+  the mean shortfall of the episodes each rollout finished, the learning curve ``agents.evaluate`` draws);
 - ``history/``: the core's episode history as an :class:`orderbook.analytics.store.EpisodeStore`
   (run = the folder's name): the env keeps each lane's current episode in memory and
   writes older ones to the store as it drops them (:mod:`orderbook.analytics.retention`), the
