@@ -15,7 +15,7 @@ The training configuration uses the batched core: 256 lanes x 32 steps = 8,192-s
 rollouts, minibatches of 2,048, 5 epochs, ``gamma`` 0.999 (the parent's horizon is
 60 steps), no entropy bonus, and the shortfall reward with two training-side terms
 (:mod:`agents.rewards`): a control variate that takes the price's drift out of the
-reward (mean zero; on 60 steps the drift's sd of ~40 bps drowns the few bps a policy
+reward (mean zero; on 60 steps the drift, ~8 bps per step, drowns the few bps a policy
 controls) and an urgency charge of ``holding_bps`` per step on the unfilled remainder
 (without the drift the agent is risk-neutral and would finish late, which widens
 every paired interval). Why these: ``benchmarks/RESULTS.md``, "Issue 15: the main
