@@ -14,7 +14,9 @@ orders do). Extra episodes of fast lanes are ignored.
 Writes to ``out_dir``: ``episodes.parquet`` (one row per policy, lane and episode),
 ``summary.csv`` (mean, sd, 95% CI per policy and metric), ``paired.csv`` (paired
 differences against the model, or the first policy without one), ``table.md``
-(printed too), ``comparison.png``, and with ``save_history`` each policy's episode
+(printed too), ``comparison.png``, for a run ``learning_curve.png`` (the shortfall of the
+episodes each training rollout finished and the mean episode return against training steps,
+from the run's ``progress.csv``), and with ``save_history`` each policy's episode
 history in ``history/`` (an :class:`orderbook.analytics.store.EpisodeStore`, one run per policy).
 Intervals are Student t 95% intervals (:mod:`agents.stats`); the printed output gives
 the number of episodes per policy, the evaluation's wall time and, for a run, its
@@ -49,7 +51,7 @@ from agents.baselines import baselines_for
 from agents.cli import parse, require
 from agents.common import EnvId, Split, algorithm, env_kwargs, make_env, set_threads
 from agents.history import history_kwargs, replace_store
-from agents.plots import comparison_png
+from agents.plots import comparison_png, learning_curve_png
 from agents.stats import markdown_table, paired, summarize
 from agents.vec_env import OrderbookVecEnv
 
@@ -279,7 +281,14 @@ def evaluate(args: Args) -> dict[str, Path]:
         s = json.loads(trained_summary.read_text())
         notes.append(f"Training: {s.get('timesteps', 0):,} steps in {s.get('seconds', 0.0):.1f} s wall time "
                      f"({s.get('steps_per_s', 0.0):,.0f} steps/s while learning).")
-    return write_results(out, episodes, kind, title, "\n".join(notes))
+    paths = write_results(out, episodes, kind, title, "\n".join(notes))
+    progress = run_dir / "progress.csv" if run_dir else None
+    if progress is not None and progress.is_file():
+        curve = learning_curve_png(out / "learning_curve.png", progress, f"training: {run_dir.name} ({trained.get('algo', 'PPO')} on {env_id})")
+        if curve is not None:
+            paths["learning_curve"] = curve
+            print(f"[evaluate] learning curve: {curve}", flush=True)
+    return paths
 
 
 def run(argv: list[str] | None = None) -> dict[str, Path]:

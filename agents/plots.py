@@ -67,3 +67,42 @@ def comparison_png(path: Path, episodes: pl.DataFrame, summary: pl.DataFrame, di
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def learning_curve_png(path: Path, progress_csv: Path, title: str) -> Path | None:
+    """Training curve of a run from its ``progress.csv`` (SB3's logger): the shortfall of the episodes each
+    rollout finished (Execution; dots, and their running mean over 10 rollouts) and the mean episode return of
+    the last 100 episodes (the env's reward, without the training-side terms of :mod:`agents.rewards`), against
+    training steps. ``None`` (nothing written) when the file has no rows."""
+    frame = pl.read_csv(progress_csv, infer_schema_length=None)
+    if frame.height == 0 or "time/total_timesteps" not in frame.columns:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = frame["time/total_timesteps"].cast(pl.Float64).to_numpy()
+    panels = [(c, label) for c, label in (("rollout/shortfall_bps", "shortfall (bps) of the episodes finished per rollout"),
+                                          ("rollout/ep_rew_mean", "episode return (the env's reward, last 100 episodes)"))
+              if c in frame.columns and frame[c].drop_nulls().len()]
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.5), squeeze=False)
+    fig.suptitle(title)
+    for ax, (column, label) in zip(axes[0], panels):
+        y = frame[column].cast(pl.Float64).to_numpy()
+        ok = np.isfinite(y)
+        ax.plot(steps[ok], y[ok], ".", ms=3, alpha=0.5, label="per rollout")
+        if ok.sum() >= 10:
+            running = np.convolve(y[ok], np.ones(10) / 10, mode="valid")
+            ax.plot(steps[ok][9:], running, lw=2, label="running mean (10 rollouts)")
+        ax.set_xlabel("training steps (summed over lanes)")
+        ax.set_title(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -4,13 +4,16 @@
 
 One :class:`agents.vec_env.OrderbookVecEnv` of ``n_envs`` lanes (the native
 batched task, same-step reset), under ``VecMonitor`` (raw episode returns: for
-Execution, minus the shortfall in bps) and ``VecNormalize`` (observations and
-rewards). Lane ``b`` is seeded ``seed + b``; the policy's weights and sampling
+Execution, minus the shortfall in bps), with ``--drift-control`` then
+:class:`agents.rewards.DriftControl` (Execution: the price's drift taken out of the
+training reward, ``--holding-bps`` an urgency charge on the remainder), and
+``VecNormalize`` (observations and rewards). Lane ``b`` is seeded ``seed + b``; the policy's weights and sampling
 with ``seed`` (SB3 ``set_random_seed``). Writes to ``out_dir``:
 
 - ``model.zip`` and ``vecnormalize.pkl`` (load them together; see ``agents.evaluate``),
   ``args.json`` (these arguments: the env is rebuilt from them), ``summary.json``;
-- ``progress.csv`` (SB3's logger, with ``time/steps_per_s``);
+- ``progress.csv`` (SB3's logger, with ``time/steps_per_s`` and, for Execution, ``rollout/shortfall_bps``:
+  the mean shortfall of the episodes each rollout finished, the learning curve ``agents.evaluate`` draws);
 - ``history/``: the core's episode history as an :class:`orderbook.analytics.store.EpisodeStore`
   (run = the folder's name): the env keeps each lane's current episode in memory and
   writes older ones to the store as it drops them (:mod:`orderbook.analytics.retention`), the
@@ -32,6 +35,7 @@ from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 from agents.cli import as_dict, parse, require
 from agents.common import Algo, EnvId, FaultLevel, Market, Reward, Split, algorithm, env_kwargs, make_env, set_threads
 from agents.history import history_kwargs, replace_store
+from agents.rewards import DriftControl
 from orderbook.compile import compile_notice
 
 
@@ -57,6 +61,10 @@ class Args:
     """binance_us period every episode stays inside: train (2023-03-01..14) or test (03-15..21), UTC; empty: every bar"""
     reward: Reward = "shortfall"
     """Execution-v0 reward: shortfall, arrival or marked (see envs.ExecutionEnv, Rewards)"""
+    drift_control: bool = False
+    """Execution-v0: add the price-drift control variate to the training reward (agents.rewards.DriftControl; mean zero, lower variance)"""
+    holding_bps: float = 0.0
+    """with --drift-control: charge this many bps of the parent notional per step on the unfilled remainder (urgency)"""
     horizon: int = 0
     """Execution-v0 parent horizon in steps (0: the env's default, 60)"""
     max_episode_steps: int = 0
@@ -98,6 +106,10 @@ class Args:
         require(all(x.strip().isdigit() and int(x) > 0 for x in arch),
                 f"--net-arch must be comma-separated layer sizes > 0 such as 64,64, got {self.net_arch!r}")
         env_kwargs(self.env_id, self.faults, self.market, self.horizon, self.max_episode_steps, self.split, self.reward)
+        require(np.isfinite(self.holding_bps) and self.holding_bps >= 0, f"--holding-bps must be a finite number >= 0, got {self.holding_bps}")
+        require(self.holding_bps == 0 or self.drift_control, f"--holding-bps applies with --drift-control, got {self.holding_bps} without it")
+        require(not self.drift_control or self.env_id.endswith("Execution-v0"),
+                f"--drift-control applies to orderbook/Execution-v0 only, got env {self.env_id}")
 
 
 def default_out_dir(args: Args) -> Path:
@@ -115,18 +127,25 @@ def hyperparameters(args: Args) -> dict:
 
 
 class RunCallback(BaseCallback):
-    """Logs steps per second and episode returns; writes the history left in memory at the end."""
+    """Logs steps per second, episode returns and (Execution) the shortfall of the episodes each rollout
+    finished (``rollout/shortfall_bps``, the learning curve's metric); writes the history left in memory at the end."""
 
-    def __init__(self, keeper, log_every: int):
+    def __init__(self, keeper, log_every: int, raw=None):
         super().__init__()
-        self.keeper, self.log_every = keeper, max(log_every, 1)
+        self.keeper, self.log_every, self.raw = keeper, max(log_every, 1), raw
         self.rollouts = 0
         self.t0 = self.compile0 = 0.0
+        self.shortfalls: list[np.ndarray] = []
 
     def _on_training_start(self) -> None:
         self.t0, self.compile0 = time.perf_counter(), compile_notice.compile_seconds()
 
     def _on_step(self) -> bool:
+        info = self.raw.step_info if self.raw is not None else {}
+        if "shortfall_bps" in info:
+            done = np.asarray(self.locals["dones"], dtype=bool)
+            if done.any():
+                self.shortfalls.append(np.asarray(info["shortfall_bps"])[done])
         return True
 
     def compile_s(self) -> float:
@@ -142,10 +161,16 @@ class RunCallback(BaseCallback):
             compile_notice.finish()  # "compiled N kernels in X s" on stderr, when this run compiled any
         sps = self.steps_per_s()
         self.logger.record("time/steps_per_s", sps)
+        shortfall = np.concatenate(self.shortfalls) if self.shortfalls else np.zeros(0)
+        self.shortfalls = []
+        if len(shortfall):
+            self.logger.record("rollout/shortfall_bps", float(shortfall.mean()))
+            self.logger.record("rollout/episodes", len(shortfall))
         if self.rollouts % self.log_every == 0:
             returns = [ep["r"] for ep in self.model.ep_info_buffer]
             ret = f"episode return {np.mean(returns):+.2f} over the last {len(returns)}" if returns else "no episode yet"
-            print(f"[train] {self.num_timesteps:,} steps  {sps:,.0f} steps/s  {ret}", flush=True)
+            cost = f", shortfall {shortfall.mean():.2f} bps over this rollout's {len(shortfall)}" if len(shortfall) else ""
+            print(f"[train] {self.num_timesteps:,} steps  {sps:,.0f} steps/s  {ret}{cost}", flush=True)
 
     def _on_training_end(self) -> None:
         self.keeper.flush()
@@ -175,13 +200,15 @@ def train(args: Args) -> Path:
         replace_store(out / "history")  # a rerun into this folder replaces its history, as it does the model
     raw = make_env(args.env_id, args.n_envs, **kwargs, **history_kwargs(out / "history", out.name, args.save_history))
     raw.seed(args.seed)
-    venv = VecNormalize(VecMonitor(raw), norm_obs=True, norm_reward=True, gamma=args.gamma)
+    monitored = VecMonitor(raw)  # episode returns as the env pays them (the learning curve), before any control variate
+    venv = VecNormalize(DriftControl(monitored, args.holding_bps) if args.drift_control else monitored, norm_obs=True, norm_reward=True, gamma=args.gamma)
     model = algo_cls("MlpPolicy", venv, seed=args.seed, verbose=0, device="cpu", **hyperparameters(args))
     model.set_logger(configure(str(out), ["csv"]))
     keeper = raw.task.keeper
-    callback = RunCallback(keeper, args.log_every)
+    callback = RunCallback(keeper, args.log_every, raw)
     print(f"[train] {args.algo} on {args.env_id}: {args.n_envs} lanes, {args.total_timesteps:,} steps, seed {args.seed}, "
-          f"faults {args.faults}, market {args.market}{f' ({args.split} split)' if args.split else ''}, reward {args.reward}, "
+          f"faults {args.faults}, market {args.market}{f' ({args.split} split)' if args.split else ''}, reward {args.reward}"
+          f"{' + drift control' if args.drift_control else ''}{f' + holding {args.holding_bps:g} bps/step' if args.holding_bps else ''}, "
           f"torch threads {threads} -> {out}", flush=True)
     bar = args.progress_bar and progress_bar_available()
     if args.progress_bar and not bar:

@@ -68,7 +68,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n-envs", type=int, default=32)
     parser.add_argument("--episodes", type=int, default=8, help="episodes per lane")
-    parser.add_argument("--horizon", type=int, default=20, help="parent horizon in steps (the main job's)")
+    parser.add_argument("--horizon", type=int, default=20, help="parent horizon in steps (20: the table in benchmarks/RESULTS.md; the registered task and the main job take 60)")
     parser.add_argument("--faults", default="default", choices=("none", "default", "high"))
     parser.add_argument("--seed", type=int, default=10_000)
     parser.add_argument("--json", default="", help="also write the rows to this JSON file")

@@ -355,8 +355,13 @@ class ExecutionEnv(OrderbookEnv):
     differ by the constant ``penalty_bps`` on every episode that terminates, so
     the best policy under ``"arrival"`` and ``"marked"`` is the same, and both
     differ from ``"shortfall"`` only by the remainder's drift, which has mean
-    zero for a martingale mid. ``benchmarks/reward_variance.py`` measures each
-    option's per-step variance under the random and TWAP policies.
+    zero for a martingale mid only when the remainder does not depend on the
+    path: a resting buy stays unfilled when the price rises, so a policy can
+    earn under ``"arrival"`` and ``"marked"`` by leaving such remainders (PPO
+    learned to; ``benchmarks/RESULTS.md``, issue 15: ``agents.rewards.DriftControl``
+    takes the drift out of ``"shortfall"`` without that bias).
+    ``benchmarks/reward_variance.py`` measures each option's per-step variance
+    under the random and TWAP policies.
 
     ## Starting State
 

@@ -134,9 +134,12 @@ def test_evaluate_refuses_unknown_baselines_and_folders_that_are_not_runs(tmp_pa
     (train.run, ["--split", "holdout", "--market", "binance_us"], "argument --split: invalid choice: 'holdout'"),
     (train.run, ["--reward", "pnl"], "argument --reward: invalid choice: 'pnl'"),
     (train.run, ["--env-id", "orderbook/Trading-v0", "--reward", "marked"], "reward applies to orderbook/Execution-v0 only"),
+    (train.run, ["--env-id", "orderbook/Trading-v0", "--drift-control"], "--drift-control applies to orderbook/Execution-v0 only"),
     (evaluate.run, ["--split", "train"], "split 'train' is a period of the replayed Binance.US data"),
     (main_cli.run, ["--faults", "high!"], "argument --faults: invalid choice: 'high!'"),
     (main_cli.run, ["--horizon", "-1"], "--horizon must be >= 0 (0: the env's default, 60), got -1"),
+    (main_cli.run, ["--no-drift-control"], "--holding-bps applies with --drift-control, got 0.1 without it"),
+    (train.run, ["--holding-bps", "-1", "--drift-control"], "--holding-bps must be a finite number >= 0, got -1.0"),
 ])
 def test_bad_arguments_exit_2_with_one_line_and_create_nothing(tmp_path, capsys, monkeypatch, run, argv, expected):
     monkeypatch.chdir(tmp_path)  # default output folders would land here
@@ -175,16 +178,21 @@ def test_choices_are_listed_in_help():
 
 
 def test_main_trains_then_evaluates_into_one_folder(tmp_path, capsys):
-    paths = main_cli.run(["--total-timesteps", "256", "--n-envs", "2", "--horizon", "5", "--eval-envs", "2",
+    paths = main_cli.run(["--total-timesteps", "256", "--n-envs", "2", "--batch-size", "64", "--horizon", "5", "--eval-envs", "2",
                            "--eval-episodes", "2", "--out-dir", str(tmp_path / "main"), "--no-progress-bar"])
     assert (tmp_path / "main" / "model.zip").is_file() and paths["table"].parent == tmp_path / "main" / "eval"
     printed = capsys.readouterr().out
     assert f"table: {paths['table']}" in printed and f"plot:  {paths['plot']}" in printed
     assert all(name in printed for name in ("ppo (trained)", "twap", "almgren_chriss", "passive", "all_at_once", "random"))
+    assert paths["learning_curve"] == tmp_path / "main" / "eval" / "learning_curve.png" and paths["learning_curve"].stat().st_size > 0
+    assert f"learning curve: {paths['learning_curve']}" in printed
+    assert "steps/s while learning" in printed and "evaluation wall time" in printed
+    progress = pl.read_csv(tmp_path / "main" / "progress.csv")
+    assert progress["rollout/shortfall_bps"].drop_nulls().len() > 0  # the curve's metric is logged per rollout
 
 
 def test_rerunning_main_into_its_folder_replaces_the_histories(tmp_path):
-    argv = ["--total-timesteps", "256", "--n-envs", "2", "--horizon", "5", "--eval-envs", "2", "--eval-episodes", "2",
+    argv = ["--total-timesteps", "256", "--n-envs", "2", "--batch-size", "64", "--horizon", "5", "--eval-envs", "2", "--eval-episodes", "2",
             "--out-dir", str(tmp_path / "main"), "--no-progress-bar"]
     main_cli.run(argv)
     first = EpisodeStore(tmp_path / "main" / "history").read("market", run="main")
@@ -269,3 +277,11 @@ def test_evaluate_on_the_test_split_uses_only_its_bars_and_says_so(tmp_path, cap
     times = EpisodeStore(tmp_path / "history").read("market")["time_ns"].to_numpy()
     lo, hi = (np.datetime64(t, "ns").astype(np.int64) for t in BINANCE_US_SPLITS["test"])
     assert times.min() > lo and times.max() <= hi and paths["table"].is_file()
+
+
+def test_main_without_history_writes_no_store(tmp_path):
+    out = tmp_path / "main"
+    main_cli.run(["--total-timesteps", "128", "--n-envs", "2", "--batch-size", "64", "--horizon", "5", "--eval-envs", "2",
+                  "--eval-episodes", "1", "--out-dir", str(out), "--no-save-history"])
+    assert (out / "model.zip").is_file() and (out / "eval" / "table.md").is_file()
+    assert not (out / "history").exists() and not (out / "eval" / "history").exists()
