@@ -9,7 +9,15 @@
    passive limit with repricing, all at once, random) on the same held-out seeds
    (common random numbers): a table of shortfall, fill ratio, rejects, expiries and
    time to fill with 95% intervals and paired differences, the training's wall time
-   and steps per second, a comparison PNG and the learning curve.
+   and steps per second, a comparison PNG and the learning curve;
+3. ``agents.real_data`` (unless ``--no-real-data``): the same task on real bars, out of
+   sample: PPO trained on the Binance.US BTC/USD replay's train split (2023-03-01..14)
+   with that module's measured configuration, then it and every baseline evaluated on
+   the test split (03-15..21), with the checks an out-of-sample claim needs (every
+   window inside the test split, intervals clustered by time block). Into
+   ``out_dir/real``.
+
+Both tables are printed again at the end, one under the other.
 
 The training configuration uses the batched core: 256 lanes x 32 steps = 8,192-step
 rollouts, minibatches of 2,048, 5 epochs, ``gamma`` 0.999 (the parent's horizon is
@@ -33,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agents import evaluate as ev
+from agents import real_data as rd
 from agents import train as tr
 from agents.cli import parse, require
 from agents.common import FaultLevel, Reward
@@ -78,14 +87,25 @@ class Args:
     """show the training progress bar (else a progress line every 10 rollouts)"""
     save_history: bool = True
     """write the training's and the evaluation's episode histories to history/ (~0.5 GB for 2M training steps)"""
+    real_data: bool = True
+    """also train on the Binance.US replay's train split and evaluate on its test split (agents.real_data)"""
+    real_timesteps: int = 1_000_000
+    """PPO training steps on the replay's train split"""
 
     def __post_init__(self) -> None:
-        for name in ("total_timesteps", "n_envs", "eval_envs", "eval_episodes", "n_steps", "batch_size", "n_epochs"):
+        for name in ("total_timesteps", "n_envs", "eval_envs", "eval_episodes", "n_steps", "batch_size", "n_epochs", "real_timesteps"):
             require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         require(self.horizon >= 0, f"--horizon must be >= 0 (0: the env's default, 60), got {self.horizon}")
         require(self.learning_rate > 0, f"--learning-rate must be > 0, got {self.learning_rate}")
         require(0 < self.gamma <= 1, f"--gamma must be in (0, 1], got {self.gamma}")
         train_args(self)  # the training run's own checks (--holding-bps without --drift-control, ...), before anything is created
+        real_args(self)
+
+
+def real_args(args: Args) -> rd.Args:
+    """The real-data part: ``agents.real_data``'s measured configuration, the main job's seed, steps and folder."""
+    return rd.Args(total_timesteps=args.real_timesteps, seed=args.seed, out_dir=str(Path(args.out_dir) / "real"),
+                   progress_bar=args.progress_bar, save_history=args.save_history)
 
 
 def train_args(args: Args) -> tr.Args:
@@ -98,7 +118,8 @@ def train_args(args: Args) -> tr.Args:
 
 
 def run(argv: list[str] | None = None) -> dict[str, Path]:
-    """Parse ``argv`` (bad values: one line on stderr, exit 2, nothing created), train, evaluate; the paths written."""
+    """Parse ``argv`` (bad values: one line on stderr, exit 2, nothing created), train, evaluate; the paths written
+    (the real-data part's under ``real_*`` keys)."""
     args = parse(Args, argv, description=__doc__)
     t0 = time.perf_counter()
     run = tr.train(train_args(args))
@@ -106,12 +127,25 @@ def run(argv: list[str] | None = None) -> dict[str, Path]:
     paths = ev.evaluate(ev.Args(run_dir=str(run), n_envs=args.eval_envs, episodes=args.eval_episodes, save_history=args.save_history))
     t2 = time.perf_counter()
     summary = json.loads((run / "summary.json").read_text())
-    print(f"[main] trained {summary['timesteps']:,} steps in {t1 - t0:.0f} s ({summary['steps_per_s']:,.0f} steps/s while learning), "
-          f"evaluated in {t2 - t1:.0f} s (total {t2 - t0:.0f} s)")
-    print(f"[main] table: {paths['table']}")
-    print(f"[main] plot:  {paths['plot']}")
-    if "learning_curve" in paths:
-        print(f"[main] learning curve: {paths['learning_curve']}")
+    lines = [f"[main] synthetic: trained {summary['timesteps']:,} steps in {t1 - t0:.0f} s ({summary['steps_per_s']:,.0f} steps/s "
+             f"while learning), evaluated in {t2 - t1:.0f} s"]
+    tables = [("Synthetic market (the registered Execution-v0)", paths["table"])]
+    if args.real_data:
+        real = rd.real(real_args(args))
+        paths.update({f"real_{k}": v for k, v in real.items()})
+        tables.append(("Binance.US BTC/USD replay, out of sample (trained on the train split, evaluated on the test split)", real["table"]))
+    t3 = time.perf_counter()
+    if args.real_data:
+        real_summary = json.loads((Path(real_args(args).out_dir) / "summary.json").read_text())
+        lines.append(f"[main] real data: trained {real_summary['timesteps']:,} steps ({real_summary['steps_per_s']:,.0f} steps/s while "
+                     f"learning), trained and evaluated in {t3 - t2:.0f} s")
+    for title, table in tables:
+        print(f"\n## {title}\n\n{table.read_text().strip()}\n", flush=True)
+    print("\n".join(lines) + f"\n[main] total {t3 - t0:.0f} s", flush=True)
+    for key, label in (("table", "table"), ("plot", "plot"), ("learning_curve", "learning curve"),
+                       ("real_table", "real-data table"), ("real_plot", "real-data plot"), ("real_learning_curve", "real-data learning curve")):
+        if key in paths:
+            print(f"[main] {label}: {paths[key]}")
     return paths
 
 

@@ -179,10 +179,18 @@ def test_choices_are_listed_in_help():
 
 def test_main_trains_then_evaluates_into_one_folder(tmp_path, capsys):
     paths = main_cli.run(["--total-timesteps", "256", "--n-envs", "2", "--batch-size", "64", "--horizon", "5", "--eval-envs", "2",
-                           "--eval-episodes", "2", "--out-dir", str(tmp_path / "main"), "--no-progress-bar"])
+                           "--eval-episodes", "2", "--out-dir", str(tmp_path / "main"), "--no-progress-bar", "--real-timesteps", "256"])
     assert (tmp_path / "main" / "model.zip").is_file() and paths["table"].parent == tmp_path / "main" / "eval"
     printed = capsys.readouterr().out
-    assert f"table: {paths['table']}" in printed and f"plot:  {paths['plot']}" in printed
+    assert f"[main] table: {paths['table']}" in printed and f"[main] plot: {paths['plot']}" in printed
+    # the real-data part: trained on the replay's train split, evaluated on its test split, into out_dir/real
+    assert paths["real_table"] == tmp_path / "main" / "real" / "eval" / "table.md"
+    assert (tmp_path / "main" / "real" / "model.zip").is_file() and paths["real_windows"].is_file()
+    assert json.loads((tmp_path / "main" / "real" / "args.json").read_text())["split"] == "train"
+    assert "market binance_us (test split)" in paths["real_table"].read_text()
+    synthetic_at = printed.index("## Synthetic market")
+    real_at = printed.index("## Binance.US BTC/USD replay, out of sample")
+    assert synthetic_at < real_at and "Out of sample: all 1024 test windows lie inside" in printed
     assert all(name in printed for name in ("ppo (trained)", "twap", "almgren_chriss", "passive", "all_at_once", "random"))
     assert paths["learning_curve"] == tmp_path / "main" / "eval" / "learning_curve.png" and paths["learning_curve"].stat().st_size > 0
     assert f"learning curve: {paths['learning_curve']}" in printed
@@ -193,7 +201,7 @@ def test_main_trains_then_evaluates_into_one_folder(tmp_path, capsys):
 
 def test_rerunning_main_into_its_folder_replaces_the_histories(tmp_path):
     argv = ["--total-timesteps", "256", "--n-envs", "2", "--batch-size", "64", "--horizon", "5", "--eval-envs", "2", "--eval-episodes", "2",
-            "--out-dir", str(tmp_path / "main"), "--no-progress-bar"]
+            "--out-dir", str(tmp_path / "main"), "--no-progress-bar", "--no-real-data"]
     main_cli.run(argv)
     first = EpisodeStore(tmp_path / "main" / "history").read("market", run="main")
     # a store left by another version of the package: its recorded schema no longer matches what this one writes
