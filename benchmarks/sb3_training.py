@@ -36,7 +36,9 @@ class Args:
     n_epochs: int = 0
     """PPO epochs (0: the main job's)"""
     run_dir: str = ""
-    """a finished main job's folder: report when its training beat TWAP instead of timing"""
+    """a finished main job's folder: report when its training beat a baseline instead of timing"""
+    policy: str = "twap"
+    """with --run-dir: the baseline whose evaluated mean shortfall the training must beat"""
 
     def __post_init__(self) -> None:
         require(self.min_steps >= 1 and self.rounds >= 1, f"--min-steps and --rounds must be >= 1, got {self.min_steps}, {self.rounds}")
@@ -88,9 +90,9 @@ def time_to_beat(run_dir: Path, policy: str = "twap", window: int = 5) -> dict[s
 def run(argv: list[str] | None = None) -> dict[int, list[float]]:
     args = parse(Args, argv, description=__doc__)
     if args.run_dir:
-        got = time_to_beat(Path(args.run_dir))
-        print(f"{args.run_dir}: " + ("never beat TWAP in training" if got is None else
-              f"training shortfall (mean of 5 rollouts) {got['rolling_shortfall_bps']:.2f} bps < TWAP's {got['target_bps']:.2f} "
+        got = time_to_beat(Path(args.run_dir), args.policy)
+        print(f"{args.run_dir}: " + (f"never beat {args.policy} in training" if got is None else
+              f"training shortfall (mean of 5 rollouts) {got['rolling_shortfall_bps']:.2f} bps < {args.policy}'s {got['target_bps']:.2f} "
               f"after {got['steps']:,.0f} steps, {got['seconds']:.0f} s of training"))
         return {}
     base = main_job_train_args()
