@@ -12,64 +12,28 @@ range (``min_price``, ``max_price``, as venues publish it) and ``max_qty_lots``,
 ``ExchangeConfig.compile`` refuses a configuration that could overflow int64
 (:mod:`orderbook.spec.bounds`). Every duration is finite and at most 2**60 ns.
 
-Fault and fill parameters live per venue (:class:`LatencySpec`, :class:`FaultSpec`,
-:class:`FillSpec`, :class:`BookSpec`, :class:`ImpactSpec`); each fault switches off
-with a zero (or ``FaultSpec.none()``).
+Fault and fill parameters live per venue (:class:`LatencySpec`, :class:`FaultSpec`
+here; :class:`FillSpec`, :class:`BookSpec`, :class:`ImpactSpec` in
+:mod:`orderbook.spec.fill_specs`, re-exported); each fault switches off with a zero
+(or ``FaultSpec.none()``). The checks every spec uses are :mod:`orderbook.spec.checks`.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from orderbook.spec.bounds import check_duration_ms
+from orderbook.spec.checks import check_nonnegative, check_probability, is_real, require, to_decimal
+from orderbook.spec.fill_specs import MAX_SPREAD_BPS, BookSpec, FillSpec, ImpactSpec
+
+__all__ = ["Asset", "BookSpec", "FaultSpec", "FillSpec", "ImpactSpec", "Instrument", "LatencySpec", "Venue", "to_decimal"]
 
 LATENCY_KINDS = ("constant", "uniform", "lognormal")
 MAX_OUTAGE_MEAN_STEPS = 1e12  # outage lengths stay far inside int64
 MAX_VOL_SLOPE = 1e6  # latency's volatility multiplier stays a finite float (it is capped anyway)
 MAX_VOL_CAP = 1e6
-MAX_SPREAD_BPS = 10_000.0  # a spread or level step of 100% of the price at most
-MAX_MIN_SPREAD_TICKS = 2**40
-MAX_DEPTH_FRACTION = 100.0  # the book's depth (sum of fractions x bar volume <= 2**53 lots) stays far inside int64
-IMPACT_MODELS = ("none", "linear", "sqrt")
-# Self-trade prevention, as venues offer it (orderbook.engine.stp): which side of a would-be self-trade is cancelled.
-SELF_TRADE_MODES = ("expire_taker", "expire_maker", "expire_both", "none")
-
-
-def to_decimal(value: object, what: str) -> Decimal:
-    """``value`` as an exact Decimal (floats go through ``repr`` so 0.01 stays 0.01)."""
-    try:
-        d = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
-    except (InvalidOperation, ValueError) as exc:
-        raise ValueError(f"{what} must be a decimal number, got {value!r}") from exc
-    if not d.is_finite():
-        raise ValueError(f"{what} must be finite, got {value!r}")
-    return d
-
-
-def _require(ok: bool, message: str) -> None:
-    if not ok:
-        raise ValueError(message)
-
-
-def _is_real(x: object) -> bool:
-    """An int or float, not a bool (``True`` is not a number of steps)."""
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-
-def _check_probability(owner: str, name: str, p: float) -> None:
-    _require(
-        isinstance(p, (int, float)) and math.isfinite(p) and 0.0 <= p <= 1.0,
-        f"{owner}.{name} must be a probability in [0, 1], got {p!r}",
-    )
-
-
-def _check_nonnegative(owner: str, name: str, x: float) -> None:
-    _require(
-        isinstance(x, (int, float)) and math.isfinite(x) and x >= 0,
-        f"{owner}.{name} must be a finite number >= 0, got {x!r}",
-    )
 
 
 @dataclass(frozen=True)
@@ -80,8 +44,8 @@ class Asset:
     decimals: int
 
     def __post_init__(self) -> None:
-        _require(bool(self.name) and isinstance(self.name, str), f"Asset.name must be a non-empty str, got {self.name!r}")
-        _require(
+        require(bool(self.name) and isinstance(self.name, str), f"Asset.name must be a non-empty str, got {self.name!r}")
+        require(
             isinstance(self.decimals, int) and 0 <= self.decimals <= 12,
             f"Asset {self.name}: decimals must be an int in [0, 12], got {self.decimals!r}",
         )
@@ -114,31 +78,31 @@ class Instrument:
 
     def __post_init__(self) -> None:
         name = f"Instrument {self.venue}:{self.base}/{self.quote}"
-        _require(self.base != self.quote, f"{name}: base and quote must differ, got {self.base!r} twice")
+        require(self.base != self.quote, f"{name}: base and quote must differ, got {self.base!r} twice")
         if self.min_price is None:
             object.__setattr__(self, "min_price", self.tick_size)
         for attr in ("tick_size", "lot_size", "min_notional", "min_price", "max_price"):
             object.__setattr__(self, attr, to_decimal(getattr(self, attr), f"{name}.{attr}"))
-        _require(self.tick_size > 0, f"{name}: tick_size must be > 0, got {self.tick_size}")
-        _require(self.lot_size > 0, f"{name}: lot_size must be > 0, got {self.lot_size}")
-        _require(self.min_notional >= 0, f"{name}: min_notional must be >= 0, got {self.min_notional}")
-        _require(self.min_price > 0, f"{name}: min_price must be > 0, got {self.min_price}")
-        _require(
+        require(self.tick_size > 0, f"{name}: tick_size must be > 0, got {self.tick_size}")
+        require(self.lot_size > 0, f"{name}: lot_size must be > 0, got {self.lot_size}")
+        require(self.min_notional >= 0, f"{name}: min_notional must be >= 0, got {self.min_notional}")
+        require(self.min_price > 0, f"{name}: min_price must be > 0, got {self.min_price}")
+        require(
             self.max_price >= self.min_price and self.max_price >= self.tick_size,
             f"{name}: max_price must be >= min_price ({self.min_price}) and >= tick_size ({self.tick_size}), got {self.max_price}",
         )
         for attr in ("maker_fee_bps", "taker_fee_bps"):
             bps = getattr(self, attr)
-            _require(
+            require(
                 isinstance(bps, (int, float)) and math.isfinite(bps) and 0 <= bps < 10_000,
                 f"{name}: {attr} must be in [0, 10000), got {bps!r}",
             )
             e8 = bps * 10_000
-            _require(
+            require(
                 abs(e8 - round(e8)) < 1e-6,
                 f"{name}: {attr} must be a whole number of 1e-4 bps, got {bps!r}",
             )
-        _require(
+        require(
             isinstance(self.max_qty_lots, int) and self.max_qty_lots >= 1,
             f"{name}: max_qty_lots must be an int >= 1, got {self.max_qty_lots!r}",
         )
@@ -175,16 +139,16 @@ class LatencySpec:
     tail_multiplier: float = 200.0
 
     def __post_init__(self) -> None:
-        _require(self.kind in LATENCY_KINDS, f"LatencySpec.kind must be one of {LATENCY_KINDS}, got {self.kind!r}")
+        require(self.kind in LATENCY_KINDS, f"LatencySpec.kind must be one of {LATENCY_KINDS}, got {self.kind!r}")
         for f in ("constant_ms", "low_ms", "high_ms", "median_ms"):
             check_duration_ms(f"LatencySpec.{f}", getattr(self, f), positive=False)
         for f in ("sigma", "tail_multiplier"):
-            _check_nonnegative("LatencySpec", f, getattr(self, f))
-        _require(
+            check_nonnegative("LatencySpec", f, getattr(self, f))
+        require(
             self.low_ms <= self.high_ms,
             f"LatencySpec: low_ms must be <= high_ms, got {self.low_ms} > {self.high_ms}",
         )
-        _check_probability("LatencySpec", "tail_prob", self.tail_prob)
+        check_probability("LatencySpec", "tail_prob", self.tail_prob)
 
     @classmethod
     def zero(cls) -> LatencySpec:
@@ -247,28 +211,28 @@ class FaultSpec:
         probabilities = ("broker_error_prob", "lost_ack_prob", "outage_start_prob", "unsolicited_cancel_prob", "cancel_race_prob",
                          "error_burst_start_prob", "burst_error_prob")
         for f in probabilities:
-            _check_probability("FaultSpec", f, getattr(self, f))
+            check_probability("FaultSpec", f, getattr(self, f))
         check_duration_ms("FaultSpec.ack_timeout_ms", self.ack_timeout_ms, positive=True)
         for f in ("outage_mean_steps", "error_burst_mean_steps"):
             x = getattr(self, f)
-            _require(
-                _is_real(x) and math.isfinite(x) and 1 <= x <= MAX_OUTAGE_MEAN_STEPS,
+            require(
+                is_real(x) and math.isfinite(x) and 1 <= x <= MAX_OUTAGE_MEAN_STEPS,
                 f"FaultSpec.{f} must be a finite number of steps in [1, {MAX_OUTAGE_MEAN_STEPS:.0e}], got {x!r}",
             )
-        _require(
+        require(
             isinstance(self.rate_limit_per_step, int) and self.rate_limit_per_step >= 0,
             f"FaultSpec.rate_limit_per_step must be an int >= 0 (0 = unlimited), got {self.rate_limit_per_step!r}",
         )
-        _require(
-            _is_real(self.latency_vol_slope) and math.isfinite(self.latency_vol_slope) and 0 <= self.latency_vol_slope <= MAX_VOL_SLOPE,
+        require(
+            is_real(self.latency_vol_slope) and math.isfinite(self.latency_vol_slope) and 0 <= self.latency_vol_slope <= MAX_VOL_SLOPE,
             f"FaultSpec.latency_vol_slope must be a finite number in [0, {MAX_VOL_SLOPE:.0e}] (0 = off), got {self.latency_vol_slope!r}",
         )
-        _require(
-            _is_real(self.latency_vol_ref_bps) and math.isfinite(self.latency_vol_ref_bps) and 0 < self.latency_vol_ref_bps <= MAX_SPREAD_BPS,
+        require(
+            is_real(self.latency_vol_ref_bps) and math.isfinite(self.latency_vol_ref_bps) and 0 < self.latency_vol_ref_bps <= MAX_SPREAD_BPS,
             f"FaultSpec.latency_vol_ref_bps must be a typical bar range in bps in (0, {MAX_SPREAD_BPS:.0f}], got {self.latency_vol_ref_bps!r}",
         )
-        _require(
-            _is_real(self.latency_vol_cap) and math.isfinite(self.latency_vol_cap) and 1 <= self.latency_vol_cap <= MAX_VOL_CAP,
+        require(
+            is_real(self.latency_vol_cap) and math.isfinite(self.latency_vol_cap) and 1 <= self.latency_vol_cap <= MAX_VOL_CAP,
             f"FaultSpec.latency_vol_cap must be a finite multiplier in [1, {MAX_VOL_CAP:.0e}], got {self.latency_vol_cap!r}",
         )
 
@@ -283,140 +247,6 @@ class FaultSpec:
         bursts of 90% broker errors entered 5% of steps, 4 steps long on average."""
         return cls(0.3, 0.1, 2_000.0, 0.1, 3.0, 2, 0.2, 0.5, latency_vol_slope=2.0, latency_vol_ref_bps=10.0, latency_vol_cap=20.0,
                    error_burst_start_prob=0.05, error_burst_mean_steps=4.0, burst_error_prob=0.9)
-
-
-@dataclass(frozen=True)
-class ImpactSpec:
-    """Price impact of the lane's own trading, in quote units per base unit.
-
-    ``linear`` is Almgren-Chriss: permanent ``gamma`` per unit traded shifts the
-    venue price; temporary ``eta`` per unit of trading rate (units per second)
-    moves the fill price of the step's market flow; ``epsilon`` is a fixed cost per
-    unit. ``sqrt``: temporary shift ``sqrt_coef * sqrt(q / bar_volume)`` times price.
-    Impact prices round to the tick against the trader.
-    """
-
-    model: str = "none"
-    gamma: float = 0.0
-    eta: float = 0.0
-    epsilon: float = 0.0
-    sqrt_coef: float = 0.0
-
-    def __post_init__(self) -> None:
-        _require(self.model in IMPACT_MODELS, f"ImpactSpec.model must be one of {IMPACT_MODELS}, got {self.model!r}")
-        for f in ("gamma", "eta", "epsilon", "sqrt_coef"):
-            _check_nonnegative("ImpactSpec", f, getattr(self, f))
-
-
-@dataclass(frozen=True)
-class BookSpec:
-    """Shape of the book around a bar: the same model for synthetic and replayed bars.
-
-    Top of book is ``spread_bps`` wide (at least ``min_spread_ticks``) around the
-    bar's price; level ``l`` lies ``l * level_step_bps`` (at least one tick per
-    level) behind the touch and holds ``depth_fractions[l]`` of the bar volume.
-    Within a bar, book prices are clamped into ``[low, high]``: nothing prints
-    outside the bar's range, with one exception: a replayed bar whose path starts
-    off its range (a gap from the previous close the decision saw) shows the
-    decision's quotes at its start, and a taker arriving there walks the range
-    widened to them (``orderbook.engine.book``).
-    """
-
-    spread_bps: float = 1.0
-    min_spread_ticks: int = 1
-    level_step_bps: float = 1.0
-    depth_fractions: tuple[float, ...] = (0.05, 0.08, 0.12, 0.15, 0.2)
-
-    def __post_init__(self) -> None:
-        for f in ("spread_bps", "level_step_bps"):
-            x = getattr(self, f)
-            _require(
-                isinstance(x, (int, float)) and math.isfinite(x) and 0 <= x <= MAX_SPREAD_BPS,
-                f"BookSpec.{f} must be a finite number in [0, {MAX_SPREAD_BPS:.0f}], got {x!r}",
-            )
-        _require(
-            isinstance(self.min_spread_ticks, int) and 0 <= self.min_spread_ticks <= MAX_MIN_SPREAD_TICKS,
-            f"BookSpec.min_spread_ticks must be an int in [0, 2**40], got {self.min_spread_ticks!r}",
-        )
-        object.__setattr__(self, "depth_fractions", tuple(self.depth_fractions))
-        _require(
-            len(self.depth_fractions) >= 1
-            and all(isinstance(x, (int, float)) and math.isfinite(x) and x > 0 for x in self.depth_fractions)
-            and sum(self.depth_fractions) <= MAX_DEPTH_FRACTION,
-            f"BookSpec.depth_fractions must be a non-empty tuple of numbers > 0 summing to at most {MAX_DEPTH_FRACTION:.0f}, got {self.depth_fractions!r}",
-        )
-
-
-@dataclass(frozen=True)
-class FillSpec:
-    """How live orders meet the path inside a bar (``orderbook.market.path``).
-
-    A resting limit fills when the path after its arrival trades through its price
-    (``touch_fill_prob`` when it only touches it), at most ``participation`` of the
-    bar volume per lane and instrument, after the queue ahead of it has traded
-    (``queue_fraction`` of the depth the book displays at equal or better prices
-    when it arrives: 1 is the back of the level, 0 its front), thinned by
-    cancellations ahead: ``queue_cancel_rate`` of it is cancelled per bar, spread
-    along the path; with
-    ``fill_prob < 1`` an eligible order fills in a bar only with that probability.
-    Takers deplete the levels they walk; the depth taken comes back with a
-    half-life of ``resilience_half_life_s`` seconds along the path (``inf``: not
-    before the next bar).
-    Market orders are IOC and walk the book up to their protection band,
-    ``market_collar_bps`` beyond the far touch: the lots whose average price, impact
-    included (never clipped), would pass it are cancelled (``PRICE_PROTECTION``).
-    Limit prices more than ``price_band_bps`` from the mid are refused (BAD_TICK).
-
-    ``self_trade``: what the venue does when an arriving order would trade with one
-    of the lane's own resting orders on the other side (``orderbook.engine.stp``):
-    ``"expire_taker"`` (default) cancels the arriving order, ``"expire_maker"`` the
-    resting ones it would cross, ``"expire_both"`` both (reason ``SELF_TRADE``);
-    ``"none"`` lets them rest and fill against the path side by side, and must be
-    asked for.
-
-    Defaults (issue 14, chosen from the calibration table of
-    ``benchmarks/fidelity_calibration.py`` against the replayed Binance.US BTC/USD
-    bars, 1,024 orders per cell, seed 0; ``python -m benchmarks.fidelity_calibration``):
-    ``participation`` 0.3 scores best (root mean square of sim minus data over the
-    table's any-fill and full-fill cells 0.0104, against 0.0197 / 0.0110 / 0.0105 /
-    0.0107 / 0.0110 at 0.1 / 0.2 / 0.4 / 0.5 / 1.0): a tenth of a bar left a 0.1 BTC
-    order filled whole within one bar in about 0.69 of windows where the prints
-    past its price covered it in 0.77; 0.3 gives 0.75-0.79.
-    ``queue_fraction`` 1.0: a resting limit joins the back of its level (DESIGN); at a
-    one-cent tick the table cannot tell 0.5 from 1.0 (the price reaches a limit
-    without trading through it in under 0.1% of windows), nor ``touch_fill_prob``
-    0.2 from 1.0, which stays.
-    """
-
-    participation: float = 0.3
-    queue_fraction: float = 1.0
-    touch_fill_prob: float = 0.2
-    fill_prob: float = 1.0
-    queue_cancel_rate: float = 0.0
-    resilience_half_life_s: float = math.inf
-    market_collar_bps: float = 50.0
-    price_band_bps: float = 1_000.0
-    impact: ImpactSpec = field(default_factory=ImpactSpec)
-    self_trade: str = "expire_taker"
-
-    def __post_init__(self) -> None:
-        _require(
-            isinstance(self.self_trade, str) and self.self_trade in SELF_TRADE_MODES,
-            f"FillSpec.self_trade must be one of {SELF_TRADE_MODES}, got {self.self_trade!r}",
-        )
-        for f in ("participation", "queue_fraction", "touch_fill_prob", "fill_prob", "queue_cancel_rate"):
-            _check_probability("FillSpec", f, getattr(self, f))
-        hl = self.resilience_half_life_s
-        _require(
-            isinstance(hl, (int, float)) and not isinstance(hl, bool) and hl > 0 and not math.isnan(hl),
-            f"FillSpec.resilience_half_life_s must be a number of seconds > 0 (inf: no recovery inside a bar), got {hl!r}",
-        )
-        for f in ("market_collar_bps", "price_band_bps"):
-            _require(
-                isinstance(getattr(self, f), (int, float)) and 0 < getattr(self, f) < 10_000,
-                f"FillSpec.{f} must be in (0, 10000), got {getattr(self, f)!r}",
-            )
-        _require(isinstance(self.impact, ImpactSpec), f"FillSpec.impact must be an ImpactSpec, got {type(self.impact).__name__}")
 
 
 @dataclass(frozen=True)
@@ -435,9 +265,9 @@ class Venue:
     default_ttl_ms: float = 300_000.0
 
     def __post_init__(self) -> None:
-        _require(bool(self.name) and isinstance(self.name, str), f"Venue.name must be a non-empty str, got {self.name!r}")
+        require(bool(self.name) and isinstance(self.name, str), f"Venue.name must be a non-empty str, got {self.name!r}")
         for f, cls in (("latency", LatencySpec), ("faults", FaultSpec), ("fills", FillSpec), ("book", BookSpec)):
-            _require(isinstance(getattr(self, f), cls), f"Venue {self.name}: {f} must be a {cls.__name__}, got {type(getattr(self, f)).__name__}")
+            require(isinstance(getattr(self, f), cls), f"Venue {self.name}: {f} must be a {cls.__name__}, got {type(getattr(self, f)).__name__}")
         check_duration_ms(f"Venue {self.name}: default_ttl_ms", self.default_ttl_ms, positive=True)
 
     def replace(self, **changes: object) -> Venue:
