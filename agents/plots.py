@@ -62,6 +62,13 @@ def comparison_png(path: Path, episodes: pl.DataFrame, summary: pl.DataFrame, di
         ax.set_title(f"{heading} (mean, 95% CI)")
         if len(metrics) > 1:
             ax.legend()
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
+    """Lay out, write (folders made) and close ``fig``; its path."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -101,8 +108,4 @@ def learning_curve_png(path: Path, progress_csv: Path, title: str) -> Path | Non
         ax.set_title(label)
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
