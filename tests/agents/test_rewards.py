@@ -41,6 +41,12 @@ def test_the_term_is_side_times_the_mid_move_times_the_remainder_before_the_step
     assert set(task.side.tolist()) == {-1, 1}, "both sides were exercised"
 
 
+# The spread the control takes out is the drift the remainder carries: a lot for TWAP (60 steps) and random,
+# little for passive repricing, which fills in about three steps (measured at the default fills: return sd
+# 8.4 -> 6.5 bps for passive; 37 -> 1.3 for TWAP, 21 -> 6 for random).
+MOST_SD_LEFT = {RandomPolicy: 0.6, PassiveReprice: 0.85, TWAP: 0.6}
+
+
 @pytest.mark.parametrize("policy", [RandomPolicy, PassiveReprice, TWAP])
 def test_mean_return_is_kept_and_the_spread_drops(policy):
     raw = OrderbookVecEnv(EXEC, 128)
@@ -60,7 +66,7 @@ def test_mean_return_is_kept_and_the_spread_drops(policy):
     diff = shaped - metric
     se = diff.std(ddof=1) / np.sqrt(len(diff))
     assert abs(diff.mean()) < 4 * se + 0.05, f"{policy.__name__}: shaped - env return {diff.mean():.3f} bps, se {se:.3f}"
-    assert shaped.std() < 0.6 * metric.std(), f"{policy.__name__}: sd {shaped.std():.2f} shaped vs {metric.std():.2f}"
+    assert shaped.std() < MOST_SD_LEFT[policy] * metric.std(), f"{policy.__name__}: sd {shaped.std():.2f} shaped vs {metric.std():.2f}"
 
 
 def test_refuses_an_env_that_is_not_execution():
