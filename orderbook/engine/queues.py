@@ -137,11 +137,17 @@ def replenish(cc, bars, b, i, t_ns):
 
 
 @kernel(inline=True)
+def _traded_through(side, price, p):
+    """Whether a path price ``p`` lies through a limit at ``price`` (below a buy, above a sell)."""
+    return (side == c.BUY and p < price) or (side == c.SELL and p > price)
+
+
+@kernel(inline=True)
 def _point_volume_lots(side, price, p, volume, n, j):
     """Volume point ``j`` (path price ``p``) offers a limit at ``price``: all of its interval through it, half at it."""
     if p == price:
         return interval_volume_lots(volume, n, j) // 2
-    if (side == c.BUY and p < price) or (side == c.SELL and p > price):
+    if _traded_through(side, price, p):
         return interval_volume_lots(volume, n, j)
     return np.int64(0)
 
@@ -175,7 +181,7 @@ def make(cc, orders, lanes, bars, b, k, i, side, price, remaining, t0, after_ns,
         p = bars.path_ticks[b, i, j]
         if p == price:
             touched = True
-        elif (side == c.BUY and p < price) or (side == c.SELL and p > price):
+        elif _traded_through(side, price, p):
             through = True
     if last < first:
         return np.int64(0), np.int64(0), np.int64(0)
@@ -196,7 +202,7 @@ def make(cc, orders, lanes, bars, b, k, i, side, price, remaining, t0, after_ns,
     for j in range(first, last + 1):
         ahead *= keep
         p = bars.path_ticks[b, i, j]
-        if (side == c.BUY and p < price) or (side == c.SELL and p > price):
+        if _traded_through(side, price, p):
             ahead = 0.0  # traded through: the level is cleared, whatever its queue
         offered = _point_volume_lots(side, price, p, volume, n, j) - bars.point_used_lots[b, i, j]
         if offered <= 0:
