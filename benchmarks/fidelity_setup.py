@@ -22,6 +22,7 @@ from orderbook.presets import binance_us_sources, replay_config
 from orderbook.spec import codes as c
 
 EPISODE_STEPS = 25  # replay windows: the longest horizon (20 bars) plus room
+TOL = 0.30  # the issues' relative tolerance
 
 
 # ------------------------------------------------------------------ markets
@@ -124,6 +125,20 @@ def quotes(ex: ob.Exchange, inst: int) -> tuple[np.ndarray, np.ndarray]:
 def start(cfg: ob.ExchangeConfig, n_lanes: int, seed: int) -> ob.Exchange:
     ex = ob.Exchange(cfg, n_lanes=n_lanes)
     ex.reset(seed=seed)
+    return ex
+
+
+def rest_buy_at_bid(m: Market, cfg: ob.ExchangeConfig, n_lanes: int, seed: int, n_steps: int) -> ob.Exchange:
+    """An exchange whose every lane sent one buy limit of a tenth of a median bar at the bid it saw, then stepped
+    ``n_steps`` bars in all (zero latency unless ``cfg`` says otherwise)."""
+    inst = m.instrument(cfg)
+    ex = start(cfg, n_lanes, seed)
+    bid, _ = quotes(ex, inst)
+    intents = orders(n_lanes, cfg.max_new_orders)
+    put(intents, 0, inst, c.BUY, c.LIMIT, max(m.big_lots // 10, 1), bid)
+    ex.step(intents)
+    for _ in range(n_steps - 1):
+        ex.step()
     return ex
 
 
