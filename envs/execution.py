@@ -2,7 +2,9 @@
 
 :class:`ExecutionTask` is the batched task (any number of lanes);
 :class:`ExecutionEnv` and :class:`ExecutionVectorEnv` are its single and vector
-front-ends (``orderbook/Execution-v0``).
+front-ends (``orderbook/Execution-v0``). What a parent may be (side, quantity,
+horizon, reward) and the funds that must hold it are checked in
+:mod:`envs.execution_options`.
 
 Accounting. Only the parent's pair trades, so over the venues that list it the
 base balance moves by exactly the filled quantity and the quote balance by the
@@ -23,33 +25,21 @@ from envs import features as ft
 from envs import spaces as sp
 from envs.config import build_config
 from envs.core import BatchTask
+from envs.execution_options import (  # noqa: F401  (HORIZON_MAX, PARENT_ATOMS_MAX: re-exported, users import them from here)
+    HORIZON_MAX,
+    PARENT_ATOMS_MAX,
+    REWARDS,
+    check_funds,
+    check_horizon,
+    check_options,
+    check_reward,
+)
 from envs.single import OrderbookEnv
 from envs.vector import OrderbookVectorEnv
 from orderbook.compile.packed import Call
 from orderbook.engine import lifecycle
-from orderbook.spec.specs import to_decimal
 
 P_ENV_SIDE = ek.P_ENV_SIDE  # purpose of the keyed draw of a random parent side (beyond the core's purposes)
-HORIZON_MAX = 2**31 - 1  # steps: the history's step column is int32
-PARENT_ATOMS_MAX = 2**53  # base atoms of a parent: the task's float figures (notional, fractions) stay exact
-REWARDS = ek.REWARDS  # the reward options: "shortfall" (the default), "arrival", "marked"
-
-
-def check_reward(reward: Any) -> int:
-    """The kernel code of the reward option ``reward`` (a name of :data:`REWARDS`); ValueError naming what came otherwise."""
-    if not isinstance(reward, str) or reward not in REWARDS:
-        raise ValueError(f"reward must be one of {REWARDS}, got {reward!r}")
-    return REWARDS.index(reward)
-
-
-def check_horizon(horizon: Any, step_ms: int | None = None) -> int:
-    """``horizon`` as an int in ``[1, HORIZON_MAX]`` steps (and, with ``step_ms``, short enough that the
-    episode's end fits the int64 ns clock); ValueError naming what came otherwise."""
-    top = HORIZON_MAX if step_ms is None else min(HORIZON_MAX, (2**62) // (int(step_ms) * 1_000_000))
-    if isinstance(horizon, (bool, np.bool_)) or not isinstance(horizon, (int, np.integer)) or not 1 <= horizon <= top:
-        why = "" if step_ms is None else f"; {top} steps of {step_ms} ms fit the int64 ns clock"
-        raise ValueError(f"horizon must be an int in [1, {top}] (steps{why}), got {horizon!r}")
-    return int(horizon)
 
 
 class ExecutionTask(BatchTask):
@@ -110,28 +100,7 @@ class ExecutionTask(BatchTask):
 
     # ---------------------------------------------------------- options
     def _check_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if "side" in options:
-            side = options["side"]
-            codes = {"buy": ob.Side.BUY, "sell": ob.Side.SELL, "random": 0, 1: 1, -1: -1}
-            key = side.lower() if isinstance(side, str) else side
-            if not isinstance(key, (str, int, np.integer)) or isinstance(key, (bool, np.bool_)) or key not in codes:
-                raise ValueError(f"side must be 'buy', 'sell', 'random', +1 or -1, got {side!r}")
-            out["side"] = int(codes[key])
-        if "quantity" in options:
-            qty = to_decimal(options["quantity"], "quantity") * int(self.apu_base)
-            lots = self.cc.base_atoms_per_lot[self.listing]
-            if qty <= 0 or qty != qty.to_integral_value() or any(int(qty) % int(x) for x in lots):
-                sizes = [str(self.config.instruments[i].lot_size) for i in self.listing]
-                raise ValueError(f"quantity must be > 0 and a multiple of the lot sizes {sizes}, got {options['quantity']!r}")
-            if qty > PARENT_ATOMS_MAX:
-                top = to_decimal(PARENT_ATOMS_MAX, "max") / int(self.apu_base)
-                raise ValueError(f"quantity must be at most {top} {self.config.assets[self.base_a].name} (2**53 atoms: the task's "
-                                 f"float figures stay exact), got {options['quantity']!r}")
-            out["parent_atoms"] = int(qty)
-        if "horizon" in options:
-            out["horizon"] = check_horizon(options["horizon"], self.config.step_ms)
-        return out
+        return check_options(self, options)
 
     # ------------------------------------------------------------ state
     def working_atoms(self) -> np.ndarray:
@@ -155,22 +124,7 @@ class ExecutionTask(BatchTask):
 
     def _check_funds(self, mask: np.ndarray) -> None:
         """The account must hold the parent: its base (sell) or its notional at the collar plus fees (buy)."""
-        acct, cc = self.exchange.accounts, self.cc
-        free = acct.free_atoms[:, self.obs_venues]
-        worst = 1.0 + cc.collar_bps[self.obs_venues].max() * 1e-4
-        fee = 1.0 + np.maximum(cc.maker_fee_e8, cc.taker_fee_e8)[self.listing].max() / sp.E8
-        need_quote = np.ceil(self.notional * worst * fee * self.apu_quote)
-        short = np.where(self.side == ob.Side.BUY, free[:, :, self.quote_a].sum(axis=1) < need_quote,
-                         free[:, :, self.base_a].sum(axis=1) < self.parent_atoms) & mask
-        if short.any():
-            b = int(np.flatnonzero(short)[0])
-            asset = self.quote_a if self.side[b] == ob.Side.BUY else self.base_a
-            need = need_quote[b] if asset == self.quote_a else self.parent_atoms[b]
-            have = free[b, :, asset].sum()
-            name = self.config.assets[asset].name
-            units = self.apu_quote if asset == self.quote_a else self.apu_base
-            raise ValueError(f"lane {b}: the account must hold enough {name} for the parent order: needs {need / units:.8g}, "
-                             f"holds {have / units:.8g} on the venues that list the pair; lower quantity or raise initial_balances")
+        check_funds(self, mask)
 
     # ------------------------------------------------------------- step
     def size_lots(self, size: np.ndarray, inst: np.ndarray, open_atoms: np.ndarray) -> np.ndarray:
