@@ -21,7 +21,7 @@ constant per venue, arriving at ``latency_s`` into the bar).
 Where the facts live, by concept: ``benchmarks/fidelity_fills.py`` (facts 2-5: when
 and at what price an order fills), ``fidelity_liquidity.py`` (fact 6: queues and
 shared liquidity), ``fidelity_latency.py`` (facts 1, 7 and 8: latency and faults);
-the markets and orders in ``fidelity_setup.py``, the targets in
+the markets, orders and lane seeds in ``fidelity_setup.py``, the targets in
 ``fidelity_targets.py``; this module runs them and prints the table.
 
 Markets: ``synthetic`` is the default :class:`~orderbook.SyntheticMarket` (GBM,
@@ -52,7 +52,7 @@ from benchmarks.fidelity_fills import (
 )
 from benchmarks.fidelity_latency import cancel_race, latency_vs_slippage, market_faults
 from benchmarks.fidelity_liquidity import queue_position, self_trade, split_orders, volume_share
-from benchmarks.fidelity_setup import Market, Row, binance_us_market, synthetic_market
+from benchmarks.fidelity_setup import SEED_MAX, Market, Row, binance_us_market, synthetic_market
 
 LARGE_TICK_USD = "5"  # fact 6a: the synthetic market's one-interval sd is about $6 (8 bps of $30,000 over 16 intervals)
 
@@ -92,11 +92,15 @@ def main() -> None:
     p.add_argument("--lanes", type=int, default=None, help="lanes per setting (default 4096, 1024 with --quick)")
     p.add_argument("--quick", action="store_true", help="fewer lanes and sizes: a fast pass")
     p.add_argument("--market", choices=("synthetic", "binance_us", "both"), default="both")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help=f"run seed, an int in [0, {SEED_MAX}]: lane b of every setting gets the seed seed x 2**32 + b, so runs of "
+                        "different seeds share no lane (independent replications; seed 0 keeps the lanes 0, 1, ... it always had)")
     p.add_argument("--ticks-behind", default="0,1,2", help="fact 3: offsets of the resting buy behind the bid, in ticks (comma-separated)")
     p.add_argument("--out", default=None, help="write the table as Markdown to this file")
     args = p.parse_args()
     lanes = args.lanes or (1024 if args.quick else 4096)
+    if not 0 <= args.seed <= SEED_MAX:
+        p.error(f"--seed must be an int in [0, {SEED_MAX}], got {args.seed}")
     if lanes < 8:
         p.error(f"--lanes must be at least 8 (a standard error needs a sample), got {lanes}")
     try:

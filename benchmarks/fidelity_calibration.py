@@ -155,7 +155,8 @@ def grid(m: Market, lanes_per_group: int, seed: int, params: dict[str, tuple[flo
 def main() -> None:
     p = argparse.ArgumentParser(description="Score fill parameters against the replayed bars (issue 14).")
     p.add_argument("--lanes", type=int, default=128, help="orders per cell of the calibration table")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="run seed: lane b gets seed x 2**32 + b (fidelity_setup.lane_seeds), "
+                   "so different seeds share no lane")
     p.add_argument("--participation", default=",".join(map(str, GRID["participation"])))
     p.add_argument("--queue-fraction", default=",".join(map(str, GRID["queue_fraction"])))
     p.add_argument("--touch-fill-prob", default=",".join(map(str, GRID["touch_fill_prob"])))

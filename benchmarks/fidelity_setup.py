@@ -2,7 +2,8 @@
 
 Public APIs only (``Exchange``, ``OrderIntents``, the specs, the history frames and
 ``orderbook.analytics.queries``): when the fill path changes, these build the same
-experiments. :func:`latency_spec` is the one place a row's latency becomes a spec.
+experiments. :func:`latency_spec` is the one place a row's latency becomes a spec;
+:func:`lane_seeds` the one place a run's seed becomes its lanes' seeds.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from orderbook.spec import codes as c
 
 EPISODE_STEPS = 25  # replay windows: the longest horizon (20 bars) plus room
 TOL = 0.30  # the issues' relative tolerance
+LANES_PER_SEED = 2**32  # lane seeds a run's seed owns: seed s runs lanes s x 2**32 + b (:func:`lane_seeds`)
+SEED_MAX = 2**31 - 1  # the largest run seed: its last lane seed is 2**63 - 1, the core's largest
 
 
 # ------------------------------------------------------------------ markets
@@ -122,9 +125,26 @@ def quotes(ex: ob.Exchange, inst: int) -> tuple[np.ndarray, np.ndarray]:
     return latest["bid_ticks"].to_numpy(), latest["ask_ticks"].to_numpy()
 
 
+def lane_seeds(seed: int, n_lanes: int) -> np.ndarray:
+    """``(n_lanes,)`` int64: the seeds of a run's lanes, ``seed x 2**32 + b`` for lane ``b``.
+
+    Runs with different ``seed`` share no lane (the core's own ``seed + b`` made a run of
+    seed ``s + 1`` replay all lanes but one of seed ``s``: nearby seeds were not independent
+    replications); the lanes of one run stay distinct; seed 0 keeps the lanes ``0, 1, ...``
+    it always had. ValueError unless ``seed`` is an int in ``[0, SEED_MAX]`` and ``n_lanes``
+    in ``[1, LANES_PER_SEED]``.
+    """
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= SEED_MAX:
+        raise ValueError(f"seed must be an int in [0, {SEED_MAX}] (lane b gets seed x 2**32 + b), got {seed!r}")
+    if isinstance(n_lanes, (bool, np.bool_)) or not isinstance(n_lanes, (int, np.integer)) or not 1 <= n_lanes <= LANES_PER_SEED:
+        raise ValueError(f"n_lanes must be an int in [1, {LANES_PER_SEED}] (the lanes one seed owns), got {n_lanes!r}")
+    return int(seed) * LANES_PER_SEED + np.arange(n_lanes, dtype=np.int64)
+
+
 def start(cfg: ob.ExchangeConfig, n_lanes: int, seed: int) -> ob.Exchange:
+    """An exchange of ``n_lanes`` lanes reset with the run's lane seeds (:func:`lane_seeds`)."""
     ex = ob.Exchange(cfg, n_lanes=n_lanes)
-    ex.reset(seed=seed)
+    ex.reset(seed=lane_seeds(seed, n_lanes))
     return ex
 
 
