@@ -18,8 +18,9 @@ bars, weight 1/8 each step; 0 until a bar of the episode traded). So a quiet bar
 still shows a book and takers fill against it; makers fill only against trades
 (:func:`orderbook.engine.matching._make` reads the bar's own volume).
 
-Depth taken by one order is gone for the lane's later orders in the same step
-(``depth_used_lots``), coming back with the venue's resilience half-life
+Depth taken by one order is gone for the lane's later orders on the same side in the
+same step (``depth_used_lots``, kept per side: a buy takes the asks, a sell the bids, so a
+sell after a buy meets the bids whole), coming back with the venue's resilience half-life
 (:func:`orderbook.engine.queues.replenish`); limit fills share
 ``participation x volume`` per lane and instrument (``volume_used_lots``) and
 each path point's volume once (``point_used_lots``, :mod:`orderbook.engine.queues`).
@@ -106,6 +107,12 @@ def book_volume_lots(bars, b, i):
     return np.int64(bars.typical_volume_lots[b, i])
 
 
+@kernel(inline=True)
+def side_of_depth(side):
+    """Which of ``depth_used_lots``' two sides a taker of ``side`` consumes: 0 the asks (a buy), 1 the bids (a sell)."""
+    return 0 if side == c.BUY else 1
+
+
 @kernel
 def walk(cc, bars, b, i, side, cap_ticks, want_lots, bid, ask, consume=True):
     """Take up to ``want_lots`` from the book around the quotes ``bid, ask`` at prices no worse than ``cap_ticks``.
@@ -123,6 +130,7 @@ def walk(cc, bars, b, i, side, cap_ticks, want_lots, bid, ask, consume=True):
     step = level_step_ticks(cc, v, bars.open_ticks[b, i])
     taken = np.int64(0)
     px_lots = np.int64(0)
+    s = side_of_depth(side)
     for level in range(cc.depth_fractions.shape[1]):
         if side == c.BUY:
             px = min(ask + level * step, hi)
@@ -132,12 +140,12 @@ def walk(cc, bars, b, i, side, cap_ticks, want_lots, bid, ask, consume=True):
             px = max(bid - level * step, lo, 1)
             if px < cap_ticks:
                 break
-        avail = level_depth_lots(cc, v, volume, level) - bars.depth_used_lots[b, i, level]
+        avail = level_depth_lots(cc, v, volume, level) - bars.depth_used_lots[b, i, s, level]
         if avail <= 0:
             continue
         take = min(avail, want_lots - taken)
         if consume:
-            bars.depth_used_lots[b, i, level] += take
+            bars.depth_used_lots[b, i, s, level] += take
         taken += take
         px_lots += take * px
         if taken == want_lots:

@@ -23,8 +23,8 @@ What this module keeps true (DESIGN.md "Queues and liquidity"):
 - Never behind. A later limit of the lane at the same instrument, side and price
   makes nothing while an earlier one rests unfilled there, and only from the path
   points at or after the earlier one's last maker fill (:func:`queue_turn`).
-- Resilience. Takers deplete the displayed levels they walk for the rest of the
-  bar (``bars.depth_used_lots``); before each taker, :func:`replenish` gives back
+- Resilience. Takers deplete the displayed levels they walk, on their side of the
+  book, for the rest of the bar (``bars.depth_used_lots``); before each taker, :func:`replenish` gives back
   the depth taken with the venue's half-life ``resilience_half_life_ns`` over the
   time since the last taker (``inf``: nothing before the next bar), rounded so the
   depth taken never grows by decay. A second taker in one bar therefore walks
@@ -130,10 +130,11 @@ def replenish(cc, bars, b, i, t_ns):
     if not np.isfinite(half_life):
         return
     keep = 0.5 ** ((t_ns - last) / half_life)
-    for level in range(bars.depth_used_lots.shape[2]):
-        used = bars.depth_used_lots[b, i, level]
-        if used > 0:
-            bars.depth_used_lots[b, i, level] = np.int64(np.floor(used * keep))
+    for s in range(2):  # both sides of the book recover alike
+        for level in range(bars.depth_used_lots.shape[3]):
+            used = bars.depth_used_lots[b, i, s, level]
+            if used > 0:
+                bars.depth_used_lots[b, i, s, level] = np.int64(np.floor(used * keep))
 
 
 @kernel(inline=True)

@@ -74,7 +74,7 @@ class Bars(NamedTuple):
     bid_ticks: np.ndarray  # (B, I) int64 quotes at the bar's close
     ask_ticks: np.ndarray  # (B, I) int64
     impact_ticks: np.ndarray  # (B, I) float64 the lane's accumulated permanent impact
-    depth_used_lots: np.ndarray  # (B, I, L) int64 scratch: depth taken this step
+    depth_used_lots: np.ndarray  # (B, I, 2, L) int64 scratch: depth taken this step, by the side it was taken from (book.side_of_depth)
     volume_used_lots: np.ndarray  # (B, I) int64 scratch: bar volume taken by limit fills this step
     flow_lots: np.ndarray  # (B, I) int64 scratch: market flow this step (temporary impact)
     depth_used_ns: np.ndarray  # (B, I) int64 scratch: when depth_used_lots last decayed (resilience, orderbook.engine.queues)
@@ -165,7 +165,7 @@ def new_bars(n_lanes: int, n_instruments: int, n_levels: int, n_path_points: int
     cols["path_ticks"] = np.zeros(shape + (n_path_points + 1,), dtype=np.int64)
     cols["path_sigma_ticks"] = np.zeros(shape, dtype=np.float64)
     cols["typical_volume_lots"] = np.zeros(shape, dtype=np.float64)
-    cols["depth_used_lots"] = np.zeros(shape + (n_levels,), dtype=np.int64)
+    cols["depth_used_lots"] = np.zeros(shape + (2, n_levels), dtype=np.int64)
     cols["point_used_lots"] = np.zeros(shape + (n_path_points + 1,), dtype=np.int64)
     return Bars(**cols)
 

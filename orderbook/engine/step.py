@@ -285,7 +285,7 @@ def step_orders(cc, orders, lanes, bars, acct, stats, events, ledger, market_log
         t0 = lanes.time_ns[b]
         t1 = sat_add_ns(t0, cc.step_ns)
         lanes.sent_this_step[b, :] = 0
-        bars.depth_used_lots[b, :, :] = 0
+        bars.depth_used_lots[b, :, :, :] = 0
         bars.volume_used_lots[b, :] = 0
         bars.flow_lots[b, :] = 0
         bars.point_used_lots[b, :, :] = 0
