@@ -45,6 +45,7 @@ from agents import real_data as rd
 from agents import train as tr
 from agents.cli import parse, require
 from agents.common import FaultLevel, Reward
+from agents.imitation import Imitate
 
 
 @dataclass
@@ -91,6 +92,10 @@ class Args:
     """also train on the Binance.US replay's train split and evaluate on its test split (agents.real_data)"""
     real_timesteps: int = 1_000_000
     """PPO training steps on the replay's train split"""
+    imitate: Imitate = "none"
+    """warm start of both trainings: behaviour-clone this baseline before PPO (agents.imitation); none: from scratch"""
+    imitate_steps: int = 65_536
+    """with --imitate: env steps of the baseline's demonstrations per training"""
 
     def __post_init__(self) -> None:
         for name in ("total_timesteps", "n_envs", "eval_envs", "eval_episodes", "n_steps", "batch_size", "n_epochs", "real_timesteps"):
@@ -105,7 +110,7 @@ class Args:
 def real_args(args: Args) -> rd.Args:
     """The real-data part: ``agents.real_data``'s measured configuration, the main job's seed, steps and folder."""
     return rd.Args(total_timesteps=args.real_timesteps, seed=args.seed, out_dir=str(Path(args.out_dir) / "real"),
-                   progress_bar=args.progress_bar, save_history=args.save_history)
+                   progress_bar=args.progress_bar, save_history=args.save_history, imitate=args.imitate, imitate_steps=args.imitate_steps)
 
 
 def train_args(args: Args) -> tr.Args:
@@ -114,7 +119,8 @@ def train_args(args: Args) -> tr.Args:
                    seed=args.seed, out_dir=args.out_dir, faults=args.faults, market="synthetic", horizon=args.horizon,
                    reward=args.reward, drift_control=args.drift_control, holding_bps=args.holding_bps, n_steps=args.n_steps, batch_size=args.batch_size,
                    n_epochs=args.n_epochs, learning_rate=args.learning_rate, gamma=args.gamma, ent_coef=args.ent_coef,
-                   progress_bar=args.progress_bar, save_history=args.save_history, log_every=10)
+                   progress_bar=args.progress_bar, save_history=args.save_history, log_every=10, imitate=args.imitate,
+                   imitate_steps=args.imitate_steps)
 
 
 def run(argv: list[str] | None = None) -> dict[str, Path]:
