@@ -12,7 +12,8 @@ then (the ones PPO starts from): observations with ``normalize_obs``, rewards wi
 ``normalize_reward``, and discounted returns ``G_t = r_t + gamma G_{t+1}`` summed back
 from each episode's end. Steps of an episode still running when the recording stops,
 or cut by ``max_episode_steps`` (truncated, so its return would need a bootstrap),
-have no return and are left out of the value fit only.
+have no return and are left out of the value fit only. The demonstration episodes are
+the training env's first episodes, so a run that saves its history keeps them in it too.
 
 :func:`fit` fits the policy by maximum likelihood of the baseline's MultiDiscrete
 actions (``policy.evaluate_actions``: the sum of every dimension's log-probability)
