@@ -8,7 +8,9 @@ Execution, minus the shortfall in bps), with ``--drift-control`` then
 :class:`agents.rewards.DriftControl` (Execution: the price's drift taken out of the
 training reward, ``--holding-bps`` an urgency charge on the remainder), and
 ``VecNormalize`` (observations and rewards). Lane ``b`` is seeded ``seed + b``; the policy's weights and sampling
-with ``seed`` (SB3 ``set_random_seed``). Writes to ``out_dir``:
+with ``seed`` (SB3 ``set_random_seed``). With ``--imitate NAME`` the policy and its value head
+first clone that baseline on ``--imitate-steps`` of its demonstrations in this same wrapped env
+(:mod:`agents.imitation`; PPO then trains ``--total-timesteps`` more, 0 for the clone alone). Writes to ``out_dir``:
 
 - ``model.zip`` and ``vecnormalize.pkl`` (load them together; see ``agents.evaluate``),
   ``args.json`` (these arguments: the env is rebuilt from them), ``summary.json``;

@@ -15,8 +15,7 @@ from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 
 from agents import imitation as im
 from agents import main as main_cli
-from agents import real_data
-from agents import train
+from agents import real_data, train
 from agents.common import make_env
 from tests.agents.test_cli import one_line_error
 
@@ -121,3 +120,20 @@ def test_train_with_imitation_only_saves_the_clone_and_round_trips_its_arguments
     summary = json.loads((run / "summary.json").read_text())
     assert summary["timesteps"] == 0 and summary["imitation"]["steps"] == 256 and summary["imitation"]["baseline"] == "passive"
     assert (run / "model.zip").is_file() and (run / "vecnormalize.pkl").is_file()
+
+
+def test_evaluate_writes_the_share_of_each_level_every_policy_chose(tmp_path):
+    import polars as pl
+
+    from agents import evaluate
+
+    paths = evaluate.evaluate(evaluate.Args(baselines="twap,passive", n_envs=4, episodes=2, horizon=6, save_history=False,
+                                            out_dir=str(tmp_path / "eval")))
+    levels = pl.read_csv(paths["levels"])
+    shares = levels.group_by("policy").agg(pl.col("share").sum(), pl.col("steps").sum())
+    assert sorted(shares["policy"]) == ["passive", "twap"] and (shares["steps"] > 0).all()
+    np.testing.assert_allclose(shares["share"].to_numpy(), 1.0)
+    used = {p: set(levels.filter((pl.col("policy") == p) & (pl.col("steps") > 0))["level"]) for p in ("twap", "passive")}
+    assert used["twap"] <= {"market", "none"} and "market" in used["twap"]
+    assert used["passive"] <= {"none", "post-only@near", "market"} and "post-only@near" in used["passive"]
+    assert "Levels chosen" in paths["table"].read_text()
