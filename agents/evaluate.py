@@ -14,8 +14,10 @@ orders do). Extra episodes of fast lanes are ignored.
 Writes to ``out_dir``: ``episodes.parquet`` (one row per policy, lane and episode),
 ``summary.csv`` (mean, sd, 95% CI per policy and metric), ``paired.csv`` (paired
 differences against the model, or the first policy without one), ``table.md``
-(printed too), ``comparison.png``, for a run ``learning_curve.png`` (the shortfall of the
-episodes each training rollout finished and the mean episode return against training steps,
+(printed too), ``levels.csv`` (the share of each policy's order decisions at each level:
+market, post-only at the near touch, 2 bps behind it, ...; also one line under the table),
+``comparison.png``, for a run ``learning_curve.png`` (the shortfall of the episodes each
+training rollout finished and the mean episode return against training steps,
 from the run's ``progress.csv``), and with ``save_history`` each policy's episode
 history in ``history/`` (an :class:`orderbook.analytics.store.EpisodeStore`, one run per policy).
 Intervals are Student t 95% intervals (:mod:`agents.stats`); the printed output gives
@@ -321,7 +323,7 @@ def evaluate(args: Args) -> dict[str, Path]:
         notes.append(f"Training: {s.get('timesteps', 0):,} steps in {s.get('seconds', 0.0):.1f} s wall time "
                      f"({s.get('steps_per_s', 0.0):,.0f} steps/s while learning).")
     levels = level_frame(counts, names)
-    notes.append("Levels chosen (share of order decisions on every step of the counted episodes; the model greedy): "
+    notes.append(f"Levels chosen (share of order decisions on every step of the counted episodes; the model {'greedy' if args.deterministic else 'sampled'}): "
                  + "; ".join(level_line(levels, p) for p in counts))
     paths = write_results(out, episodes, kind, title, "\n".join(notes))
     levels.write_csv(out / "levels.csv")
