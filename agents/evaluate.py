@@ -14,8 +14,10 @@ orders do). Extra episodes of fast lanes are ignored.
 Writes to ``out_dir``: ``episodes.parquet`` (one row per policy, lane and episode),
 ``summary.csv`` (mean, sd, 95% CI per policy and metric), ``paired.csv`` (paired
 differences against the model, or the first policy without one), ``table.md``
-(printed too), ``comparison.png``, for a run ``learning_curve.png`` (the shortfall of the
-episodes each training rollout finished and the mean episode return against training steps,
+(printed too), ``levels.csv`` (the share of each policy's order decisions at each level:
+market, post-only at the near touch, 2 bps behind it, ...; also one line under the table),
+``comparison.png``, for a run ``learning_curve.png`` (the shortfall of the episodes each
+training rollout finished and the mean episode return against training steps,
 from the run's ``progress.csv``), and with ``save_history`` each policy's episode
 history in ``history/`` (an :class:`orderbook.analytics.store.EpisodeStore`, one run per policy).
 Intervals are Student t 95% intervals (:mod:`agents.stats`); the printed output gives
@@ -54,6 +56,12 @@ from agents.history import history_kwargs, replace_store
 from agents.plots import comparison_png, learning_curve_png
 from agents.stats import markdown_table, paired, summarize
 from agents.vec_env import OrderbookVecEnv
+from envs.spaces import level_names as space_level_names
+
+
+def level_names(task: Any) -> list[str]:
+    """The names of a task's level choices (``none``, ``market``, ..., ``limit@near-2bps``, ...)."""
+    return space_level_names(tuple(float(x) for x in task.passive_bps))
 
 
 @dataclass
@@ -109,12 +117,20 @@ def task_kind(env_id: str) -> str:
     return "execution" if env_id.endswith("Execution-v0") else "trading"
 
 
+def level_dims(raw: OrderbookVecEnv) -> np.ndarray:
+    """Indices of the action dimensions that choose an order's level (one per order group)."""
+    return np.asarray([d for d, name in enumerate(raw.task.layout.names) if name.split(".")[-1] == "level"], dtype=np.int64)
+
+
 def rollout(name: str, env: Any, raw: OrderbookVecEnv, act: Callable[[np.ndarray], np.ndarray], episodes: int,
-            seed: int) -> pl.DataFrame:
+            seed: int, level_counts: np.ndarray | None = None) -> pl.DataFrame:
     """Run ``act`` until every lane finished ``episodes`` episodes; one row per (lane, episode). The env's
-    history (bounded by its ``history`` argument) is written to its store, if it has one, at the end."""
+    history (bounded by its ``history`` argument) is written to its store, if it has one, at the end.
+    ``level_counts`` (one slot per level choice), if given, gains the level every order group chose on every
+    step of the counted episodes (as the policy asked, before the env's masks)."""
     kind = task_kind(raw.env_id)
     n = raw.num_envs
+    levels = level_dims(raw)
     raw.seed(seed)
     obs = env.reset()
     count, steps = np.zeros(n, np.int64), np.zeros(n, np.int64)
@@ -124,7 +140,10 @@ def rollout(name: str, env: Any, raw: OrderbookVecEnv, act: Callable[[np.ndarray
     for _ in range(limit):
         if not (count < episodes).any():
             break
-        obs, _, done, _ = env.step(act(obs))
+        action = act(obs)
+        if level_counts is not None and len(levels):
+            np.add.at(level_counts, np.asarray(action)[count < episodes][:, levels].ravel(), 1)
+        obs, _, done, _ = env.step(action)
         info = raw.step_info
         steps += 1
         for k in acc:
@@ -193,7 +212,8 @@ def chosen_baselines(spec: str, env_id: str, kwargs: dict[str, Any], run_dir: Pa
     return wanted
 
 
-def model_episodes(args: Args, run_dir: Path, algo: str, env_id: str, kwargs: dict[str, Any]) -> pl.DataFrame:
+def model_episodes(args: Args, run_dir: Path, algo: str, env_id: str, kwargs: dict[str, Any],
+                   level_counts: np.ndarray | None = None) -> pl.DataFrame:
     """The trained model's episodes: VecNormalize statistics frozen, rewards unnormalised."""
     raw = make_env(env_id, args.n_envs, **kwargs)
     env = VecNormalize.load(str(run_dir / "vecnormalize.pkl"), raw)
@@ -204,7 +224,20 @@ def model_episodes(args: Args, run_dir: Path, algo: str, env_id: str, kwargs: di
         extra = {"action_masks": raw.action_masks()} if algo == "MaskablePPO" else {}
         return model.predict(obs, deterministic=args.deterministic, **extra)[0]
 
-    return rollout(f"{algo.lower()} (trained)", env, raw, act, args.episodes, args.seed)
+    return rollout(f"{algo.lower()} (trained)", env, raw, act, args.episodes, args.seed, level_counts)
+
+
+def level_frame(counts: dict[str, np.ndarray], names: list[str]) -> pl.DataFrame:
+    """Long table: policy, level (its name), steps, share of the policy's order decisions."""
+    rows = [dict(policy=p, level=names[k], steps=int(c[k]), share=float(c[k] / max(c.sum(), 1)))
+            for p, c in counts.items() for k in range(len(names))]
+    return pl.DataFrame(rows, schema=dict(policy=pl.String, level=pl.String, steps=pl.Int64, share=pl.Float64))
+
+
+def level_line(levels: pl.DataFrame, policy: str) -> str:
+    """``policy: name share, ...`` for the levels a policy chose at least once (largest share first)."""
+    rows = levels.filter((pl.col("policy") == policy) & (pl.col("steps") > 0)).sort("share", descending=True)
+    return f"{policy}: " + ", ".join(f"{r['level']} {r['share']:.3f}" for r in rows.iter_rows(named=True))
 
 
 def write_results(out: Path, episodes: pl.DataFrame, kind: str, title: str, notes: str = "") -> dict[str, Path]:
@@ -265,11 +298,19 @@ def evaluate(args: Args) -> dict[str, Path]:
         return {**kwargs, **history_kwargs(out / "history", name, args.save_history)}
 
     algo = trained.get("algo", "PPO")
-    frames = [model_episodes(args, run_dir, algo, env_id, with_history(algo.lower()))] if run_dir else []
+    probe = make_env(env_id, 1, **kwargs)
+    names = level_names(probe.task)
+    probe.close()
+    counts: dict[str, np.ndarray] = {}
+    frames = []
+    if run_dir:
+        counts[f"{algo.lower()} (trained)"] = np.zeros(len(names), np.int64)
+        frames.append(model_episodes(args, run_dir, algo, env_id, with_history(algo.lower()), counts[f"{algo.lower()} (trained)"]))
     for name in wanted:
         raw = make_env(env_id, args.n_envs, **with_history(name))
         policy = baselines_for(raw, seed=args.seed)[name]
-        frames.append(rollout(name, raw, raw, lambda obs, p=policy: p.predict(obs)[0], args.episodes, args.seed))
+        counts[name] = np.zeros(len(names), np.int64)
+        frames.append(rollout(name, raw, raw, lambda obs, p=policy: p.predict(obs)[0], args.episodes, args.seed, counts[name]))
     episodes = pl.concat(frames, how="diagonal_relaxed").select("policy", "lane", "episode", *METRICS[kind][0])
     market = what["market"] + (f" ({what['split']} split)" if what["split"] else "")
     title = (f"{env_id}, faults {faults}, market {market}, {args.n_envs} lanes x {args.episodes} episodes, "
@@ -281,7 +322,12 @@ def evaluate(args: Args) -> dict[str, Path]:
         s = json.loads(trained_summary.read_text())
         notes.append(f"Training: {s.get('timesteps', 0):,} steps in {s.get('seconds', 0.0):.1f} s wall time "
                      f"({s.get('steps_per_s', 0.0):,.0f} steps/s while learning).")
+    levels = level_frame(counts, names)
+    notes.append(f"Levels chosen (share of order decisions on every step of the counted episodes; the model {'greedy' if args.deterministic else 'sampled'}): "
+                 + "; ".join(level_line(levels, p) for p in counts))
     paths = write_results(out, episodes, kind, title, "\n".join(notes))
+    levels.write_csv(out / "levels.csv")
+    paths["levels"] = out / "levels.csv"
     progress = run_dir / "progress.csv" if run_dir else None
     if progress is not None and progress.is_file():
         curve = learning_curve_png(out / "learning_curve.png", progress, f"training: {run_dir.name} ({trained.get('algo', 'PPO')} on {env_id})")

@@ -4,11 +4,13 @@
 
 1. ``agents.train``: PPO on ``orderbook/Execution-v0`` as registered (buy 1 BTC
    within 60 one-minute steps on two venues of the synthetic market, every broker
-   fault on), on one batched env of ``n_envs`` lanes, ``total_timesteps`` steps;
+   fault on), on one batched env of ``n_envs`` lanes, ``total_timesteps`` steps,
+   starting from a behaviour clone of passive repricing (``--imitate``, :mod:`agents.imitation`:
+   65,536 demonstration steps, ~10-20 s);
 2. ``agents.evaluate``: the trained model and every baseline (TWAP, Almgren-Chriss,
    passive limit with repricing, all at once, random) on the same held-out seeds
    (common random numbers): a table of shortfall, fill ratio, rejects, expiries and
-   time to fill with 95% intervals and paired differences, the training's wall time
+   time to fill with 95% intervals and paired differences (4,096 paired episodes), the training's wall time
    and steps per second, a comparison PNG and the learning curve;
 3. ``agents.real_data`` (unless ``--no-real-data``): the same task on real bars, out of
    sample: PPO trained on the Binance.US BTC/USD replay's train split (2023-03-01..14)
@@ -27,7 +29,9 @@ reward (mean zero; on 60 steps the drift, ~8 bps per step, drowns the few bps a 
 controls) and an urgency charge of ``holding_bps`` per step on the unfilled remainder
 (without the drift the agent is risk-neutral and would finish late, which widens
 every paired interval). Why these: ``benchmarks/RESULTS.md``, "Issue 15: the main
-job learns the registered Execution-v0", with every run tried. Everything lands in
+job learns the registered Execution-v0", with every run tried. Why the behaviour-cloning
+start (synthetic only): "Issue 15: PPO from imitation of passive": from scratch PPO lands
+0.2-0.3 bps behind passive repricing; from the clone it ties it and PPO does not move it. Everything lands in
 ``out_dir`` (``model.zip``, ``vecnormalize.pkl``, ``args.json``, ``progress.csv``,
 ``summary.json``, ``history/``, ``eval/table.md``, ``eval/comparison.png``,
 ``eval/learning_curve.png``).
@@ -45,6 +49,7 @@ from agents import real_data as rd
 from agents import train as tr
 from agents.cli import parse, require
 from agents.common import FaultLevel, Reward
+from agents.imitation import Imitate
 
 
 @dataclass
@@ -79,8 +84,8 @@ class Args:
     """training seed (evaluation uses seeds 10000 + lane)"""
     eval_envs: int = 256
     """evaluation lanes"""
-    eval_episodes: int = 4
-    """evaluation episodes per lane and policy"""
+    eval_episodes: int = 16
+    """evaluation episodes per lane and policy (256 lanes x 16 = 4,096 paired episodes per policy)"""
     out_dir: str = "runs/main"
     """output folder"""
     progress_bar: bool = False
@@ -91,6 +96,12 @@ class Args:
     """also train on the Binance.US replay's train split and evaluate on its test split (agents.real_data)"""
     real_timesteps: int = 1_000_000
     """PPO training steps on the replay's train split"""
+    imitate: Imitate = "passive"
+    """synthetic training's warm start: behaviour-clone this baseline before PPO (agents.imitation); none: from scratch"""
+    real_imitate: Imitate = "none"
+    """the real-data training's warm start (none: from scratch, agents.real_data's measured default)"""
+    imitate_steps: int = 65_536
+    """with --imitate / --real-imitate: env steps of the baseline's demonstrations"""
 
     def __post_init__(self) -> None:
         for name in ("total_timesteps", "n_envs", "eval_envs", "eval_episodes", "n_steps", "batch_size", "n_epochs", "real_timesteps"):
@@ -105,7 +116,8 @@ class Args:
 def real_args(args: Args) -> rd.Args:
     """The real-data part: ``agents.real_data``'s measured configuration, the main job's seed, steps and folder."""
     return rd.Args(total_timesteps=args.real_timesteps, seed=args.seed, out_dir=str(Path(args.out_dir) / "real"),
-                   progress_bar=args.progress_bar, save_history=args.save_history)
+                   progress_bar=args.progress_bar, save_history=args.save_history, imitate=args.real_imitate,
+                   imitate_steps=args.imitate_steps)
 
 
 def train_args(args: Args) -> tr.Args:
@@ -114,7 +126,8 @@ def train_args(args: Args) -> tr.Args:
                    seed=args.seed, out_dir=args.out_dir, faults=args.faults, market="synthetic", horizon=args.horizon,
                    reward=args.reward, drift_control=args.drift_control, holding_bps=args.holding_bps, n_steps=args.n_steps, batch_size=args.batch_size,
                    n_epochs=args.n_epochs, learning_rate=args.learning_rate, gamma=args.gamma, ent_coef=args.ent_coef,
-                   progress_bar=args.progress_bar, save_history=args.save_history, log_every=10)
+                   progress_bar=args.progress_bar, save_history=args.save_history, log_every=10, imitate=args.imitate,
+                   imitate_steps=args.imitate_steps)
 
 
 def run(argv: list[str] | None = None) -> dict[str, Path]:

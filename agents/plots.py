@@ -80,7 +80,9 @@ def learning_curve_png(path: Path, progress_csv: Path, title: str) -> Path | Non
     """Training curve of a run from its ``progress.csv`` (SB3's logger): the shortfall of the episodes each
     rollout finished (Execution; dots, and their running mean over 10 rollouts) and the mean episode return of
     the last 100 episodes (the env's reward, without the training-side terms of :mod:`agents.rewards`), against
-    training steps. ``None`` (nothing written) when the file has no rows."""
+    training steps. ``None`` (nothing written) when the file has no rows (a run of 0 PPO steps: the cloned policy alone)."""
+    if progress_csv.stat().st_size == 0:
+        return None
     frame = pl.read_csv(progress_csv, infer_schema_length=None)
     if frame.height == 0 or "time/total_timesteps" not in frame.columns:
         return None

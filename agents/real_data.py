@@ -37,6 +37,7 @@ from agents import evaluate as ev
 from agents import train as tr
 from agents.cli import parse, require
 from agents.common import Algo, FaultLevel, Reward, make_env
+from agents.imitation import Imitate
 from agents.stats import fmt, t_quantile
 from orderbook.presets import BINANCE_US_SPLITS
 
@@ -89,9 +90,17 @@ class Args:
     """write the training run's episode history (the evaluation writes none)"""
     progress_bar: bool = False
     """show the training progress bar"""
+    imitate: Imitate = "none"
+    """warm start: behaviour-clone this baseline before PPO (agents.imitation); none: from scratch"""
+    imitate_steps: int = 65_536
+    """with --imitate: env steps of the baseline's demonstrations (on the train split)"""
+    imitate_epochs: int = 30
+    """with --imitate: passes of the behaviour-cloning fit"""
 
     def __post_init__(self) -> None:
-        for name in ("total_timesteps", "n_envs", "n_steps", "batch_size", "n_epochs", "eval_envs", "eval_episodes", "block_hours"):
+        require(self.total_timesteps >= 1 or (self.total_timesteps == 0 and self.imitate != "none"),
+                f"--total-timesteps must be >= 1 (0 only with --imitate: the cloned policy alone), got {self.total_timesteps}")
+        for name in ("n_envs", "n_steps", "batch_size", "n_epochs", "eval_envs", "eval_episodes", "block_hours"):
             require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         require(self.eval_seed >= 0, f"--eval-seed must be >= 0, got {self.eval_seed}")
         train_args(self)  # the training arguments' own checks (learning rate, net arch), before anything is created
@@ -188,7 +197,8 @@ def train_args(args: Args) -> tr.Args:
                    out_dir=args.out_dir, faults=args.faults, market="binance_us", split="train", reward=args.reward,
                    learning_rate=args.learning_rate, n_steps=args.n_steps, batch_size=args.batch_size, gamma=args.gamma,
                    gae_lambda=args.gae_lambda, ent_coef=args.ent_coef, n_epochs=args.n_epochs, net_arch=args.net_arch, threads=1, progress_bar=args.progress_bar,
-                   save_history=args.save_history, log_every=10)
+                   save_history=args.save_history, log_every=10, imitate=args.imitate, imitate_steps=args.imitate_steps,
+                   imitate_epochs=args.imitate_epochs)
 
 
 def out_of_sample_notes(eval_dir: Path, kwargs: dict[str, Any], args: Args) -> str:

@@ -8,7 +8,9 @@ Execution, minus the shortfall in bps), with ``--drift-control`` then
 :class:`agents.rewards.DriftControl` (Execution: the price's drift taken out of the
 training reward, ``--holding-bps`` an urgency charge on the remainder), and
 ``VecNormalize`` (observations and rewards). Lane ``b`` is seeded ``seed + b``; the policy's weights and sampling
-with ``seed`` (SB3 ``set_random_seed``). Writes to ``out_dir``:
+with ``seed`` (SB3 ``set_random_seed``). With ``--imitate NAME`` the policy and its value head
+first clone that baseline on ``--imitate-steps`` of its demonstrations in this same wrapped env
+(:mod:`agents.imitation`; PPO then trains ``--total-timesteps`` more, 0 for the clone alone). Writes to ``out_dir``:
 
 - ``model.zip`` and ``vecnormalize.pkl`` (load them together; see ``agents.evaluate``),
   ``args.json`` (these arguments: the env is rebuilt from them), ``summary.json``;
@@ -35,6 +37,7 @@ from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 from agents.cli import as_dict, parse, require
 from agents.common import Algo, EnvId, FaultLevel, Market, Reward, Split, algorithm, env_kwargs, make_env, set_threads
 from agents.history import history_kwargs, replace_store
+from agents.imitation import IMITATE_CHOICES, Imitate, baseline_names, warm_start
 from agents.rewards import DriftControl
 from orderbook.compile import compile_notice
 
@@ -95,10 +98,21 @@ class Args:
     """write the episode history as Parquet (else the env records none)"""
     log_every: int = 5
     """print a line every this many rollouts"""
+    imitate: Imitate = "none"
+    """warm start: behaviour-clone this baseline (policy and value head) before PPO (agents.imitation); none: from scratch"""
+    imitate_steps: int = 65_536
+    """with --imitate: env steps (summed over lanes) of the baseline's demonstrations"""
+    imitate_epochs: int = 30
+    """with --imitate: passes of the behaviour-cloning fit over the demonstrations"""
 
     def __post_init__(self) -> None:
-        for name in ("n_envs", "total_timesteps", "batch_size", "n_epochs", "threads", "log_every"):
+        for name in ("n_envs", "batch_size", "n_epochs", "threads", "log_every", "imitate_steps", "imitate_epochs"):
             require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        require(self.imitate in IMITATE_CHOICES, f"--imitate must be one of {IMITATE_CHOICES}, got {self.imitate!r}")
+        require(self.imitate == "none" or self.imitate in baseline_names(self.env_id),
+                f"--imitate must name a baseline of {self.env_id}: one of {('none', *baseline_names(self.env_id))}, got {self.imitate!r}")
+        require(self.total_timesteps >= 1 or (self.total_timesteps == 0 and self.imitate != "none"),
+                f"--total-timesteps must be >= 1 (0 only with --imitate: the cloned policy alone), got {self.total_timesteps}")
         for name in ("horizon", "max_episode_steps", "n_steps"):
             require(getattr(self, name) >= 0, f"--{name.replace('_', '-')} must be >= 0 (0: the default), got {getattr(self, name)}")
         require(self.learning_rate > 0, f"--learning-rate must be > 0, got {self.learning_rate}")
@@ -210,6 +224,13 @@ def train(args: Args) -> Path:
           f"faults {args.faults}, market {args.market}{f' ({args.split} split)' if args.split else ''}, reward {args.reward}"
           f"{' + drift control' if args.drift_control else ''}{f' + holding {args.holding_bps:g} bps/step' if args.holding_bps else ''}, "
           f"torch threads {threads} -> {out}", flush=True)
+    imitation = None
+    if args.imitate != "none":
+        imitation = warm_start(model, venv, args.imitate, args.imitate_steps, args.gamma, epochs=args.imitate_epochs, seed=args.seed)
+        print(f"[train] imitated {args.imitate}: {imitation['steps']:,} steps ({imitation['episodes']:,} episodes) recorded in "
+              f"{imitation['record_seconds']:.1f} s, fitted in {imitation['fit_seconds']:.1f} s; action NLL "
+              f"{imitation['policy_nll'][0]:.3f} -> {imitation['policy_nll'][-1]:.3f}, value MSE {imitation['value_mse'][0]:.3f} -> "
+              f"{imitation['value_mse'][-1]:.3f}, greedy agreement on held-out steps {imitation['held_out_agreement']:.3f}", flush=True)
     bar = args.progress_bar and progress_bar_available()
     if args.progress_bar and not bar:
         print("[train] tqdm and rich are not installed: no progress bar (pip install tqdm rich); progress lines below", flush=True)
@@ -222,7 +243,7 @@ def train(args: Args) -> Path:
     returns = [float(ep["r"]) for ep in model.ep_info_buffer]
     summary = {"timesteps": int(model.num_timesteps), "seconds": round(seconds, 2), "compile_seconds": round(compile_s, 2),
                "steps_per_s": round(callback.steps_per_s(), 1), "recent_episode_return_mean": float(np.mean(returns)) if returns else None,
-               "history_rows": keeper.rows_written, "history_files": keeper.files_written}
+               "history_rows": keeper.rows_written, "history_files": keeper.files_written, "imitation": imitation}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     compiled = f", of which {compile_s:.1f} s compiling kernels (first run only)" if compile_s >= 0.05 else ""
     print(f"[train] done: {model.num_timesteps:,} steps in {seconds:.1f} s{compiled} ({summary['steps_per_s']:,.0f} steps/s while learning); "

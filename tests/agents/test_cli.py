@@ -183,7 +183,8 @@ def test_choices_are_listed_in_help():
 
 def test_main_trains_then_evaluates_into_one_folder(tmp_path, capsys):
     paths = main_cli.run(["--total-timesteps", "256", "--n-envs", "2", "--batch-size", "64", "--horizon", "5", "--eval-envs", "2",
-                           "--eval-episodes", "2", "--out-dir", str(tmp_path / "main"), "--no-progress-bar", "--real-timesteps", "256"])
+                           "--eval-episodes", "2", "--out-dir", str(tmp_path / "main"), "--no-progress-bar", "--real-timesteps", "256",
+                           "--imitate-steps", "64"])
     assert (tmp_path / "main" / "model.zip").is_file() and paths["table"].parent == tmp_path / "main" / "eval"
     printed = capsys.readouterr().out
     assert f"[main] table: {paths['table']}" in printed and f"[main] plot: {paths['plot']}" in printed
@@ -205,7 +206,7 @@ def test_main_trains_then_evaluates_into_one_folder(tmp_path, capsys):
 
 def test_rerunning_main_into_its_folder_replaces_the_histories(tmp_path):
     argv = ["--total-timesteps", "256", "--n-envs", "2", "--batch-size", "64", "--horizon", "5", "--eval-envs", "2", "--eval-episodes", "2",
-            "--out-dir", str(tmp_path / "main"), "--no-progress-bar", "--no-real-data"]
+            "--out-dir", str(tmp_path / "main"), "--no-progress-bar", "--no-real-data", "--imitate-steps", "64"]
     main_cli.run(argv)
     first = EpisodeStore(tmp_path / "main" / "history").read("market", run="main")
     # a store left by another version of the package: its recorded schema no longer matches what this one writes
