@@ -15,6 +15,15 @@ What this module keeps true (DESIGN.md "Queues and liquidity"):
   (half of an interval's volume on a touch); what is left after the queue fills
   the order (:func:`make`). A trade through the price clears the level: the queue
   ahead is gone and the order fills up to the interval's volume traded through.
+- The continuous path, not only its points. An interval (points ``j - 1, j``)
+  touched or traded through a price when its extreme toward the limit
+  (``bars.path_low_ticks`` for a buy, ``path_high_ticks`` for a sell:
+  :func:`orderbook.market.path.interval_extremes`) lies at or through it, even if
+  both points stay on the limit's side: a brief dip through a bid fills it, as it
+  fills a real maker. Such an interval offers half its volume (the share a touch
+  offers); all of it only when its end point lies through the price. So a fill no
+  longer waits for a point beyond the price (an overshoot of one interval's move
+  that made the cost of posting depend on ``path_points``).
 - Volume is consumed once. The volume of every path point the lane's limits take is
   kept for the step (``bars.point_used_lots``): a later order of the lane sees only
   what earlier ones left there, so a lane's maker fills at a point never exceed what
@@ -42,6 +51,7 @@ from orderbook.spec import codes as c
 from orderbook.spec import rng
 
 NO_ORDER = -1
+INTERIOR_SHARE_DIVISOR = 2  # an interval that only touched a price, or went through it and came back, offers half its volume there
 
 
 @kernel(inline=True)
@@ -144,12 +154,24 @@ def _traded_through(side, price, p):
 
 
 @kernel(inline=True)
-def _point_volume_lots(side, price, p, volume, n, j):
-    """Volume point ``j`` (path price ``p``) offers a limit at ``price``: all of its interval through it, half at it."""
-    if p == price:
-        return interval_volume_lots(volume, n, j) // 2
+def _toward(bars, b, i, j, side):
+    """The interval ending at point ``j``: its extreme toward a limit of ``side`` (the minimum for a buy, the maximum for a sell)."""
+    return bars.path_low_ticks[b, i, j] if side == c.BUY else bars.path_high_ticks[b, i, j]
+
+
+@kernel(inline=True)
+def _point_volume_lots(side, price, p, extreme, volume, n, j):
+    """Volume the interval ending at point ``j`` (end price ``p``, extreme ``extreme`` toward the limit) offers a limit at ``price``.
+
+    All of the interval's volume when its end point lies through the price; a share
+    (``1 / INTERIOR_SHARE_DIVISOR``, as a touch offers) when only its interior went through
+    it or the path touched it (an extreme or the end point at the price); none when
+    the interval stayed on the limit's side.
+    """
     if _traded_through(side, price, p):
         return interval_volume_lots(volume, n, j)
+    if extreme == price or _traded_through(side, price, extreme):
+        return interval_volume_lots(volume, n, j) // INTERIOR_SHARE_DIVISOR
     return np.int64(0)
 
 
@@ -162,11 +184,13 @@ def make(cc, orders, lanes, bars, b, k, i, side, price, remaining, t0, after_ns,
     ``until_ns`` (the last time it rests: before its expiry, up to its cancel's
     landing). At every point the queue ahead is thinned by cancellations; the
     volume a touch offers (what the lane's earlier limits left of it) first pays
-    the queue ahead, then fills the order; a point through the price clears the
-    queue and its volume fills the order, at most the lane's remaining
-    participation. The fill is stamped at the point where its turn came; the
-    order's ``last_make_ns`` at the last point it filled. A window that only
-    touches the price fills with ``touch_fill_prob``; ``fill_prob`` gates the
+    the queue ahead, then fills the order; an interval whose extreme toward the
+    limit lies through the price (the continuous path traded through it, at the
+    point or between points) clears the queue and its volume (all of it if the
+    point lies through, else half) fills the order, at most the lane's remaining
+    participation. The fill is stamped at the point ending the interval where its turn came; the
+    order's ``last_make_ns`` at the last point it filled. A window whose intervals
+    only touch the price fills with ``touch_fill_prob``; ``fill_prob`` gates the
     bar: a gated order fills nothing, but the queue ahead of it moves all the same.
     """
     v = cc.inst_venue[i]
@@ -179,10 +203,10 @@ def make(cc, orders, lanes, bars, b, k, i, side, price, remaining, t0, after_ns,
         if point_time_ns(t0, step_ns, n, j) > until_ns:
             break
         last = j
-        p = bars.path_ticks[b, i, j]
-        if p == price:
+        extreme = _toward(bars, b, i, j, side)  # at least as far toward the limit as the point itself
+        if extreme == price:
             touched = True
-        elif _traded_through(side, price, p):
+        elif _traded_through(side, price, extreme):
             through = True
     if last < first:
         return np.int64(0), np.int64(0), np.int64(0)
@@ -202,10 +226,10 @@ def make(cc, orders, lanes, bars, b, k, i, side, price, remaining, t0, after_ns,
     lots, turn_j, last_j = np.int64(0), np.int64(-1), np.int64(-1)
     for j in range(first, last + 1):
         ahead *= keep
-        p = bars.path_ticks[b, i, j]
-        if _traded_through(side, price, p):
-            ahead = 0.0  # traded through: the level is cleared, whatever its queue
-        offered = _point_volume_lots(side, price, p, volume, n, j) - bars.point_used_lots[b, i, j]
+        p, extreme = bars.path_ticks[b, i, j], _toward(bars, b, i, j, side)
+        if _traded_through(side, price, extreme):
+            ahead = 0.0  # traded through (at the point or inside its interval): the level is cleared, whatever its queue
+        offered = _point_volume_lots(side, price, p, extreme, volume, n, j) - bars.point_used_lots[b, i, j]
         if offered <= 0:
             continue
         passed = min(ahead, float(offered))
