@@ -12,18 +12,20 @@ What this module keeps true (DESIGN.md "Queues and liquidity"):
   the book displays at its price and better) is thinned along the path by
   cancellations ahead (``queue_cancel_rate`` of it per bar, the same share in each
   of the bar's intervals) and consumed by the volume the path trades at its price
-  (half of an interval's volume on a touch); what is left after the queue fills
-  the order (:func:`make`). A trade through the price clears the level: the queue
-  ahead is gone and the order fills up to the interval's volume traded through.
+  (below); what is left after the queue fills the order (:func:`make`). A trade
+  through the price clears the level: the queue ahead is gone and the order fills
+  up to the volume traded there.
 - The continuous path, not only its points. An interval (points ``j - 1, j``)
   touched or traded through a price when its extreme toward the limit
   (``bars.path_low_ticks`` for a buy, ``path_high_ticks`` for a sell:
   :func:`orderbook.market.path.interval_extremes`) lies at or through it, even if
   both points stay on the limit's side: a brief dip through a bid fills it, as it
-  fills a real maker. Such an interval offers half its volume (the share a touch
-  offers); all of it only when its end point lies through the price. So a fill no
-  longer waits for a point beyond the price (an overshoot of one interval's move
-  that made the cost of posting depend on ``path_points``).
+  fills a real maker. An interval that reached the price offers the share of its
+  volume the continuous path spent at or through it (in expectation given the
+  reach: :func:`orderbook.market.path.share_at_or_through`). So a fill no longer
+  waits for a point beyond the price (an overshoot of one interval's move that
+  made the cost of posting depend on ``path_points``), and what it meets there
+  does not grow with longer intervals either.
 - Volume is consumed once. The volume of every path point the lane's limits take is
   kept for the step (``bars.point_used_lots``): a later order of the lane sees only
   what earlier ones left there, so a lane's maker fills at a point never exceed what
@@ -46,12 +48,11 @@ import numpy as np
 
 from orderbook.compile.jit import kernel
 from orderbook.engine.lifecycle import is_fillable
-from orderbook.market.path import first_point_after, interval_volume_lots, point_time_ns
+from orderbook.market.path import first_point_after, interval_volume_lots, point_time_ns, share_at_or_through
 from orderbook.spec import codes as c
 from orderbook.spec import rng
 
 NO_ORDER = -1
-INTERIOR_SHARE_DIVISOR = 2  # an interval that only touched a price, or went through it and came back, offers half its volume there
 
 
 @kernel(inline=True)
@@ -160,19 +161,22 @@ def _toward(bars, b, i, j, side):
 
 
 @kernel(inline=True)
-def _point_volume_lots(side, price, p, extreme, volume, n, j):
-    """Volume the interval ending at point ``j`` (end price ``p``, extreme ``extreme`` toward the limit) offers a limit at ``price``.
+def _point_volume_lots(bars, b, i, side, price, extreme, volume, n, j):
+    """Volume the interval ending at point ``j`` offers a limit at ``price``, its extreme toward the limit ``extreme``.
 
-    All of the interval's volume when its end point lies through the price; a share
-    (``1 / INTERIOR_SHARE_DIVISOR``, as a touch offers) when only its interior went through
-    it or the path touched it (an extreme or the end point at the price); none when
-    the interval stayed on the limit's side.
+    None unless the interval reached the price (its extreme at or through it);
+    then the share of the interval's time the continuous path spent at or through
+    the price, in expectation given that it reached it
+    (:func:`orderbook.market.path.share_at_or_through`, a touch's band counted half),
+    rounded to whole lots. So the volume a limit meets does not depend on how many
+    points the path has: a brief dip between two points offers little, an interval
+    spent through the price nearly all of its volume.
     """
-    if _traded_through(side, price, p):
-        return interval_volume_lots(volume, n, j)
-    if extreme == price or _traded_through(side, price, extreme):
-        return interval_volume_lots(volume, n, j) // INTERIOR_SHARE_DIVISOR
-    return np.int64(0)
+    if j <= 0 or not (extreme == price or _traded_through(side, price, extreme)):
+        return np.int64(0)
+    var = bars.path_sigma_ticks[b, i] ** 2 / n
+    share = share_at_or_through(bars.path_ticks[b, i, j - 1], bars.path_ticks[b, i, j], var, price, float(side))
+    return np.int64(np.round(interval_volume_lots(volume, n, j) * share))
 
 
 @kernel
@@ -186,9 +190,9 @@ def make(cc, orders, lanes, bars, b, k, i, side, price, remaining, t0, after_ns,
     volume a touch offers (what the lane's earlier limits left of it) first pays
     the queue ahead, then fills the order; an interval whose extreme toward the
     limit lies through the price (the continuous path traded through it, at the
-    point or between points) clears the queue and its volume (all of it if the
-    point lies through, else half) fills the order, at most the lane's remaining
-    participation. The fill is stamped at the point ending the interval where its turn came; the
+    point or between points) clears the queue and its volume there (the share of
+    the interval it spent at or through the price) fills the order, at most the
+    lane's remaining participation. The fill is stamped at the point ending the interval where its turn came; the
     order's ``last_make_ns`` at the last point it filled. A window whose intervals
     only touch the price fills with ``touch_fill_prob``; ``fill_prob`` gates the
     bar: a gated order fills nothing, but the queue ahead of it moves all the same.
@@ -226,10 +230,10 @@ def make(cc, orders, lanes, bars, b, k, i, side, price, remaining, t0, after_ns,
     lots, turn_j, last_j = np.int64(0), np.int64(-1), np.int64(-1)
     for j in range(first, last + 1):
         ahead *= keep
-        p, extreme = bars.path_ticks[b, i, j], _toward(bars, b, i, j, side)
+        extreme = _toward(bars, b, i, j, side)
         if _traded_through(side, price, extreme):
             ahead = 0.0  # traded through (at the point or inside its interval): the level is cleared, whatever its queue
-        offered = _point_volume_lots(side, price, p, extreme, volume, n, j) - bars.point_used_lots[b, i, j]
+        offered = _point_volume_lots(bars, b, i, side, price, extreme, volume, n, j) - bars.point_used_lots[b, i, j]
         if offered <= 0:
             continue
         passed = min(ahead, float(offered))

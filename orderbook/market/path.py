@@ -98,6 +98,8 @@ start lie outside its range (:func:`orderbook.engine.book.quotes_at`).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from orderbook.compile.jit import kernel
@@ -206,6 +208,63 @@ def interval_extremes(bars, b, i, key, n, lo, hi, first_lo, first_hi):
         bars.path_low_ticks[b, i, j] = min(max(low, l), min(x0, x1))
         bars.path_high_ticks[b, i, j] = max(min(high, h), max(x0, x1))
         x0 = x1
+
+
+# Gauss-Legendre nodes and weights (8 points) on [0, 1], used on each half of an interval
+_GL_X = (0.019855071751231912, 0.10166676129318664, 0.2372337950418355, 0.4082826787521751,
+         0.5917173212478248, 0.7627662049581645, 0.8983332387068134, 0.9801449282487681)
+_GL_W = (0.05061426814518853, 0.11119051722668721, 0.15685332293894344, 0.18134189168918083,
+         0.18134189168918083, 0.15685332293894344, 0.11119051722668721, 0.05061426814518853)
+
+
+@kernel(inline=True)
+def _time_below(x0, x1, var, level):
+    """Expected share of an interval's time a Brownian bridge from ``x0`` to ``x1`` (variance ``var``) spends below ``level``.
+
+    ``integral over s in (0, 1) of Phi((level - x0 - s (x1 - x0)) / sqrt(var s (1 - s)))``, by
+    Gauss-Legendre on each half of the interval (16 points); ``var = 0`` is the straight line.
+    """
+    total = 0.0
+    for half in range(2):
+        for k in range(8):
+            s = 0.5 * (half + _GL_X[k])
+            mean = x0 + s * (x1 - x0)
+            sd = np.sqrt(var * s * (1.0 - s))
+            if sd > 0.0:
+                total += 0.5 * _GL_W[k] * 0.5 * math.erfc((mean - level) / (sd * 1.4142135623730951))
+            elif mean < level:
+                total += 0.5 * _GL_W[k]
+    return total
+
+
+@kernel
+def share_at_or_through(x0, x1, var, price, sign):
+    """The share of an interval's volume a limit at ``price`` meets, given that the interval reached the price.
+
+    ``sign`` is +1 for a buy (through is below the price), -1 for a sell. The
+    interval (points ``x0, x1``, whole ticks, the continuous path between them a
+    Brownian bridge of variance ``var``) traded at or through ``price`` for a share of
+    its time: through it below ``price - 0.5`` (the path shows the next tick), at it
+    in the half-tick band either side (counted half, as a touch offers). Volume is
+    spread evenly in time, so that share of the volume went there. The share is its
+    expectation given that the path reached the price (its extreme toward the limit
+    rounds to ``price`` or through it, as :func:`interval_extremes` draws it with
+    exactly that probability): ``E[time at or through] / P(reached)``. So the volume
+    a limit meets is, in expectation, the continuous path's whatever ``path_points``
+    (a coarser path has fewer, longer intervals reaching the price, each offering
+    what it spent there). In [0, 1]; 1 when the interval spent all its time through.
+    """
+    a, b, p = sign * float(x0), sign * float(x1), sign * float(price)
+    occupied = 0.5 * (_time_below(a, b, var, p - 0.5) + _time_below(a, b, var, p + 0.5))
+    if min(a, b) < p + 0.5:
+        reach = 1.0
+    elif var > 0.0:
+        reach = np.exp(-2.0 * (a - p - 0.5) * (b - p - 0.5) / var)
+    else:
+        reach = 0.0
+    if occupied >= reach:
+        return 1.0 if reach > 0.0 else 0.0
+    return occupied / reach
 
 
 @kernel

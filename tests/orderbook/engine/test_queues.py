@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import orderbook as ob
 from orderbook.engine.intents import empty_intents
-from orderbook.market.path import interval_volume_lots
+from orderbook.market.path import interval_volume_lots, share_at_or_through
 from orderbook.spec import codes as c
 
 LANES = 256
@@ -75,18 +75,17 @@ def toward(ex: ob.Exchange, side: int) -> np.ndarray:
 
 
 def traded_at_or_through(ex: ob.Exchange, side: int, price: np.ndarray) -> np.ndarray:
-    """Per lane: the volume this step's path offered a limit at ``price``: all of an interval whose end point lies
-    through it, half of one that only reached it (its extreme at or through the price, its end point not through)."""
+    """Per lane: the volume this step's path offered a limit at ``price``: of every interval that reached it (its
+    extreme at or through the price), the share of its time spent at or through it (``share_at_or_through``)."""
     n = ex.compiled.path_points
     path, extreme, vol = ex.bars.path_ticks[:, 0, :], toward(ex, side), ex.bars.volume_lots[:, 0]
+    var = ex.bars.path_sigma_ticks[:, 0] ** 2 / n
     out = np.zeros(ex.n_lanes, dtype=np.int64)
     for b in range(ex.n_lanes):
         for j in range(1, n + 1):
-            iv = interval_volume_lots(vol[b], n, j)
-            if side * (price[b] - path[b, j]) > 0:
-                out[b] += iv
-            elif side * (price[b] - extreme[b, j]) >= 0:
-                out[b] += iv // 2
+            if side * (price[b] - extreme[b, j]) >= 0:
+                share = share_at_or_through(path[b, j - 1], path[b, j], var[b], price[b], float(side))
+                out[b] += int(np.round(interval_volume_lots(vol[b], n, j) * share))
     return out
 
 
