@@ -153,3 +153,34 @@ def test_same_seed_same_extremes_at_batch_sizes_1_and_64(market):
             assert np.array_equal(big.bars.path_low_ticks[b], ex.bars.path_low_ticks[0])
             assert np.array_equal(big.bars.path_high_ticks[b], ex.bars.path_high_ticks[0])
             assert np.array_equal(big.bars.high_ticks[b], ex.bars.high_ticks[0])
+
+
+@pytest.mark.parametrize("x0, x1, var, price", [(5, 5, 40.0, 0), (2, 12, 90.0, 0), (8, -3, 60.0, 0), (0, 0, 10.0, 0)])
+def test_the_share_an_interval_offers_is_its_expected_time_at_or_through_given_that_it_reached_the_price(x0, x1, var, price):
+    """Brownian bridges simulated finely (2,000 paths x 2,000 steps): among those whose min reaches the price's tick
+    (below price + 0.5), the mean share of time below price - 0.5 plus half the time in the tick's band is
+    share_at_or_through's (to 0.03: the simulation's own min and time are off by a fraction of a step)."""
+    from orderbook.market.path import share_at_or_through
+
+    gen = np.random.default_rng(7)
+    m, paths = 2_000, 2_000
+    s = np.arange(1, m) / m
+    walk = np.cumsum(gen.normal(0.0, np.sqrt(var / m), (paths, m)), axis=1)
+    bridge = x0 + s * (x1 - x0) + walk[:, :-1] - s * walk[:, -1:]
+    reached = bridge.min(axis=1) < price + 0.5
+    share = 0.5 * ((bridge < price - 0.5).mean(axis=1) + (bridge < price + 0.5).mean(axis=1))
+    assert reached.sum() > 200
+    want = share_at_or_through(x0, x1, var, price, 1.0)
+    assert abs(share[reached].mean() - want) < 0.03, (share[reached].mean(), want)
+    assert share_at_or_through(-x0, -x1, var, -price, -1.0) == pytest.approx(want)  # a sell is the mirror
+
+
+def test_the_share_is_half_on_a_flat_touch_all_when_far_through_and_grows_as_the_price_moves_in():
+    from orderbook.market.path import share_at_or_through
+
+    assert share_at_or_through(100, 100, 0.0, 100, 1.0) == 0.5  # the price sits at the limit all along: a touch
+    assert share_at_or_through(100, 100, 4.0, 200, 1.0) == pytest.approx(1.0)  # far below a buy all along
+    assert share_at_or_through(100, 100, 0.0, 99, 1.0) == 0.0  # never reached
+    shares = [share_at_or_through(10, 14, 30.0, p, 1.0) for p in range(-5, 20)]
+    assert all(0.0 <= x <= 1.0 for x in shares)
+    assert all(a <= b + 1e-12 for a, b in zip(shares, shares[1:]))
