@@ -156,8 +156,15 @@ def _traded_through(side, price, p):
 
 @kernel(inline=True)
 def _toward(bars, b, i, j, side):
-    """The interval ending at point ``j``: its extreme toward a limit of ``side`` (the minimum for a buy, the maximum for a sell)."""
-    return bars.path_low_ticks[b, i, j] if side == c.BUY else bars.path_high_ticks[b, i, j]
+    """The interval ending at point ``j``: its extreme toward a limit of ``side`` (the minimum for a buy, the maximum for a sell).
+
+    Kept in the bar's ``[low, high]``: trades happen there. Only a replayed bar's
+    first interval reaches outside, where its path joins a gap's start (a quote
+    mid, not a trade) to the range; a limit beyond the range does not fill there.
+    """
+    if side == c.BUY:
+        return max(bars.path_low_ticks[b, i, j], bars.low_ticks[b, i])
+    return min(bars.path_high_ticks[b, i, j], bars.high_ticks[b, i])
 
 
 @kernel(inline=True)
@@ -192,8 +199,9 @@ def make(cc, orders, lanes, bars, b, k, i, side, price, remaining, t0, after_ns,
     limit lies through the price (the continuous path traded through it, at the
     point or between points) clears the queue and its volume there (the share of
     the interval it spent at or through the price) fills the order, at most the
-    lane's remaining participation. The fill is stamped at the point ending the interval where its turn came; the
-    order's ``last_make_ns`` at the last point it filled. A window whose intervals
+    lane's remaining participation. The fill is stamped at the point ending the
+    interval where its turn came; the order's ``last_make_ns`` at the last point it
+    filled. A window whose intervals
     only touch the price fills with ``touch_fill_prob``; ``fill_prob`` gates the
     bar: a gated order fills nothing, but the queue ahead of it moves all the same.
     """

@@ -71,7 +71,9 @@ def test_splitting_an_order_never_fills_more_than_the_whole(frac, offset, partic
 
 def toward(ex: ob.Exchange, side: int) -> np.ndarray:
     """(lanes, N + 1): each interval's extreme toward a limit of ``side`` (its min for a buy, its max for a sell)."""
-    return ex.bars.path_low_ticks[:, 0, :] if side == c.BUY else ex.bars.path_high_ticks[:, 0, :]
+    if side == c.BUY:
+        return np.maximum(ex.bars.path_low_ticks[:, 0, :], ex.bars.low_ticks[:, :1])
+    return np.minimum(ex.bars.path_high_ticks[:, 0, :], ex.bars.high_ticks[:, :1])
 
 
 def traded_at_or_through(ex: ob.Exchange, side: int, price: np.ndarray) -> np.ndarray:
