@@ -65,7 +65,10 @@ points decide when a resting order fills, so a finer ``n`` times fills finer and
 costs linearly in the market's advance and in the scan of each resting order.
 Measured with ``benchmarks/throughput.py --core-only --lanes 4096`` (default config,
 6 instruments, all faults on), interleaved with the commit before the path: 17.7 ->
-21.2 ms per step (medians of 3 runs, 1.20x).
+21.2 ms per step (medians of 3 runs, 1.20x). The interval extremes, with the share of
+an interval's volume a resting limit meets (:func:`share_at_or_through`, in the
+matching), took the same core from 18.2 to 23.3 ms (1.28x; ``benchmarks/RESULTS.md``,
+"Fidelity: maker fills between the path's points").
 
 Calibration of the replayed path (``REPLAY_*``, on the packaged Binance.US BTC/USD
 one-minute bars of March 2023, every bar from the previous close): the variance of
