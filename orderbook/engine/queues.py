@@ -12,9 +12,20 @@ What this module keeps true (DESIGN.md "Queues and liquidity"):
   the book displays at its price and better) is thinned along the path by
   cancellations ahead (``queue_cancel_rate`` of it per bar, the same share in each
   of the bar's intervals) and consumed by the volume the path trades at its price
-  (half of an interval's volume on a touch); what is left after the queue fills
-  the order (:func:`make`). A trade through the price clears the level: the queue
-  ahead is gone and the order fills up to the interval's volume traded through.
+  (below); what is left after the queue fills the order (:func:`make`). A trade
+  through the price clears the level: the queue ahead is gone and the order fills
+  up to the volume traded there.
+- The continuous path, not only its points. An interval (points ``j - 1, j``)
+  touched or traded through a price when its extreme toward the limit
+  (``bars.path_low_ticks`` for a buy, ``path_high_ticks`` for a sell:
+  :func:`orderbook.market.path.interval_extremes`) lies at or through it, even if
+  both points stay on the limit's side: a brief dip through a bid fills it, as it
+  fills a real maker. An interval that reached the price offers the share of its
+  volume the continuous path spent at or through it (in expectation given the
+  reach: :func:`orderbook.market.path.share_at_or_through`). So a fill no longer
+  waits for a point beyond the price (an overshoot of one interval's move that
+  made the cost of posting depend on ``path_points``), and what it meets there
+  does not grow with longer intervals either.
 - Volume is consumed once. The volume of every path point the lane's limits take is
   kept for the step (``bars.point_used_lots``): a later order of the lane sees only
   what earlier ones left there, so a lane's maker fills at a point never exceed what
@@ -37,7 +48,7 @@ import numpy as np
 
 from orderbook.compile.jit import kernel
 from orderbook.engine.lifecycle import is_fillable
-from orderbook.market.path import first_point_after, interval_volume_lots, point_time_ns
+from orderbook.market.path import first_point_after, interval_volume_lots, point_time_ns, share_at_or_through
 from orderbook.spec import codes as c
 from orderbook.spec import rng
 
@@ -144,13 +155,35 @@ def _traded_through(side, price, p):
 
 
 @kernel(inline=True)
-def _point_volume_lots(side, price, p, volume, n, j):
-    """Volume point ``j`` (path price ``p``) offers a limit at ``price``: all of its interval through it, half at it."""
-    if p == price:
-        return interval_volume_lots(volume, n, j) // 2
-    if _traded_through(side, price, p):
-        return interval_volume_lots(volume, n, j)
-    return np.int64(0)
+def _toward(bars, b, i, j, side):
+    """The interval ending at point ``j``: its extreme toward a limit of ``side`` (the minimum for a buy, the maximum for a sell).
+
+    Kept in the bar's ``[low, high]``: trades happen there. Only a replayed bar's
+    first interval reaches outside, where its path joins a gap's start (a quote
+    mid, not a trade) to the range; a limit beyond the range does not fill there.
+    """
+    if side == c.BUY:
+        return max(bars.path_low_ticks[b, i, j], bars.low_ticks[b, i])
+    return min(bars.path_high_ticks[b, i, j], bars.high_ticks[b, i])
+
+
+@kernel(inline=True)
+def _point_volume_lots(bars, b, i, side, price, extreme, volume, n, j):
+    """Volume the interval ending at point ``j`` offers a limit at ``price``, its extreme toward the limit ``extreme``.
+
+    None unless the interval reached the price (its extreme at or through it);
+    then the share of the interval's time the continuous path spent at or through
+    the price, in expectation given that it reached it
+    (:func:`orderbook.market.path.share_at_or_through`, a touch's band counted half),
+    rounded to whole lots. So the volume a limit meets does not depend on how many
+    points the path has: a brief dip between two points offers little, an interval
+    spent through the price nearly all of its volume.
+    """
+    if j <= 0 or not (extreme == price or _traded_through(side, price, extreme)):
+        return np.int64(0)
+    var = bars.path_sigma_ticks[b, i] ** 2 / n
+    share = share_at_or_through(bars.path_ticks[b, i, j - 1], bars.path_ticks[b, i, j], var, price, float(side))
+    return np.int64(np.round(interval_volume_lots(volume, n, j) * share))
 
 
 @kernel
@@ -162,11 +195,14 @@ def make(cc, orders, lanes, bars, b, k, i, side, price, remaining, t0, after_ns,
     ``until_ns`` (the last time it rests: before its expiry, up to its cancel's
     landing). At every point the queue ahead is thinned by cancellations; the
     volume a touch offers (what the lane's earlier limits left of it) first pays
-    the queue ahead, then fills the order; a point through the price clears the
-    queue and its volume fills the order, at most the lane's remaining
-    participation. The fill is stamped at the point where its turn came; the
-    order's ``last_make_ns`` at the last point it filled. A window that only
-    touches the price fills with ``touch_fill_prob``; ``fill_prob`` gates the
+    the queue ahead, then fills the order; an interval whose extreme toward the
+    limit lies through the price (the continuous path traded through it, at the
+    point or between points) clears the queue and its volume there (the share of
+    the interval it spent at or through the price) fills the order, at most the
+    lane's remaining participation. The fill is stamped at the point ending the
+    interval where its turn came; the order's ``last_make_ns`` at the last point it
+    filled. A window whose intervals
+    only touch the price fills with ``touch_fill_prob``; ``fill_prob`` gates the
     bar: a gated order fills nothing, but the queue ahead of it moves all the same.
     """
     v = cc.inst_venue[i]
@@ -179,10 +215,10 @@ def make(cc, orders, lanes, bars, b, k, i, side, price, remaining, t0, after_ns,
         if point_time_ns(t0, step_ns, n, j) > until_ns:
             break
         last = j
-        p = bars.path_ticks[b, i, j]
-        if p == price:
+        extreme = _toward(bars, b, i, j, side)  # at least as far toward the limit as the point itself
+        if extreme == price:
             touched = True
-        elif _traded_through(side, price, p):
+        elif _traded_through(side, price, extreme):
             through = True
     if last < first:
         return np.int64(0), np.int64(0), np.int64(0)
@@ -202,10 +238,12 @@ def make(cc, orders, lanes, bars, b, k, i, side, price, remaining, t0, after_ns,
     lots, turn_j, last_j = np.int64(0), np.int64(-1), np.int64(-1)
     for j in range(first, last + 1):
         ahead *= keep
-        p = bars.path_ticks[b, i, j]
-        if _traded_through(side, price, p):
-            ahead = 0.0  # traded through: the level is cleared, whatever its queue
-        offered = _point_volume_lots(side, price, p, volume, n, j) - bars.point_used_lots[b, i, j]
+        extreme = _toward(bars, b, i, j, side)
+        if _traded_through(side, price, extreme):
+            ahead = 0.0  # traded through (at the point or inside its interval): the level is cleared, whatever its queue
+        if ahead <= 0.0 and lots >= want:
+            continue  # no queue left to pay and nothing left to fill: what the interval offers changes nothing
+        offered = _point_volume_lots(bars, b, i, side, price, extreme, volume, n, j) - bars.point_used_lots[b, i, j]
         if offered <= 0:
             continue
         passed = min(ahead, float(offered))

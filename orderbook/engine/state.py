@@ -81,6 +81,8 @@ class Bars(NamedTuple):
     point_used_lots: np.ndarray  # (B, I, N + 1) int64 scratch: volume of each path point the lane's limits took this step
     path_ticks: np.ndarray  # (B, I, N + 1) int64 the path inside the bar: N = path_points intervals (orderbook.market.path)
     path_sigma_ticks: np.ndarray  # (B, I) float64 sd of the path's Brownian part over the bar (refines it between points)
+    path_low_ticks: np.ndarray  # (B, I, N + 1) int64 the continuous path's minimum in the interval ending at each point (0: point 0)
+    path_high_ticks: np.ndarray  # (B, I, N + 1) int64 its maximum there (orderbook.market.path.interval_extremes)
     typical_volume_lots: np.ndarray  # (B, I) float64 running typical bar volume of the episode (depth of quiet bars)
 
 
@@ -164,6 +166,8 @@ def new_bars(n_lanes: int, n_instruments: int, n_levels: int, n_path_points: int
     cols["impact_ticks"] = np.zeros(shape, dtype=np.float64)
     cols["path_ticks"] = np.zeros(shape + (n_path_points + 1,), dtype=np.int64)
     cols["path_sigma_ticks"] = np.zeros(shape, dtype=np.float64)
+    cols["path_low_ticks"] = np.zeros(shape + (n_path_points + 1,), dtype=np.int64)
+    cols["path_high_ticks"] = np.zeros(shape + (n_path_points + 1,), dtype=np.int64)
     cols["typical_volume_lots"] = np.zeros(shape, dtype=np.float64)
     cols["depth_used_lots"] = np.zeros(shape + (2, n_levels), dtype=np.int64)
     cols["point_used_lots"] = np.zeros(shape + (n_path_points + 1,), dtype=np.int64)

@@ -9,14 +9,27 @@ for replayed bars); the matching reads them.
 
 What it keeps true:
 
-- point ``n`` is the bar's close; the high and the low are points of the path.
-  Synthetic bars start at their open and every point lies in ``[low, high]`` (and so
-  in the instrument's price range).
+- point ``n`` is the bar's close. Synthetic bars start at their open and every
+  point lies in ``[low, high]`` (and so in the instrument's price range); a
+  replayed bar's high and low are points of its path.
 - Synthetic bars derive from their path: the latent process draws the close, the
   path is a Brownian bridge from the open to it with the bar's own volatility
   (``sigma_ticks``, scaled by ``SyntheticMarket.range_scale``), and the bar's high
-  and low are the path's maximum and minimum. So the price at time ``t`` into the
+  and low are the continuous path's maximum and minimum: the largest and smallest
+  interval extremes (below), not only the points' (which fall short of the range
+  by about ``0.58 sigma / sqrt(n)`` at each end). So the price at time ``t`` into the
   bar moves from the open with variance ``sigma^2 x t / step`` (exactly, at the points).
+- Between two points the path goes on: every interval (points ``j - 1, j``) has
+  its minimum and maximum in ``bars.path_low_ticks[b, i, j]`` /
+  ``path_high_ticks[b, i, j]`` (:func:`interval_extremes`), drawn exactly as a
+  Brownian bridge's between the two points with the interval's variance
+  ``sigma^2 / n`` (min and max drawn independently, an approximation), rounded to
+  the nearest tick as the points are (so at most both points, at least both).
+  Synthetic extremes are clamped into the instrument's price range, replayed ones
+  into the bar's ``[low, high]`` (the data's range; the first interval's widened to
+  the path's start, as :func:`price_at_ns` does). The matching reads them: a
+  resting limit that a brief dip between two points trades through fills
+  (:func:`orderbook.engine.queues.make`).
 - Replayed bars keep their OHLC, and their path is a quote (mid) path from the mid
   the decision saw: point 0 is the previous bar's close as the market showed it
   (the centre of the quotes the agent decided on), not the bar's open, a trade
@@ -43,15 +56,19 @@ What it keeps true:
   same path whatever the batch size or the orders sent.
 
 Cost (DESIGN "Speed"): ``n`` quick normals (one hash each,
-:func:`orderbook.spec.rng.quick_normal_at`) per lane, instrument and step, drawn with
-the bar (the synthetic bar no longer draws its two range normals, which cost
+:func:`orderbook.spec.rng.quick_normal_at`) and ``n`` interval extremes (one hash,
+two logs and two square roots each, :func:`orderbook.spec.rng.uniform_pair_at`)
+per lane, instrument and step, drawn with the bar (the synthetic bar no longer draws its two range normals, which cost
 more); ``FINE_LEVELS`` quick normals per message that arrives inside the bar. The
 default ``n = 16`` is 3.75 s at one-minute bars, refined to 59 ms for arrivals: the
 points decide when a resting order fills, so a finer ``n`` times fills finer and
 costs linearly in the market's advance and in the scan of each resting order.
 Measured with ``benchmarks/throughput.py --core-only --lanes 4096`` (default config,
 6 instruments, all faults on), interleaved with the commit before the path: 17.7 ->
-21.2 ms per step (medians of 3 runs, 1.20x).
+21.2 ms per step (medians of 3 runs, 1.20x). The interval extremes, with the share of
+an interval's volume a resting limit meets (:func:`share_at_or_through`, in the
+matching), took the same core from 18.2 to 23.3 ms (1.28x; ``benchmarks/RESULTS.md``,
+"Fidelity: maker fills between the path's points").
 
 Calibration of the replayed path (``REPLAY_*``, on the packaged Binance.US BTC/USD
 one-minute bars of March 2023, every bar from the previous close): the variance of
@@ -69,7 +86,11 @@ variance). Chosen by a grid over the four scales; at 1 / 5 / 10 / 20 / 30 / 40 /
 1 / 10 / 30 / 50 s. A bar's path visits both its extremes, so the middle of the
 bar keeps some excess whatever the placement.
 
-Known limits: volume is spread evenly in time, not by price movement; jumps of the
+Known limits: volume is spread evenly in time, not by price movement; the
+refined prices between two points (:func:`price_at_ns`, what an arrival meets) are
+drawn apart from the interval's extremes and may pass them by a little (both are
+clamped into the bar's range); an order that arrives inside an interval meets its
+whole extreme, which may have come before it arrived; jumps of the
 synthetic market are spread over the bar like its drift; the replayed bars' path
 is calibrated on the packaged Binance.US bars (above) and on the variance of its
 price only, not on when real extremes happen (one-minute bars do not say); the
@@ -79,6 +100,8 @@ start lie outside its range (:func:`orderbook.engine.book.quotes_at`).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -148,27 +171,134 @@ def flat_path(bars, b, i, n, price_ticks):
     """A bar that stays at ``price_ticks`` (the bar an episode starts on)."""
     for j in range(n + 1):
         bars.path_ticks[b, i, j] = price_ticks
+        bars.path_low_ticks[b, i, j] = price_ticks
+        bars.path_high_ticks[b, i, j] = price_ticks
     bars.path_sigma_ticks[b, i] = 0.0
 
 
 @kernel
-def bridge_from_open_to_close(cc, bars, b, i, key, n, sigma_ticks):
-    """Synthetic bars: the path from the open to the close (both set), then the bar's high and low from it.
+def interval_extremes(bars, b, i, key, n, lo, hi, first_lo, first_hi):
+    """The continuous path's minimum and maximum inside every interval: ``path_low_ticks`` / ``path_high_ticks``.
 
-    ``sigma_ticks`` is the sd of the bar's Brownian part over the whole step.
+    Entry ``j`` (``1..n``) is the interval from point ``j - 1`` to point ``j``, entry 0
+    point 0 itself. Between two points ``x0, x1`` the path is a Brownian bridge with
+    the interval's variance ``v = path_sigma_ticks**2 / n`` (the one
+    :func:`price_at_ns` refines with); its minimum is drawn exactly,
+    ``(x0 + x1 - sqrt((x1 - x0)**2 - 2 v ln U)) / 2``, its maximum likewise with a
+    second uniform (both from one key, :func:`orderbook.spec.rng.uniform_pair_at`;
+    the two are drawn independently, an approximation: a bridge's min and max are
+    slightly dependent). Rounded to the nearest tick, as the points are (rounding
+    is monotone, so the nearest tick of the continuous minimum is the lowest tick the
+    path shows; rounding down instead would put it half a tick too low and turn
+    every point at a price into a trade through it), which keeps the minimum at
+    most both points and the maximum at least both (the points are whole ticks);
+    then clamped into ``[lo, hi]`` (``[first_lo, first_hi]`` for the first interval;
+    the clamps contain the points). ``v = 0`` gives the points' own min and max.
+    """
+    var = bars.path_sigma_ticks[b, i] ** 2 / n
+    x0 = bars.path_ticks[b, i, 0]
+    bars.path_low_ticks[b, i, 0] = x0
+    bars.path_high_ticks[b, i, 0] = x0
+    for j in range(1, n + 1):
+        x1 = bars.path_ticks[b, i, j]
+        u_lo, u_hi = rng.uniform_pair_at(key, (i << 16) | j, rng.P_PATH_EXTREMES)
+        l, h = (first_lo, first_hi) if j == 1 else (lo, hi)
+        d2 = float(x1 - x0) ** 2
+        m = np.round(0.5 * (float(x0 + x1) - np.sqrt(d2 - 2.0 * var * np.log(u_lo))))
+        top = np.round(0.5 * (float(x0 + x1) + np.sqrt(d2 - 2.0 * var * np.log(u_hi))))
+        low = np.int64(min(max(m, float(l)), float(h)))
+        high = np.int64(min(max(top, float(l)), float(h)))
+        bars.path_low_ticks[b, i, j] = min(max(low, l), min(x0, x1))
+        bars.path_high_ticks[b, i, j] = max(min(high, h), max(x0, x1))
+        x0 = x1
+
+
+# Gauss-Legendre nodes and weights (8 points) on [0, 1]: the expected time below a level to ~0.2% of the share
+_GL_X = (0.019855071751231912, 0.10166676129318664, 0.2372337950418355, 0.4082826787521751,
+         0.5917173212478248, 0.7627662049581645, 0.8983332387068134, 0.9801449282487681)
+_GL_W = (0.05061426814518853, 0.11119051722668721, 0.15685332293894344, 0.18134189168918083,
+         0.18134189168918083, 0.15685332293894344, 0.11119051722668721, 0.05061426814518853)
+_FAR_SD = 6.0  # both points this many of the bridge's largest sd through a level: all of its time is (to 1e-9)
+
+
+@kernel(inline=True)
+def _time_below(x0, x1, var, level):
+    """Expected share of an interval's time a Brownian bridge from ``x0`` to ``x1`` (variance ``var``) spends below ``level``.
+
+    ``integral over s in (0, 1) of Phi((level - x0 - s (x1 - x0)) / sqrt(var s (1 - s)))``, by
+    8-point Gauss-Legendre (within 0.2% of the share over bridges that reach the
+    level, against adaptive quadrature); 1 when both points lie ``_FAR_SD`` of the
+    bridge's largest sd below it. ``var = 0`` is the straight line (a point at the
+    level counts half).
+    """
+    if max(x0, x1) < level - _FAR_SD * 0.5 * np.sqrt(var):
+        return 1.0
+    total = 0.0
+    for k in range(8):
+        s = _GL_X[k]
+        mean = x0 + s * (x1 - x0)
+        sd = np.sqrt(var * s * (1.0 - s))
+        if sd > 0.0:
+            total += _GL_W[k] * 0.5 * math.erfc((mean - level) / (sd * 1.4142135623730951))
+        elif mean < level:
+            total += _GL_W[k]
+        elif mean == level:
+            total += 0.5 * _GL_W[k]
+    return total
+
+
+@kernel
+def share_at_or_through(x0, x1, var, price, sign):
+    """The share of an interval's volume a limit at ``price`` meets, given that the interval reached the price.
+
+    ``sign`` is +1 for a buy (through is below the price), -1 for a sell. The
+    interval (points ``x0, x1``, whole ticks, the continuous path between them a
+    Brownian bridge of variance ``var``) traded through ``price`` for a share of its
+    time (below ``price - 0.5`` the path shows the next tick) and at it for another
+    (the tick's band, ``price -+ 0.5``), which a touch counts half: together, to
+    first order in the band, the time the path spent below ``price`` itself, which is
+    what is computed. Volume is spread evenly in time, so that share of the volume
+    went there. The share is its expectation given that the path reached the
+    price's tick (its extreme toward the limit rounds to ``price`` or through it, as
+    :func:`interval_extremes` draws it with exactly this probability):
+    ``E[time through] / P(reached)``. So the volume a limit meets is, in expectation,
+    the continuous path's whatever ``path_points`` (a coarser path has fewer, longer
+    intervals reaching the price, each offering what it spent there). In [0, 1].
+    """
+    a, b, p = sign * float(x0), sign * float(x1), sign * float(price)
+    occupied = _time_below(a, b, var, p)
+    if min(a, b) < p + 0.5:
+        reach = 1.0
+    elif var > 0.0:
+        reach = np.exp(-2.0 * (a - p - 0.5) * (b - p - 0.5) / var)
+    else:
+        reach = 0.0
+    if occupied >= reach:
+        return 1.0 if reach > 0.0 else 0.0
+    return occupied / reach
+
+
+@kernel
+def bridge_from_open_to_close(cc, bars, b, i, key, n, sigma_ticks):
+    """Synthetic bars: the path from the open to the close (both set), its interval extremes, then the bar's high and low.
+
+    ``sigma_ticks`` is the sd of the bar's Brownian part over the whole step. The
+    bar's high and low are the largest and smallest interval extremes
+    (:func:`interval_extremes`, clamped into the instrument's price range): the
+    continuous path's range, not only its points'.
     """
     lo, hi = cc.min_price_ticks[i], cc.max_price_ticks[i]
     o, c = bars.open_ticks[b, i], bars.close_ticks[b, i]
     bars.path_ticks[b, i, 0] = o
     bars.path_ticks[b, i, n] = c
     _bridge(bars, b, i, key, 0, float(o), n, float(c), sigma_ticks / np.sqrt(n), lo, hi)
+    bars.path_sigma_ticks[b, i] = sigma_ticks
+    interval_extremes(bars, b, i, key, n, lo, hi, lo, hi)
     top, bottom = o, o
     for j in range(1, n + 1):
-        p = bars.path_ticks[b, i, j]
-        top, bottom = max(top, p), min(bottom, p)
+        top, bottom = max(top, bars.path_high_ticks[b, i, j]), min(bottom, bars.path_low_ticks[b, i, j])
     bars.high_ticks[b, i] = top
     bars.low_ticks[b, i] = bottom
-    bars.path_sigma_ticks[b, i] = sigma_ticks
 
 
 @kernel(inline=True)
@@ -198,6 +328,29 @@ def _passage_point(key, i, purpose, n, j_from, j_to, j_start, j_end, a, bb):
         if acc > u:
             return np.int64(j)
     return np.int64(j_to)
+
+
+@kernel
+def _through_extremes(bars, b, i, key, n, o, h, lo, c, sigma):
+    """Points ``1..n-1`` of a replayed bar that moves (``h > lo``): :func:`bridge_through_extremes` without its ends."""
+    unit = REPLAY_PASSAGE_PER_RANGE * float(h - lo)
+    r = float(h - lo) / unit
+    d1 = abs(float(h - o)) / unit + r + float(c - lo) / unit
+    d2 = abs(float(o - lo)) / unit + r + float(h - c) / unit
+    w1, w2 = d1 * np.exp(-0.5 * d1 * d1), d2 * np.exp(-0.5 * d2 * d2)
+    high_first = rng.uniform_at(key, i, rng.P_PATH_ORDER) * (w1 + w2) < w1
+    x1, x2 = (h, lo) if high_first else (lo, h)
+    a, bb = abs(float(x1 - o)) / unit, abs(float(c - x2)) / unit
+    last = n if bb == 0.0 else n - 1  # the second extreme needs a point of its own unless it is the close
+    j1 = np.int64(0) if a == 0.0 else _passage_point(key, i, rng.P_PATH_FIRST_AT, n, 1, last - 1, 0, n, a,
+                                                           REPLAY_REST_PER_PASSAGE * (r + bb))
+    j2 = np.int64(n) if bb == 0.0 else _passage_point(key, i, rng.P_PATH_SECOND_AT, n, j1 + 1, n - 1, j1, n, r, bb)
+    bars.path_ticks[b, i, j1] = x1
+    bars.path_ticks[b, i, j2] = x2
+    sd = REPLAY_BRIDGE_SCALE * sigma / np.sqrt(n)
+    _bridge(bars, b, i, key, 0, float(o), j1, float(x1), sd, lo, h)
+    _bridge(bars, b, i, key, j1, float(x1), j2, float(x2), sd, lo, h)
+    _bridge(bars, b, i, key, j2, float(x2), n, float(c), sd, lo, h)
 
 
 @kernel
@@ -237,25 +390,9 @@ def bridge_through_extremes(bars, b, i, key, n, start_ticks):
     if h == lo:
         for j in range(1, n):
             bars.path_ticks[b, i, j] = c
-        return
-    unit = REPLAY_PASSAGE_PER_RANGE * float(h - lo)
-    r = float(h - lo) / unit
-    d1 = abs(float(h - o)) / unit + r + float(c - lo) / unit
-    d2 = abs(float(o - lo)) / unit + r + float(h - c) / unit
-    w1, w2 = d1 * np.exp(-0.5 * d1 * d1), d2 * np.exp(-0.5 * d2 * d2)
-    high_first = rng.uniform_at(key, i, rng.P_PATH_ORDER) * (w1 + w2) < w1
-    x1, x2 = (h, lo) if high_first else (lo, h)
-    a, bb = abs(float(x1 - o)) / unit, abs(float(c - x2)) / unit
-    last = n if bb == 0.0 else n - 1  # the second extreme needs a point of its own unless it is the close
-    j1 = np.int64(0) if a == 0.0 else _passage_point(key, i, rng.P_PATH_FIRST_AT, n, 1, last - 1, 0, n, a,
-                                                           REPLAY_REST_PER_PASSAGE * (r + bb))
-    j2 = np.int64(n) if bb == 0.0 else _passage_point(key, i, rng.P_PATH_SECOND_AT, n, j1 + 1, n - 1, j1, n, r, bb)
-    bars.path_ticks[b, i, j1] = x1
-    bars.path_ticks[b, i, j2] = x2
-    sd = REPLAY_BRIDGE_SCALE * sigma / np.sqrt(n)
-    _bridge(bars, b, i, key, 0, float(o), j1, float(x1), sd, lo, h)
-    _bridge(bars, b, i, key, j1, float(x1), j2, float(x2), sd, lo, h)
-    _bridge(bars, b, i, key, j2, float(x2), n, float(c), sd, lo, h)
+    else:
+        _through_extremes(bars, b, i, key, n, o, h, lo, c, sigma)
+    interval_extremes(bars, b, i, key, n, lo, h, min(lo, o), max(h, o))
 
 
 @kernel

@@ -78,6 +78,7 @@ class Purpose(IntEnum):
     PATH_ORDER = 46  # replayed bars: whether the path visits the high or the low first (index: instrument)
     PATH_FIRST_AT = 47  # replayed bars: the point of the first extreme (index: instrument)
     PATH_SECOND_AT = 48  # replayed bars: the point of the second extreme (index: instrument)
+    PATH_EXTREMES = 49  # the continuous path's min and max between two points (uniform pair; index: instrument << 16 | point)
     # replayed market (market seed): the episode's window
     WINDOW = 50
     LANE_SEED = 60  # reserved: no draw uses it today
@@ -135,6 +136,7 @@ P_PATH_FINE = int(Purpose.PATH_FINE)
 P_PATH_ORDER = int(Purpose.PATH_ORDER)
 P_PATH_FIRST_AT = int(Purpose.PATH_FIRST_AT)
 P_PATH_SECOND_AT = int(Purpose.PATH_SECOND_AT)
+P_PATH_EXTREMES = int(Purpose.PATH_EXTREMES)
 P_WINDOW = int(Purpose.WINDOW)
 P_LANE_SEED = int(Purpose.LANE_SEED)
 P_ENV_SIDE = int(Purpose.ENV_SIDE)
@@ -210,6 +212,22 @@ def quick_normal_at(prefix, index, purpose):
     h = finish_key(prefix, index, purpose)
     s = float(h & _U16) + float((h >> _S16) & _U16) + float((h >> _S32) & _U16) + float(h >> _S48)
     return (s - _QUICK_MEAN) * _QUICK_SCALE
+
+
+_U32 = np.uint64(0xFFFFFFFF)
+_INV_2_32 = 1.0 / 4294967296.0
+
+
+@kernel(inline=True)
+def uniform_pair_at(prefix, index, purpose):
+    """Two independent uniforms in the open interval (0, 1) from one key: its two 32-bit halves, each ``(k + 0.5) / 2**32``.
+
+    Never 0 nor 1, so ``log`` of either is finite (at most 22.9 in size): for the
+    many interval extremes of a path (:mod:`orderbook.market.path`), one hash for two
+    draws. Takes only ``purpose``.
+    """
+    h = finish_key(prefix, index, purpose)
+    return (float(h & _U32) + 0.5) * _INV_2_32, (float(h >> _S32) + 0.5) * _INV_2_32
 
 
 @kernel(inline=True)

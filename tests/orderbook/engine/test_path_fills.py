@@ -135,16 +135,19 @@ RACE_MARKET = dict(volume_mean={"BTC": 100.0}, zero_volume_prob=0.0)
 
 @functools.cache
 def race_setting() -> tuple[int, int, int]:
-    """(seed, price, time the path first reaches it in bar 2): a buy limit there rests untouched through bar 1."""
+    """(seed, price, time the path first reaches it in bar 2): a buy limit there rests untouched through bar 1.
+
+    The path reaches a price in the interval whose minimum (``path_low_ticks``, the continuous path between two
+    points) lies at or below it; the fill is stamped at that interval's end point."""
     for seed in range(100):
         probe = ob.Exchange(one_venue(0.0, RACE_FILLS, **RACE_MARKET))
         probe.reset(seed=seed)
         probe.step()
-        first = probe.bars.path_ticks[0, 0].copy()
+        first = probe.bars.path_low_ticks[0, 0].copy()
         t0 = int(probe.lanes.time_ns[0])
         probe.step()
-        second = probe.bars.path_ticks[0, 0]
-        price = int(second[1:].min())
+        second = probe.bars.path_low_ticks[0, 0]
+        price = int(probe.bars.path_ticks[0, 0, 1:].min())
         if first.min() > price and second[1] > price:
             j = int(np.flatnonzero(second <= price)[0])
             return seed, price, point_time_ns(t0, probe.config.step_ns, probe.config.path_points, j)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import orderbook as ob
 from orderbook.engine.intents import empty_intents
-from orderbook.market.path import interval_volume_lots
+from orderbook.market.path import interval_volume_lots, share_at_or_through
 from orderbook.spec import codes as c
 
 LANES = 256
@@ -69,18 +69,25 @@ def test_splitting_an_order_never_fills_more_than_the_whole(frac, offset, partic
     assert (halves <= whole).all(), np.argwhere(halves > whole)[:5]
 
 
+def toward(ex: ob.Exchange, side: int) -> np.ndarray:
+    """(lanes, N + 1): each interval's extreme toward a limit of ``side`` (its min for a buy, its max for a sell)."""
+    if side == c.BUY:
+        return np.maximum(ex.bars.path_low_ticks[:, 0, :], ex.bars.low_ticks[:, :1])
+    return np.minimum(ex.bars.path_high_ticks[:, 0, :], ex.bars.high_ticks[:, :1])
+
+
 def traded_at_or_through(ex: ob.Exchange, side: int, price: np.ndarray) -> np.ndarray:
-    """Per lane: the volume this step's path offered a limit at ``price`` (all of an interval through it, half at it)."""
+    """Per lane: the volume this step's path offered a limit at ``price``: of every interval that reached it (its
+    extreme at or through the price), the share of its time spent at or through it (``share_at_or_through``)."""
     n = ex.compiled.path_points
-    path, vol = ex.bars.path_ticks[:, 0, :], ex.bars.volume_lots[:, 0]
+    path, extreme, vol = ex.bars.path_ticks[:, 0, :], toward(ex, side), ex.bars.volume_lots[:, 0]
+    var = ex.bars.path_sigma_ticks[:, 0] ** 2 / n
     out = np.zeros(ex.n_lanes, dtype=np.int64)
     for b in range(ex.n_lanes):
         for j in range(1, n + 1):
-            iv = interval_volume_lots(vol[b], n, j)
-            if path[b, j] == price[b]:
-                out[b] += iv // 2
-            elif side * (price[b] - path[b, j]) > 0:
-                out[b] += iv
+            if side * (price[b] - extreme[b, j]) >= 0:
+                share = share_at_or_through(path[b, j - 1], path[b, j], var[b], price[b], float(side))
+                out[b] += int(np.round(interval_volume_lots(vol[b], n, j) * share))
     return out
 
 
@@ -145,8 +152,8 @@ def test_a_limit_behind_a_deeper_queue_fills_later_with_the_same_seeds(shallow, 
 @settings(max_examples=8, deadline=None)
 def test_only_a_trade_through_clears_the_queue_ahead(tick, offset, side, seed):
     """Lane by lane, bar by bar (no cancellations ahead): a bar whose path never reaches the price leaves the queue
-    ahead as it was (the price moving away does not clear a level), a bar that trades through it clears it, a bar
-    that only touches it can only shorten it."""
+    ahead as it was (the price moving away does not clear a level), a bar that trades through it clears it (at a
+    point or between two: an interval's extreme), a bar that only touches it can only shorten it."""
     cfg = venue_config(ob.FillSpec(queue_fraction=1.0, queue_cancel_rate=0.0, touch_fill_prob=1.0), tick=tick)
     q = 10 * typical_lots(cfg)  # never filled whole in a few bars at the default participation: it keeps resting
     ex = start(cfg, 128, seed)
@@ -158,7 +165,7 @@ def test_only_a_trade_through_clears_the_queue_ahead(tick, offset, side, seed):
         live = (ex.orders.status[:, 0] == c.OPEN) | (ex.orders.status[:, 0] == c.PARTIAL)
         ex.step(empty_intents(ex.n_lanes, cfg.max_new_orders))
         after = ex.orders.queue_ahead_lots[:, 0]
-        path = ex.bars.path_ticks[:, 0, 1:]  # the points a resting order meets: strictly after the bar's start
+        path = toward(ex, side)[:, 1:]  # the intervals a resting order meets: those ending after the bar's start
         through = (side * (price[:, None] - path) > 0).any(axis=1)
         reached = through | (path == price[:, None]).any(axis=1)
         away, cleared = live & ~reached & (before > 0), live & through
@@ -168,6 +175,34 @@ def test_only_a_trade_through_clears_the_queue_ahead(tick, offset, side, seed):
         checked["away"] += int(away.sum())
         checked["through"] += int(cleared.sum())
     assert checked["away"] > 0  # the case a level's queue must survive was seen
+
+
+@pytest.mark.parametrize("side", [c.BUY, c.SELL])
+def test_a_resting_limit_fills_when_the_path_goes_through_its_price_between_two_points(side):
+    """Lane by lane: a resting limit whose price no path point reaches, but the continuous path between two points
+    goes through (an interval's extreme), fills in that bar, its queue ahead cleared (before, only a point at or
+    beyond the price filled it: the fills a real maker gets on a brief dip were missed); a bar that no interval
+    brings to the price fills nothing."""
+    cfg = venue_config(ob.FillSpec(participation=1.0, touch_fill_prob=1.0, queue_fraction=1.0, queue_cancel_rate=0.0))
+    q = 10 * typical_lots(cfg)  # keeps resting for several bars
+    ex = start(cfg, 256, 11)
+    place(ex, [(side, c.LIMIT, q)], 20)
+    price, n = ex.orders.price_ticks[:, 0], ex.compiled.path_points
+    seen = 0
+    for _ in range(8):
+        before = ex.orders.filled_lots[:, 0].copy()
+        live = (ex.orders.status[:, 0] == c.OPEN) | (ex.orders.status[:, 0] == c.PARTIAL)
+        ex.step(empty_intents(ex.n_lanes, cfg.max_new_orders))
+        got = ex.orders.filled_lots[:, 0] - before
+        points, extreme = ex.bars.path_ticks[:, 0, 1:], toward(ex, side)[:, 1:]
+        room = (side * (points - price[:, None]) > 0).all(axis=1)  # every point stays on the limit's side
+        between = live & room & (side * (price[:, None] - extreme) > 0).any(axis=1) & (ex.bars.volume_lots[:, 0] >= 2 * n)
+        away = live & (side * (extreme - price[:, None]) > 0).all(axis=1)
+        assert (got[between] > 0).all(), np.flatnonzero(between & (got == 0))[:5]
+        assert (ex.orders.queue_ahead_lots[between, 0] == 0).all()
+        assert (got[away] == 0).all()
+        seen += int(between.sum())
+    assert seen > 0  # the case was met
 
 
 @pytest.mark.parametrize("half_life_s", [float("inf"), 1e-3])

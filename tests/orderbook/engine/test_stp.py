@@ -117,7 +117,7 @@ def test_without_prevention_the_same_intents_do_rest_crossed_and_fill_on_both_si
 
 @pytest.mark.parametrize("mode", ["expire_maker", "expire_both"])
 def test_every_prevention_mode_keeps_the_invariant(mode):
-    ex = run(mode, HIGH, seed=5, n_steps=60)
+    ex = run(mode, HIGH, seed=5, n_steps=60, n_lanes=16)
     events = ex.history.events_frame()
     assert crossed_pairs(events).height == 0
     assert (events["reason"].cast(pl.String) == "SELF_TRADE").sum() > 0

@@ -28,7 +28,9 @@ def market_config(market: str, **overrides) -> ob.ExchangeConfig:
     return replay_config(_bars(), episode_steps=12, **overrides)
 
 
-def test_the_synthetic_path_starts_at_the_open_ends_at_the_close_and_touches_the_high_and_the_low():
+def test_the_synthetic_path_starts_at_the_open_ends_at_the_close_and_stays_in_the_bars_range():
+    """The bar's high and low are the continuous path's (the interval extremes, tests/orderbook/market/
+    test_path_extremes.py), so its points lie inside them without reaching them in every bar."""
     ex = ob.Exchange(market_config("synthetic"), n_lanes=64)
     ex.reset(seed=5)
     gen = np.random.default_rng(0)
@@ -39,8 +41,8 @@ def test_the_synthetic_path_starts_at_the_open_ends_at_the_close_and_touches_the
         assert path.shape[2] == ex.config.path_points + 1
         assert (path[:, :, 0] == bars.open_ticks).all()
         assert (path[:, :, -1] == bars.close_ticks).all()
-        assert (path.max(axis=2) == bars.high_ticks).all()  # touches the high and never passes it
-        assert (path.min(axis=2) == bars.low_ticks).all()
+        assert (path.max(axis=2) <= bars.high_ticks).all()
+        assert (path.min(axis=2) >= bars.low_ticks).all()
     assert (bars.high_ticks > bars.low_ticks).mean() > 0.5  # the bars move: the checks above bind
 
 
