@@ -14,7 +14,8 @@
    and steps per second, a comparison PNG and the learning curve;
 3. ``agents.real_data`` (unless ``--no-real-data``): the same task on real bars, out of
    sample: PPO trained on the Binance.US BTC/USD replay's train split (2023-03-01..14)
-   with that module's measured configuration, then it and every baseline evaluated on
+   with that module's measured configuration, from the same clone of passive repricing
+   (``--real-imitate``), then it and every baseline evaluated on
    the test split (03-15..21), with the checks an out-of-sample claim needs (every
    window inside the test split, intervals clustered by time block). Into
    ``out_dir/real``.
@@ -98,8 +99,9 @@ class Args:
     """PPO training steps on the replay's train split"""
     imitate: Imitate = "passive"
     """synthetic training's warm start: behaviour-clone this baseline before PPO (agents.imitation); none: from scratch"""
-    real_imitate: Imitate = "none"
-    """the real-data training's warm start (none: from scratch, agents.real_data's measured default)"""
+    real_imitate: Imitate = "passive"
+    """the real-data training's warm start (none: from scratch; from scratch the replay's PPO lost to passive and
+    tied random after the maker-fill change, from the clone it ties passive: benchmarks/RESULTS.md, issue 15)"""
     imitate_steps: int = 65_536
     """with --imitate / --real-imitate: env steps of the baseline's demonstrations"""
 
