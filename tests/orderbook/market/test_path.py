@@ -124,6 +124,10 @@ def test_same_seed_same_path_at_batch_sizes_1_and_64(market):
             ex.step()
             assert np.array_equal(big.bars.path_ticks[b], ex.bars.path_ticks[0])
             assert np.array_equal(big.bars.path_sigma_ticks[b], ex.bars.path_sigma_ticks[0])
+            assert np.array_equal(big.bars.path_low_ticks[b], ex.bars.path_low_ticks[0])  # the intervals' extremes
+            assert np.array_equal(big.bars.path_high_ticks[b], ex.bars.path_high_ticks[0])
+            assert np.array_equal(big.bars.high_ticks[b], ex.bars.high_ticks[0])
+            assert np.array_equal(big.bars.low_ticks[b], ex.bars.low_ticks[0])
 
 
 def test_a_finer_path_is_a_config_choice_and_out_of_range_is_refused():

@@ -137,24 +137,6 @@ def test_the_share_of_intervals_whose_min_passes_a_level_is_the_brownian_bridges
     assert abs(above / draws - p) < 4 * sd, (above / draws, p, sd)
 
 
-@pytest.mark.parametrize("market", ["synthetic", "replay"])
-def test_same_seed_same_extremes_at_batch_sizes_1_and_64(market):
-    cfg = market_config(market)
-    big = ob.Exchange(cfg, n_lanes=64)
-    big.reset(seed=100)
-    singles = {b: ob.Exchange(cfg, n_lanes=1) for b in (0, 17, 63)}
-    for b, ex in singles.items():
-        ex.reset(seed=100 + b)
-    gen = np.random.default_rng(3)
-    for _ in range(4):
-        big.step(random_intents(gen, big))  # the batch trades, the singles do not: the market is the same
-        for b, ex in singles.items():
-            ex.step()
-            assert np.array_equal(big.bars.path_low_ticks[b], ex.bars.path_low_ticks[0])
-            assert np.array_equal(big.bars.path_high_ticks[b], ex.bars.path_high_ticks[0])
-            assert np.array_equal(big.bars.high_ticks[b], ex.bars.high_ticks[0])
-
-
 @pytest.mark.parametrize("x0, x1, var, price", [(5, 5, 40.0, 0), (2, 12, 90.0, 0), (8, -3, 60.0, 0), (0, 0, 10.0, 0)])
 def test_the_share_an_interval_offers_is_its_expected_time_at_or_through_given_that_it_reached_the_price(x0, x1, var, price):
     """Brownian bridges simulated finely (2,000 paths x 2,000 steps): among those whose min reaches the price's tick
