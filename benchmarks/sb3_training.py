@@ -75,7 +75,7 @@ def time_to_beat(run_dir: Path, policy: str = "twap", window: int = 5) -> dict[s
     import polars as pl
 
     progress = pl.read_csv(run_dir / "progress.csv").filter(pl.col("rollout/shortfall_bps").is_not_null())
-    summary = pl.read_csv(run_dir / "eval" / "summary.csv").filter((pl.col("metric") == "shortfall_bps"))
+    summary = pl.read_csv(run_dir / "eval" / "summary.csv").filter(pl.col("metric") == "shortfall_bps")
     target = float(summary.filter(pl.col("policy") == policy)["mean"][0])
     rolling = progress["rollout/shortfall_bps"].rolling_mean(window)
     below = [k for k, x in enumerate(rolling.to_list()) if x is not None and x < target]

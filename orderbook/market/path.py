@@ -202,14 +202,14 @@ def interval_extremes(bars, b, i, key, n, lo, hi, first_lo, first_hi):
     for j in range(1, n + 1):
         x1 = bars.path_ticks[b, i, j]
         u_lo, u_hi = rng.uniform_pair_at(key, (i << 16) | j, rng.P_PATH_EXTREMES)
-        l, h = (first_lo, first_hi) if j == 1 else (lo, hi)
+        floor_ticks, ceil_ticks = (first_lo, first_hi) if j == 1 else (lo, hi)
         d2 = float(x1 - x0) ** 2
         m = np.round(0.5 * (float(x0 + x1) - np.sqrt(d2 - 2.0 * var * np.log(u_lo))))
         top = np.round(0.5 * (float(x0 + x1) + np.sqrt(d2 - 2.0 * var * np.log(u_hi))))
-        low = np.int64(min(max(m, float(l)), float(h)))
-        high = np.int64(min(max(top, float(l)), float(h)))
-        bars.path_low_ticks[b, i, j] = min(max(low, l), min(x0, x1))
-        bars.path_high_ticks[b, i, j] = max(min(high, h), max(x0, x1))
+        low = np.int64(min(max(m, float(floor_ticks)), float(ceil_ticks)))
+        high = np.int64(min(max(top, float(floor_ticks)), float(ceil_ticks)))
+        bars.path_low_ticks[b, i, j] = min(max(low, floor_ticks), min(x0, x1))
+        bars.path_high_ticks[b, i, j] = max(min(high, ceil_ticks), max(x0, x1))
         x0 = x1
 
 
