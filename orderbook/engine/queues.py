@@ -48,7 +48,13 @@ import numpy as np
 
 from orderbook.compile.jit import kernel
 from orderbook.engine.lifecycle import is_fillable
-from orderbook.market.path import first_point_after, interval_volume_lots, point_time_ns, share_at_or_through
+from orderbook.market.path import (
+    first_point_after,
+    interval_variance_ticks2,
+    interval_volume_lots,
+    point_time_ns,
+    share_at_or_through,
+)
 from orderbook.spec import codes as c
 from orderbook.spec import rng
 
@@ -181,7 +187,7 @@ def _point_volume_lots(bars, b, i, side, price, extreme, volume, n, j):
     """
     if j <= 0 or not (extreme == price or _traded_through(side, price, extreme)):
         return np.int64(0)
-    var = bars.path_sigma_ticks[b, i] ** 2 / n
+    var = interval_variance_ticks2(bars, b, i, n)
     share = share_at_or_through(bars.path_ticks[b, i, j - 1], bars.path_ticks[b, i, j], var, price, float(side))
     return np.int64(np.round(interval_volume_lots(volume, n, j) * share))
 

@@ -150,6 +150,14 @@ def interval_volume_lots(volume_lots, n, j):
 
 
 @kernel(inline=True)
+def interval_variance_ticks2(bars, b, i, n):
+    """Variance (ticks^2) of the path over one of the bar's ``n`` intervals: the one the refinement
+    (:func:`price_at_ns`), the intervals' extremes (:func:`interval_extremes`) and the volume a limit meets
+    there (:func:`share_at_or_through`, through :mod:`orderbook.engine.queues`) all use."""
+    return bars.path_sigma_ticks[b, i] ** 2 / n
+
+
+@kernel(inline=True)
 def _bridge(bars, b, i, key, j_from, x_from, j_to, x_to, sd_per_point, lo, hi):
     """Points ``j_from + 1 .. j_to`` of a Brownian bridge from ``x_from`` to ``x_to`` (float ticks), clamped and rounded.
 
@@ -195,7 +203,7 @@ def interval_extremes(bars, b, i, key, n, lo, hi, first_lo, first_hi):
     then clamped into ``[lo, hi]`` (``[first_lo, first_hi]`` for the first interval;
     the clamps contain the points). ``v = 0`` gives the points' own min and max.
     """
-    var = bars.path_sigma_ticks[b, i] ** 2 / n
+    var = interval_variance_ticks2(bars, b, i, n)
     x0 = bars.path_ticks[b, i, 0]
     bars.path_low_ticks[b, i, 0] = x0
     bars.path_high_ticks[b, i, 0] = x0
@@ -410,7 +418,7 @@ def price_at_ns(bars, b, i, n, t0, step_ns, t, key):
     j, r = f >> FINE_LEVELS, f & (FINE_PER_POINT - 1)
     if r == 0:
         return bars.path_ticks[b, i, j]
-    var_point = bars.path_sigma_ticks[b, i] ** 2 / n
+    var_point = interval_variance_ticks2(bars, b, i, n)
     lo_node, hi_node = 0, FINE_PER_POINT
     x_lo, x_hi = float(bars.path_ticks[b, i, j]), float(bars.path_ticks[b, i, j + 1])
     x = x_lo
