@@ -22,7 +22,7 @@ from benchmarks.fidelity_setup import (
     fills_by_order,
     orders,
     put,
-    quotes,
+    rest_buy_at_bid,
     row,
     start,
 )
@@ -77,12 +77,7 @@ def cancel_race(m: Market, n_lanes: int, seed: int, latencies_s=(1.0, 10.0, 30.0
     rows, prev = [], None
     for lat in latencies_s:
         cfg = m.config(latency_s=lat)
-        inst = m.instrument(cfg)
-        ex = start(cfg, n_lanes, seed)
-        bid, _ = quotes(ex, inst)
-        intents = orders(n_lanes, cfg.max_new_orders)
-        put(intents, 0, inst, c.BUY, c.LIMIT, max(m.big_lots // 100, 1), bid)
-        ex.step(intents)
+        ex = rest_buy_at_bid(m, cfg, n_lanes, seed, 1, lots=max(m.big_lots // 100, 1))
         resting = (ex.orders.status[:, 0] == c.OPEN) & (ex.orders.filled_lots[:, 0] == 0)
         cancels = np.zeros((n_lanes, cfg.slots), dtype=bool)
         cancels[:, 0] = resting

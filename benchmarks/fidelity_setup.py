@@ -148,14 +148,14 @@ def start(cfg: ob.ExchangeConfig, n_lanes: int, seed: int) -> ob.Exchange:
     return ex
 
 
-def rest_buy_at_bid(m: Market, cfg: ob.ExchangeConfig, n_lanes: int, seed: int, n_steps: int) -> ob.Exchange:
-    """An exchange whose every lane sent one buy limit of a tenth of a median bar at the bid it saw, then stepped
-    ``n_steps`` bars in all (zero latency unless ``cfg`` says otherwise)."""
+def rest_buy_at_bid(m: Market, cfg: ob.ExchangeConfig, n_lanes: int, seed: int, n_steps: int, lots: int = 0) -> ob.Exchange:
+    """An exchange whose every lane sent one buy limit of ``lots`` (0: a tenth of a median bar) at the bid it saw,
+    then stepped ``n_steps`` bars in all (zero latency unless ``cfg`` says otherwise)."""
     inst = m.instrument(cfg)
     ex = start(cfg, n_lanes, seed)
     bid, _ = quotes(ex, inst)
     intents = orders(n_lanes, cfg.max_new_orders)
-    put(intents, 0, inst, c.BUY, c.LIMIT, max(m.big_lots // 10, 1), bid)
+    put(intents, 0, inst, c.BUY, c.LIMIT, lots or max(m.big_lots // 10, 1), bid)
     ex.step(intents)
     for _ in range(n_steps - 1):
         ex.step()
