@@ -31,7 +31,8 @@ of the TWAP slice ``quantity / horizon`` or "everything still open"):
   away from a working child, cancel and re-post (the re-post goes out the step
   after the cancel, since a child's size is capped at what is neither filled nor
   working); ``market_steps`` before the horizon cancel everything, then sweep the
-  rest with market orders.
+  rest with market orders. Options: ``level`` posts behind the touch (a passive level)
+  instead, ``hysteresis_bps`` re-posts only when the target moved more than that.
 - ``all_at_once``: a market order for everything open, every step until filled.
 - ``random``: uniform over the allowed choices of each dimension (seeded).
 
@@ -45,6 +46,7 @@ buy, highest bid for a sell).
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -267,27 +269,53 @@ class AllAtOnce(ExecutionBaseline):
 
 
 class PassiveReprice(ExecutionBaseline):
-    """Post-only limit at the near touch for everything open, re-posted when the touch moves; market sweep at the end.
+    """Post-only limit at the near touch (or behind it) for everything open, re-posted when the touch moves;
+    market sweep at the end.
 
     Args:
         market_steps: the last ``market_steps`` steps send market orders for what is open;
             the step before them cancels every working child.
+        level: where children are posted: ``LEVEL_POST_NEAR`` (the near touch, post-only) or a
+            passive level ``LEVEL_PASSIVE0 + j`` (``passive_bps[j]`` behind the near touch).
+        hysteresis_bps: a working child is re-posted only when its price is more than this far
+            (in bps of its target price, floored to whole ticks) from where ``level`` would post now;
+            0 re-posts whenever the target moved by a tick.
     """
 
     name = "passive"
 
-    def __init__(self, env: Any = None, market_steps: int = 1):
+    def __init__(self, env: Any = None, market_steps: int = 1, level: int = sp.LEVEL_POST_NEAR, hysteresis_bps: float = 0.0):
         if not (isinstance(market_steps, int) and market_steps >= 1):
             raise ValueError(f"market_steps must be an int >= 1, got {market_steps!r}")
-        self.market_steps = market_steps
+        if not (isinstance(level, numbers.Integral) and (level == sp.LEVEL_POST_NEAR or level >= sp.LEVEL_PASSIVE0)):
+            raise ValueError(f"level must be post-only at the near touch ({sp.LEVEL_POST_NEAR}) or behind it "
+                             f"(>= {sp.LEVEL_PASSIVE0}), got {level!r}")
+        if not (isinstance(hysteresis_bps, numbers.Real) and math.isfinite(hysteresis_bps) and hysteresis_bps >= 0):
+            raise ValueError(f"hysteresis_bps must be a finite number >= 0, got {hysteresis_bps!r}")
+        self.market_steps, self.level, self.hysteresis_bps = market_steps, int(level), float(hysteresis_bps)
         super().__init__(env)
 
+    def attach(self, env: Any) -> PassiveReprice:
+        task = find_task(env)
+        if isinstance(task, ExecutionTask) and self.level >= task.n_levels:
+            raise ValueError(f"{self.name}: level must be < {task.n_levels} (passive levels {sp.LEVEL_PASSIVE0}.."
+                             f"{task.n_levels - 1} for passive_bps {task.passive_bps.tolist()}), got {self.level}")
+        super().attach(env)
+        return self
+
     def _stale(self, task: ExecutionTask) -> np.ndarray:
-        """Lanes with a working limit child whose price is no longer the near touch."""
+        """Lanes with a working limit child whose price is more than the tolerance from where ``level`` posts now."""
         o, bars = task.exchange.orders, task.exchange.bars
-        live = lifecycle.CANCELLABLE_TABLE[o.status]  # working and not yet being cancelled: PENDING, OPEN, PARTIAL
-        near = np.where((task.side == ob.Side.BUY)[:, None], sp.at(bars.bid_ticks, o.instrument), sp.at(bars.ask_ticks, o.instrument))
-        return (live & (o.kind == ob.OrderKind.LIMIT) & (o.price_ticks != near)).any(axis=1)
+        live = lifecycle.CANCELLABLE_TABLE[o.status] & (o.kind == ob.OrderKind.LIMIT)  # working, not being cancelled
+        bid, ask = sp.at(bars.bid_ticks, o.instrument), sp.at(bars.ask_ticks, o.instrument)
+        side = np.broadcast_to(task.side[:, None], o.price_ticks.shape)
+        if self.level == sp.LEVEL_POST_NEAR:
+            want = np.where(side == ob.Side.BUY, bid, ask)
+        else:
+            want = sp.limit_price_ticks(np.full(o.price_ticks.shape, self.level), side, bid, ask,
+                                        np.asarray(task.passive_bps, dtype=np.float64))
+        tolerance_ticks = np.floor(want * self.hysteresis_bps * 1e-4).astype(np.int64)
+        return (live & (np.abs(o.price_ticks - want) > tolerance_ticks)).any(axis=1)
 
     def act(self, task: ExecutionTask) -> np.ndarray:
         n = task.n_lanes
@@ -295,7 +323,7 @@ class PassiveReprice(ExecutionBaseline):
         sweep, wind_down = left <= self.market_steps, left == self.market_steps + 1
         stale = self._stale(task)
         cancel = np.where(sweep | wind_down | stale, sp.CANCEL_ALL, sp.CANCEL_NONE)
-        level = np.where(sweep, sp.LEVEL_MARKET, sp.LEVEL_POST_NEAR)
+        level = np.where(sweep, sp.LEVEL_MARKET, self.level)
         send = (self._open_atoms(task) > 0) & (sweep | ~(wind_down | stale))
         return self._order(task, level, np.full(n, len(task.size_multiples)), send, cancel)
 

@@ -27,53 +27,19 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import numpy as np
 import polars as pl
 
-import orderbook as ob
 from agents.baselines import PassiveReprice
 from agents.cli import parse, require
 from agents.common import env_kwargs, make_env
 from agents.evaluate import rollout
 from agents.stats import paired
 from envs import spaces as sp
-from orderbook.engine import lifecycle
 
 ENV_ID = "orderbook/Execution-v0"
 
 
-class PostBehind(PassiveReprice):
-    """Passive repricing that posts at ``level`` (the near touch, or ``passive_bps[j]`` behind it) and re-posts
-    only when the touch moved more than ``hysteresis_bps`` from the working child's price; market sweep at the end.
-
-    With ``level = LEVEL_POST_NEAR`` and ``hysteresis_bps = 0`` it is :class:`PassiveReprice`, action for action.
-    """
-
-    def __init__(self, env=None, level: int = sp.LEVEL_POST_NEAR, hysteresis_bps: float = 0.0, market_steps: int = 1):
-        require(level == sp.LEVEL_POST_NEAR or level >= sp.LEVEL_PASSIVE0,
-                f"level must be post-only at the near touch ({sp.LEVEL_POST_NEAR}) or behind it (>= {sp.LEVEL_PASSIVE0}), got {level}")
-        require(hysteresis_bps >= 0, f"hysteresis_bps must be >= 0, got {hysteresis_bps}")
-        self.level, self.hysteresis_bps = level, float(hysteresis_bps)
-        super().__init__(env, market_steps=market_steps)
-
-    def _stale(self, task) -> np.ndarray:
-        o, bars = task.exchange.orders, task.exchange.bars
-        live = lifecycle.CANCELLABLE_TABLE[o.status] & (o.kind == ob.OrderKind.LIMIT)
-        shape = o.price_ticks.shape
-        want = sp.limit_price_ticks(np.full(shape, self.level), np.broadcast_to(task.side[:, None], shape),
-                                    sp.at(bars.bid_ticks, o.instrument), sp.at(bars.ask_ticks, o.instrument),
-                                    np.asarray(task.passive_bps, dtype=np.float64))
-        tolerance_ticks = np.floor(want * self.hysteresis_bps * 1e-4).astype(np.int64)
-        return (live & (np.abs(o.price_ticks - want) > tolerance_ticks)).any(axis=1)
-
-    def act(self, task) -> np.ndarray:
-        acts = super().act(task)
-        left = task.horizon - task.exchange.lanes.step
-        posting = (left > self.market_steps) & (acts[:, 1] == sp.LEVEL_POST_NEAR)
-        acts[:, 1] = np.where(posting, self.level, acts[:, 1])
-        return acts
-
-
+# One change each to passive repricing (keyword arguments of PassiveReprice).
 VARIANTS = {
     "passive": {},
     "2 bps behind": {"level": sp.LEVEL_PASSIVE0},
@@ -109,7 +75,7 @@ def frontier(args: Args, path_points: int) -> pl.DataFrame:
     frames = []
     for name, options in VARIANTS.items():
         raw = make_env(ENV_ID, args.lanes, **kwargs)
-        policy = PostBehind(raw, **options)
+        policy = PassiveReprice(raw, **options)
         frames.append(rollout(name, raw, raw, lambda obs, p=policy: p.predict(obs)[0], args.episodes, args.seed))
     episodes = pl.concat(frames, how="diagonal_relaxed")
     means = episodes.group_by("policy", maintain_order=True).agg(pl.col("shortfall_bps").mean().alias("shortfall_bps"),

@@ -25,13 +25,17 @@ from agents.baselines import (
     TWAP,
     AllAtOnce,
     AlmgrenChriss,
+    ExecutionBaseline,
     PassiveReprice,
     ac_holdings_fraction,
     ac_kappa_tau,
     baselines_for,
 )
 from agents.vec_env import OrderbookVecEnv
+from envs import spaces as sp
+from envs.execution import ExecutionTask
 from orderbook.analytics.audit import audit
+from orderbook.engine import lifecycle
 from tests.agents.helpers import (
     EPSILON,
     ETA,
@@ -177,6 +181,64 @@ def test_passive_reprices_with_limits_and_sweeps_at_the_horizon():
     fills = ev.filter(pl.col("event") == "FILL")
     assert (fills["liquidity"] == "MAKER").mean() > 0.5  # mostly filled passively
     assert audit(env.exchange) == []
+
+
+class _PassiveBeforeOptions(ExecutionBaseline):
+    """Reference: PassiveReprice's rule as it was before it took ``level`` and ``hysteresis_bps`` (verbatim)."""
+
+    def _stale(self, task: ExecutionTask) -> np.ndarray:
+        o, bars = task.exchange.orders, task.exchange.bars
+        live = lifecycle.CANCELLABLE_TABLE[o.status]
+        near = np.where((task.side == ob.Side.BUY)[:, None], sp.at(bars.bid_ticks, o.instrument), sp.at(bars.ask_ticks, o.instrument))
+        return (live & (o.kind == ob.OrderKind.LIMIT) & (o.price_ticks != near)).any(axis=1)
+
+    def act(self, task: ExecutionTask) -> np.ndarray:
+        n, market_steps = task.n_lanes, 1
+        left = task.horizon - task.exchange.lanes.step
+        sweep, wind_down = left <= market_steps, left == market_steps + 1
+        stale = self._stale(task)
+        cancel = np.where(sweep | wind_down | stale, sp.CANCEL_ALL, sp.CANCEL_NONE)
+        level = np.where(sweep, sp.LEVEL_MARKET, sp.LEVEL_POST_NEAR)
+        send = (self._open_atoms(task) > 0) & (sweep | ~(wind_down | stale))
+        return self._order(task, level, np.full(n, len(task.size_multiples)), send, cancel)
+
+
+@pytest.mark.parametrize(("faults", "seed"), [(ob.FaultSpec.none(), 0), (ob.FaultSpec(), 1), (ob.FaultSpec.high(), 2)])
+def test_passive_with_default_options_is_the_rule_before_them_action_for_action(faults, seed):
+    horizon, episodes = 12, 3
+    env = OrderbookVecEnv(EXEC, 16, horizon=horizon, faults=faults)
+    new, old = PassiveReprice(env), _PassiveBeforeOptions(env)
+    env.seed(seed)
+    obs = env.reset()
+    sent_new, sent_old, left, dones = [], [], [], 0
+    for _ in range(horizon * episodes):
+        left.append(new.task.horizon - new.task.exchange.lanes.step)
+        sent_new.append(new.predict(obs)[0])
+        sent_old.append(old.predict(obs)[0])
+        obs, _, done, _ = env.step(sent_new[-1])
+        dones += int(done.sum())
+    sent_new, sent_old = np.stack(sent_new), np.stack(sent_old)
+    np.testing.assert_array_equal(sent_new, sent_old)
+    assert dones >= 16 * (episodes - 1), "whole episodes: every lane ends at least twice"
+    assert (sent_new[:, :, 1] == sp.LEVEL_POST_NEAR).any() and (sent_new[:, :, 1] == sp.LEVEL_MARKET).any()
+    before_wind_down = np.stack(left) > 2
+    assert (sent_new[:, :, -1][before_wind_down] == sp.CANCEL_ALL).any(), "some child went stale before the wind-down"
+
+
+def test_passive_refuses_bad_options_with_what_it_expected():
+    with pytest.raises(ValueError, match=r"level must be post-only at the near touch \(5\) or behind it \(>= 6\), got 1"):
+        PassiveReprice(level=sp.LEVEL_MARKET)
+    with pytest.raises(ValueError, match=r"level must be post-only .* got 5\.0"):
+        PassiveReprice(level=5.0)
+    for bad in (-1.0, float("nan"), float("inf"), "1"):
+        with pytest.raises(ValueError, match=r"hysteresis_bps must be a finite number >= 0, got"):
+            PassiveReprice(hysteresis_bps=bad)
+    env = OrderbookVecEnv(EXEC, 2, passive_bps=(2.0, 5.0))
+    policy = PassiveReprice(level=sp.LEVEL_PASSIVE0 + 2)
+    with pytest.raises(ValueError, match=r"level must be < 8 \(passive levels 6..7 for passive_bps \[2.0, 5.0\]\), got 8"):
+        policy.attach(env)
+    assert policy.task is None, "a refused attach leaves the policy unattached"
+    assert PassiveReprice(env, level=sp.LEVEL_PASSIVE0 + 1).task is not None
 
 
 def test_baselines_refuse_the_wrong_task_and_predict_before_attach():

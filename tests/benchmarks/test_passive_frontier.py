@@ -27,12 +27,18 @@ def _actions(policy_of, seed=123):
     return np.stack(sent)
 
 
-def test_post_behind_with_its_defaults_is_passive_repricing_action_for_action():
-    np.testing.assert_array_equal(_actions(lambda env: pf.PostBehind(env)), _actions(lambda env: PassiveReprice(env)))
+def test_every_variant_is_passive_repricing_with_one_option_changed():
+    assert pf.VARIANTS["passive"] == {}
+    raw = make_env(pf.ENV_ID, 2)
+    for name, options in pf.VARIANTS.items():
+        assert name == "passive" or len(options) == 1, name
+        policy = PassiveReprice(raw, **options)
+        changed = {k for k in ("level", "hysteresis_bps", "market_steps") if getattr(policy, k) != getattr(PassiveReprice(), k)}
+        assert changed == set(options), name
 
 
-def test_post_behind_posts_at_its_level_and_sweeps_at_the_end():
-    acts = _actions(lambda env: pf.PostBehind(env, level=sp.LEVEL_PASSIVE0))
+def test_posting_behind_posts_at_its_level_and_sweeps_at_the_end():
+    acts = _actions(lambda env: PassiveReprice(env, level=sp.LEVEL_PASSIVE0))
     levels = acts[:, :, 1]
     assert (levels == sp.LEVEL_PASSIVE0).any()
     assert not (levels == sp.LEVEL_POST_NEAR).any()  # every child it posts is behind the touch
@@ -41,7 +47,7 @@ def test_post_behind_posts_at_its_level_and_sweeps_at_the_end():
 
 def test_hysteresis_reprices_less_often_than_passive():
     cancels = lambda acts: int((acts[:, :, -1] == sp.CANCEL_ALL).sum())  # noqa: E731
-    assert cancels(_actions(lambda env: pf.PostBehind(env, hysteresis_bps=5.0))) < cancels(_actions(lambda env: PassiveReprice(env)))
+    assert cancels(_actions(lambda env: PassiveReprice(env, hysteresis_bps=5.0))) < cancels(_actions(lambda env: PassiveReprice(env)))
 
 
 @pytest.mark.parametrize(("argv", "expected"), [
@@ -55,8 +61,3 @@ def test_bad_arguments_exit_with_one_line(argv, expected, capsys):
         pf.main(argv)
     assert exc.value.code == 2
     assert expected in capsys.readouterr().err
-
-
-def test_a_level_that_is_not_passive_is_refused():
-    with pytest.raises(ValueError, match=r"level must be post-only at the near touch \(5\) or behind it \(>= 6\), got 1"):
-        pf.PostBehind(None, level=sp.LEVEL_MARKET)
