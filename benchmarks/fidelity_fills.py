@@ -32,7 +32,7 @@ from benchmarks.fidelity_setup import (
     row,
     start,
 )
-from benchmarks.fidelity_targets import ac_twap_shortfall, cross_frequency, mean_se, share_se, wilson_interval
+from benchmarks.fidelity_targets import ac_twap_shortfall, mean_se, share_se, wilson_interval
 from orderbook.analytics import queries
 from orderbook.spec import codes as c
 
@@ -55,15 +55,31 @@ def passive_taker_share(m: Market, n_lanes: int, seed: int, n_steps: int = 10) -
                 ci(share, se, 3), "0", "0 exactly", total > 0 and taker == 0)]
 
 
-def fill_probability(m: Market, n_lanes: int, seed: int, sizes: tuple[int, ...], horizons=HORIZONS, behind=TICKS_BEHIND) -> list[Row]:
-    """Fact 3. Probability that a buy limit at the bid, one or two ticks behind, fills (any part) within h bars, by size.
+def own_bars_cross(price_ticks: np.ndarray, low_ticks: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per lane: do its own bars ``1 .. horizon`` after the decision bar 0 trade through / touch its buy price?
 
-    Target: the bars' own frequency over the same lanes' windows (every decision bar
-    of each window, from the market log alone) that the next h bars trade through
-    the price (the level cleared: a true market fills it whatever its queue) and
-    touch it (the most it could ever fill). Holds when the simulator's probability
-    lies in ``[(1 - 30%) x trade-through, touch]`` (its 95% Wilson interval meets it).
-    Each (offset, size) group of lanes places one GTC order at the first step.
+    ``price_ticks`` is ``(N,)`` (the buy limit placed at bar 0), ``low_ticks`` ``(N, T)``
+    (each bar's low, ``inf`` for a bar that traded nothing: it crosses no price). Returns
+    ``(through, touch)``, boolean ``(N,)``: the lowest low of those bars is below the price
+    (the level cleared: a true market fills the buy whatever its queue) or at most the price
+    (the most it could ever fill). Only the bars are read, never the decision bar itself.
+    """
+    price, low = np.asarray(price_ticks, dtype=np.float64), np.asarray(low_ticks, dtype=np.float64)
+    if low.ndim != 2 or price.shape != low.shape[:1]:
+        raise ValueError(f"price_ticks must be (N,) and low_ticks (N, T), got {price.shape} and {low.shape}")
+    if not 1 <= horizon < low.shape[1]:
+        raise ValueError(f"horizon must be in [1, {low.shape[1] - 1}] for {low.shape[1]} bars, got {horizon}")
+    lowest = low[:, 1:1 + horizon].min(axis=1)
+    return lowest < price, lowest <= price
+
+
+def resting_buys(m: Market, n_lanes: int, seed: int, sizes: tuple[int, ...], horizons=HORIZONS, behind=TICKS_BEHIND) -> pl.DataFrame:
+    """Fact 3's lanes: ``n_lanes`` per (offset, size) group, each placing one GTC buy limit ``ticks_behind`` under the
+    bid it sees at the first step, then resting ``max(horizons)`` bars.
+
+    One row per lane and horizon ``h``: ``lane``, ``ticks_behind``, ``lots``, ``horizon``, ``filled_lots`` (by the
+    end of bar ``h``) and ``through``/``touch`` (:func:`own_bars_cross`: that lane's own bars ``1 .. h``, the bars
+    its order rested through, against its price). A fill and its target are read on the same lane.
     """
     cfg = m.config()
     inst = m.instrument(cfg)
@@ -75,30 +91,50 @@ def fill_probability(m: Market, n_lanes: int, seed: int, sizes: tuple[int, ...],
     g_of = np.arange(n) // n_lanes
     k_of = np.array([groups[g][0] for g in g_of])
     q_of = np.array([groups[g][1] for g in g_of])
-    put(intents, 0, inst, c.BUY, c.LIMIT, q_of, bid - k_of)
+    price = bid - k_of
+    put(intents, 0, inst, c.BUY, c.LIMIT, q_of, price)
     ex.step(intents)
     h_max = max(horizons)
     for _ in range(h_max - 1):
         ex.step()
-    ev = ex.history.events_frame()
-    cum = cum_fills_by_step(ev, np.arange(n), h_max)
+    cum = cum_fills_by_step(ex.history.events_frame(), np.arange(n), h_max)
     mk = ex.history.market_frame().filter(pl.col("instrument") == inst).sort("lane", "step")
-    steps = h_max + 1
-    mk_bid = mk["bid_ticks"].to_numpy().reshape(n, steps).astype(np.float64)
-    mk_low = np.where(mk["volume_lots"].to_numpy() > 0, mk["low_ticks"].to_numpy(), np.inf).reshape(n, steps)
+    low = np.where(mk["volume_lots"].to_numpy() > 0, mk["low_ticks"].to_numpy(), np.inf).reshape(n, h_max + 1)
+    frames = []
+    for h in horizons:
+        through, touch = own_bars_cross(price, low, h)
+        frames.append(pl.DataFrame({"lane": np.arange(n), "ticks_behind": k_of, "lots": q_of, "horizon": np.full(n, h),
+                                    "filled_lots": cum[:, h], "through": through, "touch": touch}))
+    return pl.concat(frames)
+
+
+def fill_probability(m: Market, n_lanes: int, seed: int, sizes: tuple[int, ...], horizons=HORIZONS, behind=TICKS_BEHIND) -> list[Row]:
+    """Fact 3. Probability that a buy limit at the bid, one or two ticks behind, fills (any part) within h bars, by size.
+
+    Target: the share of the same group's lanes whose own bars (the ``h`` bars after the
+    order was placed, from the market log alone) trade through the order's price (the level
+    cleared: a true market fills it whatever its queue) and touch it (the most it could ever
+    fill). Holds when the simulator's probability lies in ``[(1 - 30%) x trade-through, touch]``
+    (its 95% Wilson interval meets it). Each (offset, size) group of lanes places one GTC
+    order at the first step (:func:`resting_buys`). The comparison is paired: fills and
+    target come from the same bars, so the group's sample of bars is not a source of misses
+    (against every decision bar of every lane, a 512-lane group's share could fall outside
+    by sampling alone).
+    """
+    lanes = resting_buys(m, n_lanes, seed, sizes, horizons, behind)
     rows = []
     for h in horizons:
         for k in behind:
-            through, n_dec = cross_frequency(mk_bid - k, mk_low, h, strict=True)
-            touch, _ = cross_frequency(mk_bid - k, mk_low, h, strict=False)
             for q in sizes:
-                sel = (k_of == k) & (q_of == q)
-                hits, count = int((cum[sel, h] > 0).sum()), int(sel.sum())
+                g = lanes.filter((pl.col("horizon") == h) & (pl.col("ticks_behind") == k) & (pl.col("lots") == q))
+                filled = g["filled_lots"].to_numpy()
+                hits, count = int((filled > 0).sum()), g.height
+                through, touch = float(g["through"].mean()), float(g["touch"].mean())
                 lo, hi = wilson_interval(hits, count)
-                full = float((cum[sel, h] >= q).mean())
+                full = float((filled >= q).mean())
                 holds = lo <= touch and hi >= (1 - TOL) * through
                 rows.append(row("3 fill prob. of a resting buy", m.name, f"bid-{k} ticks, {q * 1e-4:g} BTC, {h} bars (full fill {full:.2f})",
-                                f"{hits / count:.3f} [{lo:.3f}, {hi:.3f}]", f"through {through:.3f}, touch {touch:.3f} ({n_dec} bars)", "[0.7 x through, touch]", holds))
+                                f"{hits / count:.3f} [{lo:.3f}, {hi:.3f}]", f"through {through:.3f}, touch {touch:.3f} ({count} bars)", "[0.7 x through, touch]", holds))
     return rows
 
 
