@@ -7,6 +7,7 @@ the very env the model was trained on.
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, get_args
 
 import torch
@@ -25,7 +26,7 @@ SPLITS, REWARDS = tuple(s for s in get_args(Split) if s), get_args(Reward)
 
 
 def env_kwargs(env_id: str, faults: str = "default", market: str = "synthetic", horizon: int = 0,
-               max_episode_steps: int = 0, split: str = "", reward: str = "shortfall") -> dict[str, Any]:
+               max_episode_steps: int = 0, split: str = "", reward: str = "shortfall", quantity: str = "") -> dict[str, Any]:
     """Keyword arguments of ``OrderbookVecEnv`` / ``gym.make_vec`` from the CLI's plain values.
 
     The values stay plain (names, ints), as ``gym.make`` takes them (:mod:`envs.config`), so
@@ -36,6 +37,8 @@ def env_kwargs(env_id: str, faults: str = "default", market: str = "synthetic", 
     ``"train"`` or ``"test"``, the period every episode stays inside
     (``orderbook.presets.BINANCE_US_SPLITS``); ``""`` every bar. ``reward`` (Execution only):
     the env's reward option, ``"shortfall"`` by default (then not written, as before).
+    ``quantity`` (Execution only): the parent in BTC, ``""`` keeps the registered 1 BTC; a parent
+    above 1 BTC comes with the market's default account scaled to hold it (:func:`parent_account`).
     Raises ``ValueError`` naming the choices for anything else.
     """
     if faults not in FAULT_LEVELS:
@@ -67,7 +70,36 @@ def env_kwargs(env_id: str, faults: str = "default", market: str = "synthetic", 
         kwargs["max_episode_steps"] = int(max_episode_steps)
     elif horizon:
         kwargs["max_episode_steps"] = int(horizon)  # the registered limit is the default horizon
+    if quantity:
+        if not env_id.endswith("Execution-v0"):
+            raise ValueError(f"quantity applies to orderbook/Execution-v0 only, got env {env_id}")
+        kwargs["quantity"] = quantity
+        kwargs["exchange"] = {"initial_balances": parent_account(market, quantity)}
     return kwargs
+
+
+# What each market's default account holds per venue for the registered 1 BTC parent
+# (orderbook.default_config(quotes=("USD",)) and orderbook.binance_us_config()).
+DEFAULT_ACCOUNTS: dict[str, dict[str, dict[str, str]]] = {
+    "synthetic": {v: {"BTC": "1", "USD": "100000"} for v in ("alpha", "beta")},
+    "binance_us": {"binance_us": {"BTC": "1", "USD": "100000", "USDT": "50000", "USDC": "50000"}},
+}
+
+
+def parent_account(market: str, quantity: str) -> dict[str, str]:
+    """``market``'s default account scaled to hold a parent of ``quantity`` BTC: every balance of the
+    account that holds the registered 1 BTC parent times ``max(1, quantity)`` (a buy's notional at
+    ~30,000 USD per BTC is then covered ~3x on each venue, a sell's base exactly), keyed
+    ``"venue:asset"`` so the kwargs stay JSON. ``ValueError`` for a quantity that is not a number > 0."""
+    try:
+        qty = Decimal(str(quantity))
+    except InvalidOperation:
+        qty = Decimal("NaN")
+    if not (qty.is_finite() and qty > 0):
+        raise ValueError(f"quantity must be a number of BTC > 0, got {quantity!r}")
+    scale = max(Decimal(1), qty)
+    return {f"{venue}:{asset}": str(Decimal(amount) * scale) for venue, held in DEFAULT_ACCOUNTS[market].items()
+            for asset, amount in held.items()}
 
 
 def make_env(env_id: str, n_envs: int, **kwargs: Any) -> OrderbookVecEnv:

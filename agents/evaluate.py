@@ -78,6 +78,8 @@ class Args:
     """binance_us period: train or test (empty: test for a run trained on train, else as trained, else every bar)"""
     horizon: int = 0
     """Execution-v0 horizon in steps (0: as trained, else the env's default)"""
+    quantity: str = ""
+    """Execution-v0 parent in BTC (empty: as trained, else the registered 1 BTC)"""
     max_episode_steps: int = 0
     """truncation in steps (0: as trained, else the registered value)"""
     n_envs: int = 32
@@ -275,7 +277,8 @@ def resolve(args: Args) -> dict[str, Any]:
     trained_split = trained.get("split", "") if market == trained.get("market", "synthetic") else ""
     split = args.split or ("test" if trained_split == "train" else trained_split)  # out of sample by default
     kwargs = env_kwargs(env_id, faults, market, args.horizon or trained.get("horizon", 0),
-                        args.max_episode_steps or trained.get("max_episode_steps", 0), split)
+                        args.max_episode_steps or trained.get("max_episode_steps", 0), split,
+                        quantity=args.quantity or trained.get("quantity", ""))
     wanted = chosen_baselines(args.baselines, env_id, kwargs, run_dir)
     if run_dir is None and not wanted:
         raise ValueError("nothing to evaluate: give --run-dir or some --baselines")

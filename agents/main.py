@@ -63,6 +63,9 @@ class Args:
     """parent horizon in one-minute steps (0: the registered task's, 60)"""
     faults: FaultLevel = "default"
     """broker faults: none, default or high"""
+    quantity: str = ""
+    """parent in BTC on both markets (empty: the registered task's 1 BTC); above 1 BTC each market's default account
+    is scaled to hold it (agents.common.parent_account)"""
     reward: Reward = "shortfall"
     """the env's reward option: shortfall, arrival or marked (envs.ExecutionEnv, Rewards)"""
     drift_control: bool = True
@@ -119,7 +122,7 @@ def real_args(args: Args) -> rd.Args:
     """The real-data part: ``agents.real_data``'s measured configuration, the main job's seed, steps and folder."""
     return rd.Args(total_timesteps=args.real_timesteps, seed=args.seed, out_dir=str(Path(args.out_dir) / "real"),
                    progress_bar=args.progress_bar, save_history=args.save_history, imitate=args.real_imitate,
-                   imitate_steps=args.imitate_steps)
+                   imitate_steps=args.imitate_steps, quantity=args.quantity)
 
 
 def train_args(args: Args) -> tr.Args:
@@ -129,7 +132,7 @@ def train_args(args: Args) -> tr.Args:
                    reward=args.reward, drift_control=args.drift_control, holding_bps=args.holding_bps, n_steps=args.n_steps, batch_size=args.batch_size,
                    n_epochs=args.n_epochs, learning_rate=args.learning_rate, gamma=args.gamma, ent_coef=args.ent_coef,
                    progress_bar=args.progress_bar, save_history=args.save_history, log_every=10, imitate=args.imitate,
-                   imitate_steps=args.imitate_steps)
+                   imitate_steps=args.imitate_steps, quantity=args.quantity)
 
 
 def run(argv: list[str] | None = None) -> dict[str, Path]:
@@ -144,7 +147,8 @@ def run(argv: list[str] | None = None) -> dict[str, Path]:
     summary = json.loads((run / "summary.json").read_text())
     lines = [f"[main] synthetic: trained {summary['timesteps']:,} steps in {t1 - t0:.0f} s ({summary['steps_per_s']:,.0f} steps/s "
              f"while learning), evaluated in {t2 - t1:.0f} s"]
-    tables = [("Synthetic market (the registered Execution-v0)", paths["table"])]
+    parent = f", parent {args.quantity} BTC" if args.quantity else ""
+    tables = [(f"Synthetic market (the registered Execution-v0{parent})", paths["table"])]
     if args.real_data:
         real = rd.real(real_args(args))
         paths.update({f"real_{k}": v for k, v in real.items()})

@@ -74,6 +74,8 @@ class Args:
     """Execution-v0 reward: shortfall, arrival or marked (see envs.ExecutionEnv, Rewards)"""
     faults: FaultLevel = "default"
     """broker faults: none, default or high"""
+    quantity: str = ""
+    """parent in BTC (empty: the registered 1 BTC); above 1 BTC the account is scaled to hold it (agents.common.parent_account)"""
     seed: int = 0
     """training seed (lane b gets seed + b)"""
     eval_envs: int = 128
@@ -198,7 +200,7 @@ def train_args(args: Args) -> tr.Args:
                    learning_rate=args.learning_rate, n_steps=args.n_steps, batch_size=args.batch_size, gamma=args.gamma,
                    gae_lambda=args.gae_lambda, ent_coef=args.ent_coef, n_epochs=args.n_epochs, net_arch=args.net_arch, threads=1, progress_bar=args.progress_bar,
                    save_history=args.save_history, log_every=10, imitate=args.imitate, imitate_steps=args.imitate_steps,
-                   imitate_epochs=args.imitate_epochs)
+                   imitate_epochs=args.imitate_epochs, quantity=args.quantity)
 
 
 def out_of_sample_notes(eval_dir: Path, kwargs: dict[str, Any], args: Args) -> str:

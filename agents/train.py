@@ -70,6 +70,8 @@ class Args:
     """with --drift-control: charge this many bps of the parent notional per step on the unfilled remainder (urgency)"""
     horizon: int = 0
     """Execution-v0 parent horizon in steps (0: the env's default, 60)"""
+    quantity: str = ""
+    """Execution-v0 parent in BTC (empty: the registered 1 BTC); above 1 BTC the market's default account is scaled to hold it"""
     max_episode_steps: int = 0
     """truncation in steps (0: the registered value, or the horizon when one is given)"""
     learning_rate: float = 3e-4
@@ -119,7 +121,7 @@ class Args:
         arch = [x for x in self.net_arch.split(",") if x.strip()]  # empty: no hidden layer
         require(all(x.strip().isdigit() and int(x) > 0 for x in arch),
                 f"--net-arch must be comma-separated layer sizes > 0 such as 64,64, got {self.net_arch!r}")
-        env_kwargs(self.env_id, self.faults, self.market, self.horizon, self.max_episode_steps, self.split, self.reward)
+        env_kwargs(self.env_id, self.faults, self.market, self.horizon, self.max_episode_steps, self.split, self.reward, self.quantity)
         require(np.isfinite(self.holding_bps) and self.holding_bps >= 0, f"--holding-bps must be a finite number >= 0, got {self.holding_bps}")
         require(self.holding_bps == 0 or self.drift_control, f"--holding-bps applies with --drift-control, got {self.holding_bps} without it")
         require(not self.drift_control or self.env_id.endswith("Execution-v0"),
@@ -203,7 +205,8 @@ def progress_bar_available() -> bool:
 def train(args: Args) -> Path:
     """Train, save model + normalisation + arguments + history into the output folder; return it."""
     algo_cls = algorithm(args.algo)  # choices checked before anything is created
-    kwargs = env_kwargs(args.env_id, args.faults, args.market, args.horizon, args.max_episode_steps, args.split, args.reward)
+    kwargs = env_kwargs(args.env_id, args.faults, args.market, args.horizon, args.max_episode_steps, args.split, args.reward,
+                        args.quantity)
     out = Path(args.out_dir) if args.out_dir else default_out_dir(args)
     out.mkdir(parents=True, exist_ok=True)
     threads = set_threads(args.threads)

@@ -16,7 +16,8 @@ Every env takes the same configuration arguments, so ``gym.make`` and
   the account trades every pair of the data (:func:`orderbook.presets.replay_config`)
   in windows of ``episode_steps`` bars (the env's horizon by default);
 - ``exchange``: a dict of any other :class:`~orderbook.ExchangeConfig` fields
-  (``slots``, ``step_ms``, ``initial_balances``, ``max_new_orders``, ...);
+  (``slots``, ``step_ms``, ``initial_balances``, ``max_new_orders``, ...); ``initial_balances`` keys may be
+  ``(venue, asset)`` pairs or, as JSON has them, ``"venue:asset"`` strings;
 - ``split``: with the Binance.US data (``market``, ``config`` or ``data`` ``"binance_us"``),
   ``"train"`` (2023-03-01..14) or ``"test"`` (2023-03-15..21), UTC days: every episode,
   first bar to last, lies inside that period (:data:`orderbook.presets.BINANCE_US_SPLITS`);
@@ -168,6 +169,8 @@ def build_config(
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise ValueError(f"exchange has unknown ExchangeConfig fields {unknown}; known fields: {sorted(known)}")
+    if "initial_balances" in overrides:
+        overrides["initial_balances"] = balance_keys(overrides["initial_balances"])
     if market is not None:
         overrides["market"] = market
     if config is None:
@@ -190,6 +193,23 @@ def build_config(
     if latency is not None:
         cfg = _replace_venues(cfg, latency=latency)
     return cfg
+
+
+def balance_keys(balances: Any) -> Any:
+    """``initial_balances`` with its JSON keys ``"venue:asset"`` turned into the config's ``(venue, asset)`` pairs
+    (pairs stay as they are), so ``exchange={"initial_balances": {...}}`` can be plain JSON; a string key
+    that is not ``venue:asset`` raises ValueError naming it. Anything else is left for the config's own checks."""
+    if not isinstance(balances, dict):
+        return balances
+    out: dict[Any, Any] = {}
+    for key, amount in balances.items():
+        if isinstance(key, str):
+            venue, sep, asset = key.partition(":")
+            if not (sep and venue and asset and ":" not in asset):
+                raise ValueError(f"exchange initial_balances keys must be (venue, asset) pairs or 'venue:asset' strings, got {key!r}")
+            key = (venue, asset)
+        out[key] = amount
+    return out
 
 
 _JSON_ADVICE = {

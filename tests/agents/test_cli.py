@@ -298,3 +298,24 @@ def test_main_without_history_writes_no_store(tmp_path):
                   "--eval-episodes", "1", "--out-dir", str(out), "--no-save-history"])
     assert (out / "model.zip").is_file() and (out / "eval" / "table.md").is_file()
     assert not (out / "history").exists() and not (out / "eval" / "history").exists()
+
+
+def test_quantity_reaches_training_evaluation_and_both_parts_of_the_main_job(tmp_path):
+    args = main_cli.Args(quantity="30")
+    assert main_cli.train_args(args).quantity == "30" and main_cli.real_args(args).quantity == "30"
+    assert main_cli.train_args(main_cli.Args()).quantity == ""  # the registered 1 BTC unless asked
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "args.json").write_text(json.dumps({"env_id": "orderbook/Execution-v0", "quantity": "30", "faults": "none"}))
+    kwargs = evaluate.resolve(evaluate.Args(run_dir=str(run), baselines="twap"))["kwargs"]
+    assert kwargs["quantity"] == "30" and kwargs["exchange"]["initial_balances"]["alpha:BTC"] == "30"  # as trained
+    again = evaluate.resolve(evaluate.Args(run_dir=str(run), baselines="twap", quantity="2"))["kwargs"]
+    assert again["quantity"] == "2" and again["exchange"]["initial_balances"]["beta:USD"] == "200000"
+
+
+@pytest.mark.parametrize("module", ["train", "main", "real_data"])
+def test_a_bad_quantity_is_refused_in_one_line_before_anything_is_created(capsys, tmp_path, module):
+    cli = importlib.import_module(f"agents.{module}")
+    message = one_line_error(capsys, cli.run, ["--quantity", "lots", "--out-dir", str(tmp_path / "out")])
+    assert "quantity must be a number of BTC > 0, got 'lots'" in message
+    assert not (tmp_path / "out").exists()

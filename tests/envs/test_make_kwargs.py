@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 import orderbook as ob
 from agents.common import FAULT_LEVELS, MARKETS, env_kwargs
 from envs.config import FAULTS, build_config
+from orderbook.spec.specs import to_decimal
 from tests.envs.helpers import EXEC, TRADE, make_vec
 
 
@@ -138,3 +139,52 @@ def test_fault_specs_as_dicts_are_the_inverse_of_asdict(fields):
     spec = ob.FaultSpec(**fields)
     cfg = build_config(faults=dataclasses.asdict(spec))
     assert {v.faults for v in cfg.venues} == {spec}
+
+
+# --------------------------------------------------- a larger parent, from plain values
+def test_initial_balances_take_json_keys_and_mean_the_same_account_as_pairs():
+    pairs = gym.make(EXEC, exchange={"initial_balances": {("alpha", "BTC"): "3", ("alpha", "USD"): "250000"}}).unwrapped
+    json_keys = gym.make(EXEC, exchange={"initial_balances": {"alpha:BTC": "3", "alpha:USD": "250000"}}).unwrapped
+    assert json_keys.task.exchange.config == pairs.task.exchange.config
+    assert json_keys.task.exchange.config.initial_balances == {("alpha", "BTC"): "3", ("alpha", "USD"): "250000"}
+    env = gym.make(EXEC, quantity="2", exchange={"initial_balances": {"alpha:BTC": "3", "alpha:USD": "250000"}})
+    assert roundtrip(env).unwrapped.task.exchange.config == env.unwrapped.task.exchange.config  # and the spec is JSON
+
+
+@pytest.mark.parametrize("key", ["alphaBTC", ":BTC", "alpha:", "alpha:BTC:x"])
+def test_a_balance_key_that_is_not_venue_colon_asset_is_refused_by_name(key):
+    with pytest.raises(ValueError, match=rf"initial_balances keys must be \(venue, asset\) pairs or 'venue:asset' strings, got '{key}'"):
+        gym.make(EXEC, exchange={"initial_balances": {key: "1"}})
+
+
+@pytest.mark.parametrize("market", MARKETS)
+def test_the_cli_accounts_are_the_default_accounts_scaled_to_the_parent(market):
+    """``env_kwargs(quantity=...)`` writes the market's default account times the parent, as plain JSON: at 1 BTC it
+    is exactly the account the env builds without it (so the two cannot drift apart), at 30 BTC 30 times it,
+    and the env then holds, resets and reports a 30 BTC parent."""
+    import json
+
+    from agents.common import parent_account
+
+    plain = gym.make(EXEC, **env_kwargs("orderbook/Execution-v0", market=market)).unwrapped.task.exchange.config
+    one = gym.make(EXEC, **env_kwargs("orderbook/Execution-v0", market=market, quantity="1")).unwrapped.task.exchange.config
+    assert {k: to_decimal(v, "x") for k, v in one.initial_balances.items()} == {k: to_decimal(v, "x") for k, v in plain.initial_balances.items()}
+    kwargs = env_kwargs("orderbook/Execution-v0", market=market, quantity="30")
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    thirty = parent_account(market, "30")
+    assert {k: float(v) for k, v in thirty.items()} == {f"{v}:{a}": 30 * float(x) for (v, a), x in plain.initial_balances.items()}
+    env = gym.make(EXEC, **kwargs)
+    env.reset(seed=1)
+    _, _, _, _, info = env.step(np.zeros(env.action_space.shape, dtype=np.int64))
+    assert info["parent_filled_qty"] + info["parent_remaining_qty"] == 30.0
+
+
+@pytest.mark.parametrize("quantity", ["0", "-1", "abc", "nan", "inf"])
+def test_a_cli_quantity_that_is_not_a_positive_number_says_so(quantity):
+    with pytest.raises(ValueError, match=rf"quantity must be a number of BTC > 0, got '{quantity}'"):
+        env_kwargs("orderbook/Execution-v0", quantity=quantity)
+
+
+def test_a_cli_quantity_applies_to_execution_only():
+    with pytest.raises(ValueError, match="quantity applies to orderbook/Execution-v0 only, got env orderbook/Trading-v0"):
+        env_kwargs("orderbook/Trading-v0", quantity="2")
