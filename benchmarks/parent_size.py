@@ -45,6 +45,12 @@ class Args:
     """PPO steps per parent (after the clone of passive)"""
     sweep_steps: str = "1,2,4,8"
     """comma-separated k of PassiveReprice(market_steps=k), each paired with the agent"""
+    n_envs: int = 256
+    """training lanes (the main job's)"""
+    batch_size: int = 2048
+    """PPO minibatch size (the main job's)"""
+    imitate_steps: int = 65_536
+    """demonstration steps of the clone of passive (the main job's)"""
     eval_envs: int = 256
     """evaluation lanes (seeds 10000 + lane)"""
     eval_episodes: int = 8
@@ -59,9 +65,8 @@ class Args:
                 f"--quantities must be comma-separated numbers of BTC > 0, got {self.quantities!r}")
         require(all(k.strip().isdigit() and int(k) >= 1 for k in self.sweep_steps.split(",")),
                 f"--sweep-steps must be comma-separated ints >= 1, got {self.sweep_steps!r}")
-        require(self.total_timesteps >= 1 and self.eval_envs >= 1 and self.eval_episodes >= 1,
-                f"--total-timesteps, --eval-envs and --eval-episodes must be >= 1, got {self.total_timesteps}, "
-                f"{self.eval_envs}, {self.eval_episodes}")
+        for name in ("total_timesteps", "n_envs", "batch_size", "imitate_steps", "eval_envs", "eval_episodes"):
+            require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
 
 
 def _positive_number(text: str) -> bool:
@@ -74,6 +79,7 @@ def _positive_number(text: str) -> bool:
 def one_parent(args: Args, quantity: str) -> pl.DataFrame:
     """Train at ``quantity``, evaluate with every baseline, add passive with a ``k``-step sweep; the paired table."""
     main_args = am.Args(quantity=quantity, total_timesteps=args.total_timesteps, seed=args.seed, real_data=False,
+                        n_envs=args.n_envs, batch_size=args.batch_size, imitate_steps=args.imitate_steps,
                         save_history=False, eval_envs=args.eval_envs, eval_episodes=args.eval_episodes,
                         out_dir=str(Path(args.out_dir) / f"q{quantity}"))
     run = tr.train(am.train_args(main_args))
