@@ -128,6 +128,14 @@ def fmt(x: float | None, digits: int = 2) -> str:
     return "nan" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
 
 
+def paired_cell(row: dict) -> str:
+    """A row of :func:`paired` as a table cell, ``+mean [+low, +high] (t)``; ``reference`` for the reference
+    policy's row (no difference: ``mean`` is None)."""
+    if row["mean"] is None:
+        return "reference"
+    return f"{row['mean']:+.2f} [{row['ci_low']:+.2f}, {row['ci_high']:+.2f}] ({row['t']:.1f})"
+
+
 def markdown_table(summary: pl.DataFrame, diffs: pl.DataFrame, metrics: list[str], labels: dict[str, str], key_metric: str) -> str:
     """One row per policy: ``mean +- CI half-width (sd)`` per metric, then the paired difference of ``key_metric``."""
     reference = diffs["reference"][0] if diffs.height else None

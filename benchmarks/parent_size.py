@@ -34,7 +34,7 @@ from agents.baselines import PassiveReprice
 from agents.cli import parse, require
 from agents.common import make_env
 from agents.evaluate import rollout
-from agents.stats import paired
+from agents.stats import paired, paired_cell
 
 
 @dataclass
@@ -101,8 +101,7 @@ def one_parent(args: Args, quantity: str) -> pl.DataFrame:
 def markdown(table: pl.DataFrame) -> str:
     lines = ["| parent (BTC) | policy | shortfall (bps) | fill ratio | minus the agent (bps) [95% CI] (t) |", "|---:|---|---:|---:|---|"]
     for r in table.iter_rows(named=True):
-        diff = "reference" if r["mean"] is None else f"{r['mean']:+.2f} [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}] ({r['t']:.1f})"
-        lines.append(f"| {r['quantity']} | {r['policy']} | {r['shortfall_bps']:.2f} | {r['fill_ratio']:.3f} | {diff} |")
+        lines.append(f"| {r['quantity']} | {r['policy']} | {r['shortfall_bps']:.2f} | {r['fill_ratio']:.3f} | {paired_cell(r)} |")
     return "\n".join(lines)
 
 

@@ -33,7 +33,7 @@ from agents.baselines import PassiveReprice
 from agents.cli import parse, require
 from agents.common import env_kwargs, make_env
 from agents.evaluate import rollout
-from agents.stats import paired
+from agents.stats import paired, paired_cell
 from envs import spaces as sp
 
 ENV_ID = "orderbook/Execution-v0"
@@ -87,8 +87,7 @@ def frontier(args: Args, path_points: int) -> pl.DataFrame:
 def markdown(table: pl.DataFrame) -> str:
     lines = ["| path points | policy | shortfall (bps) | time to fill (steps) | minus passive (bps) [95% CI] (t) |", "|---:|---|---:|---:|---|"]
     for r in table.iter_rows(named=True):
-        diff = "reference" if r["mean"] is None else f"{r['mean']:+.2f} [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}] ({r['t']:.1f})"
-        lines.append(f"| {r['path_points']} | {r['policy']} | {r['shortfall_bps']:.2f} | {r['time_to_fill']:.1f} | {diff} |")
+        lines.append(f"| {r['path_points']} | {r['policy']} | {r['shortfall_bps']:.2f} | {r['time_to_fill']:.1f} | {paired_cell(r)} |")
     return "\n".join(lines)
 
 
