@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from agents import evaluate as ev
@@ -35,6 +36,38 @@ from agents.cli import parse, require
 from agents.common import make_env
 from agents.evaluate import rollout
 from agents.stats import paired, paired_cell
+from envs import spaces as sp
+
+
+class PassiveWithFloor(PassiveReprice):
+    """Passive repricing that keeps up with a straight-line schedule: when the filled share falls more than
+    ``band`` behind the share of the horizon elapsed, it cancels its working children and, once none works,
+    takes the deficit with a market order; otherwise it is :class:`PassiveReprice` (with ``market_steps``).
+
+    A rule a trader would write ("post, but never fall far behind TWAP"), blind to the market's state: if the
+    agent beats it, it learned more than when to finish.
+    """
+
+    def __init__(self, env=None, band: float = 0.1, market_steps: int = 1):
+        require(0.0 <= band < 1.0, f"band must be in [0, 1), got {band}")
+        self.band = float(band)
+        super().__init__(env, market_steps=market_steps)
+
+    def act(self, task) -> np.ndarray:
+        acts = super().act(task)
+        step = task.exchange.lanes.step
+        filled = task.filled_atoms() / task.parent_atoms
+        deficit = (step / task.horizon - self.band - filled) * task.parent_atoms
+        behind = (deficit > 0) & (task.horizon - step > self.market_steps + 1)
+        working = task.working_atoms().sum(axis=1) > 0
+        venue = self._venue(task)
+        size, send = self._size_for(task, venue, np.maximum(deficit, 0.0).astype(np.int64))
+        take = behind & ~working & send
+        acts[:, 0] = np.where(take, venue, acts[:, 0])
+        acts[:, 1] = np.where(behind, np.where(take, sp.LEVEL_MARKET, sp.LEVEL_NONE), acts[:, 1])
+        acts[:, 2] = np.where(take, size, acts[:, 2])
+        acts[:, -1] = np.where(behind & working, sp.CANCEL_ALL, acts[:, -1])
+        return acts
 
 
 @dataclass
@@ -45,6 +78,8 @@ class Args:
     """PPO steps per parent (after the clone of passive)"""
     sweep_steps: str = "1,2,4,8"
     """comma-separated k of PassiveReprice(market_steps=k), each paired with the agent"""
+    floor_bands: str = "0.05,0.1,0.2"
+    """comma-separated bands of PassiveWithFloor (passive that takes when it falls this far behind a straight line)"""
     n_envs: int = 256
     """training lanes (the main job's)"""
     batch_size: int = 2048
@@ -61,19 +96,22 @@ class Args:
     """one training run per parent in out_dir/q<quantity>"""
 
     def __post_init__(self) -> None:
-        require(all(_positive_number(q) for q in self.quantities.split(",")),
+        require(all(_number(q) > 0 for q in self.quantities.split(",")),
                 f"--quantities must be comma-separated numbers of BTC > 0, got {self.quantities!r}")
         require(all(k.strip().isdigit() and int(k) >= 1 for k in self.sweep_steps.split(",")),
                 f"--sweep-steps must be comma-separated ints >= 1, got {self.sweep_steps!r}")
+        require(all(0 <= _number(x) < 1 for x in self.floor_bands.split(",")),
+                f"--floor-bands must be comma-separated numbers in [0, 1), got {self.floor_bands!r}")
         for name in ("total_timesteps", "n_envs", "batch_size", "imitate_steps", "eval_envs", "eval_episodes"):
             require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
 
 
-def _positive_number(text: str) -> bool:
+def _number(text: str) -> float:
+    """``text`` as a float, NaN if it is not a number."""
     try:
-        return float(text) > 0
+        return float(text)
     except ValueError:
-        return False
+        return float("nan")
 
 
 def one_parent(args: Args, quantity: str) -> pl.DataFrame:
@@ -87,10 +125,12 @@ def one_parent(args: Args, quantity: str) -> pl.DataFrame:
     paths = ev.evaluate(eval_args)
     episodes = pl.read_parquet(paths["table"].parent / "episodes.parquet")
     kwargs = ev.resolve(eval_args)["kwargs"]
-    for k in (int(x) for x in args.sweep_steps.split(",")):
+    variants = [(f"passive, {k}-step sweep", PassiveReprice, {"market_steps": int(k)}) for k in args.sweep_steps.split(",")]
+    variants += [(f"passive, {float(x):g} floor", PassiveWithFloor, {"band": float(x)}) for x in args.floor_bands.split(",")]
+    for name, cls, options in variants:
         raw = make_env("orderbook/Execution-v0", args.eval_envs, **kwargs)
-        policy = PassiveReprice(raw, market_steps=k)
-        frame = rollout(f"passive, {k}-step sweep", raw, raw, lambda obs, p=policy: p.predict(obs)[0], args.eval_episodes, eval_args.seed)
+        policy = cls(raw, **options)
+        frame = rollout(name, raw, raw, lambda obs, p=policy: p.predict(obs)[0], args.eval_episodes, eval_args.seed)
         episodes = pl.concat([episodes, frame], how="diagonal_relaxed")
     agent = episodes["policy"][0]
     means = episodes.group_by("policy", maintain_order=True).agg(pl.col("shortfall_bps").mean(), pl.col("fill_ratio").mean())
