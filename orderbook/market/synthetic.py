@@ -298,11 +298,15 @@ def synthetic_volume(p, i, key, log_level):
     (``log_level``, :func:`synthetic_volume_level`), zero with ``zero_volume_prob``.
 
     ``log_level`` 0 gives the bars of the market before the level bit for bit (``x + 0.0`` is ``x``).
+    A volume that is not a number (``inf - inf`` in the exponent: a ``volume_sigma`` near the
+    largest float, whose true exponent is ``-inf``) is 0, never the int64 of a nan (negative).
     """
     if rng.uniform_at(key, i, rng.P_VOLUME_ZERO) < p.zero_volume_prob:
         return np.int64(0)
     z = rng.normal_at(key, i, rng.P_VOLUME)
     vol = p.volume_mean_lots[i] * np.exp(p.volume_sigma * z - 0.5 * p.volume_sigma * p.volume_sigma + log_level)
+    if not vol >= 0.0:
+        return np.int64(0)
     return np.int64(min(vol, MAX_VOLUME_LOTS))
 
 

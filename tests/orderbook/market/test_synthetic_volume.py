@@ -193,6 +193,19 @@ def test_the_log_volume_autocorrelation_in_an_episode_is_level_sq_over_total(lev
         assert se < 0.02  # tight enough that a market without the level (0) fails at level 0.5
 
 
+@pytest.mark.parametrize("sigma,level", [(1e308, 0.0), (0.5, 1e308), (1e308, 1e308), (1e200, 3.0)])
+def test_extreme_sigmas_give_volumes_in_range_never_a_negative_one(sigma, level):
+    """``inf - inf`` in the exponent (a sigma near the largest float) is a volume of 0, not the int64 of a nan."""
+    ex = exchange(level, n_lanes=256, volume_sigma=sigma)
+    ex.reset(seed=0)
+    for _ in range(4):
+        ex.step()
+        assert ((ex.bars.volume_lots >= 0) & (ex.bars.volume_lots <= MAX_VOLUME_LOTS)).all()
+    p = ex.source.params
+    keys = [step_key(s, 0, 1) for s in range(2000)]
+    assert min(synthetic_volume(p, 0, k, synthetic_volume_level(p, s, 0, 0)) for s, k in enumerate(keys)) == 0
+
+
 # ------------------------------------------------------------------ refused values
 @pytest.mark.parametrize("bad", [-0.1, float("nan"), float("inf"), "0.5", None])
 def test_bad_volume_level_sigma_is_refused_naming_what_came(bad):
