@@ -403,9 +403,13 @@ def synthetic_advance_lanes(cc, p, s, lanes, bars, lo, hi):
             sigma[b, i] = synthetic_sigma_ticks(p, s, b, i, cc.inst_base, fair_open)
         key = rng.step_key(seed, episode, step)
         synthetic_advance_lane(p, s, b, key)
+        level_base, log_level = -1, 0.0  # the last base's volume level: drawn once for a run of instruments of one base
         for i in range(n_inst):
             fair_close = synthetic_fair_price(p, s, b, i, cc.inst_base, cc.inst_quote) / cc.tick_size[i]
             bars.close_ticks[b, i] = in_range_ticks(cc, i, fair_close + bars.impact_ticks[b, i])
             bridge_from_open_to_close(cc, bars, b, i, key, cc.path_points, sigma[b, i])
-            bars.volume_lots[b, i] = synthetic_volume(p, i, key, synthetic_volume_level(p, seed, episode, cc.inst_base[i]))
+            if cc.inst_base[i] != level_base:
+                level_base = cc.inst_base[i]
+                log_level = synthetic_volume_level(p, seed, episode, level_base)
+            bars.volume_lots[b, i] = synthetic_volume(p, i, key, log_level)
             close_quotes(cc, bars, b, i)
