@@ -20,7 +20,8 @@ constant per venue, arriving at ``latency_s`` into the bar).
 
 Where the facts live, by concept: ``benchmarks/fidelity_fills.py`` (facts 2-5: when
 and at what price an order fills), ``fidelity_liquidity.py`` (fact 6: queues and
-shared liquidity), ``fidelity_latency.py`` (facts 1, 7 and 8: latency and faults);
+shared liquidity), ``fidelity_latency.py`` (facts 1, 7 and 8: latency and faults),
+``fidelity_volume.py`` (fact 9: volume clustering, synthetic against the data);
 the markets, orders and lane seeds in ``fidelity_setup.py``, the targets in
 ``fidelity_targets.py``; this module runs them and prints the table.
 
@@ -53,6 +54,7 @@ from benchmarks.fidelity_fills import (
 from benchmarks.fidelity_latency import cancel_race, latency_vs_slippage, market_faults
 from benchmarks.fidelity_liquidity import queue_position, self_trade, split_orders, volume_share
 from benchmarks.fidelity_setup import SEED_MAX, Market, Row, binance_us_market, synthetic_market
+from benchmarks.fidelity_volume import volume_clustering
 
 LARGE_TICK_USD = "5"  # fact 6a: the synthetic market's one-interval sd is about $6 (8 bps of $30,000 over 16 intervals)
 
@@ -77,6 +79,8 @@ def measure(market: Market, lanes: int, seed: int, quick: bool, behind: tuple[in
     rows += cancel_race(market, lanes, seed)
     if market.name == "binance_us":
         rows += market_faults(market, lanes, seed)
+    if market.name == "synthetic":  # the replay's volume is the data's own
+        rows += volume_clustering(market, lanes, seed)
     return rows
 
 

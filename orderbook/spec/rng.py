@@ -66,6 +66,7 @@ class Purpose(IntEnum):
     JUMP_SIZE = 26  # normal
     VOLUME_ZERO = 28
     VOLUME = 30  # normal
+    VOLUME_LEVEL = 29  # normal: an episode's volume level (step 0 of the episode; index: base asset)
     RANGE_HIGH = 32  # normal (retired: the synthetic range comes from the path since issue 13)
     RANGE_LOW = 36  # normal (retired, as RANGE_HIGH)
     BASIS = 38  # normal
@@ -99,6 +100,7 @@ NORMALS = frozenset(
         Purpose.PRICE,
         Purpose.JUMP_SIZE,
         Purpose.VOLUME,
+        Purpose.VOLUME_LEVEL,
         Purpose.RANGE_HIGH,
         Purpose.RANGE_LOW,
         Purpose.BASIS,
@@ -125,6 +127,7 @@ P_JUMP = int(Purpose.JUMP)
 P_JUMP_SIZE = int(Purpose.JUMP_SIZE)
 P_VOLUME_ZERO = int(Purpose.VOLUME_ZERO)
 P_VOLUME = int(Purpose.VOLUME)
+P_VOLUME_LEVEL = int(Purpose.VOLUME_LEVEL)
 P_RANGE_HIGH = int(Purpose.RANGE_HIGH)
 P_RANGE_LOW = int(Purpose.RANGE_LOW)
 P_BASIS = int(Purpose.BASIS)

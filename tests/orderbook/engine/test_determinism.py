@@ -37,23 +37,28 @@ def test_same_seed_same_history_different_seed_different_history():
 
 
 def test_lane_of_a_batch_equals_a_batch_of_one():
-    """Lane b of 64 lanes equals one lane seeded with b's seed under b's actions."""
+    """Lane b of 64 lanes equals one lane seeded with b's seed under b's actions, over two episodes (the market's
+    per-episode draws, such as the volume level, keyed by seed and episode alike)."""
     batch_seeds = np.arange(100, 164)
     n_steps = 40
     big = ob.Exchange(CONFIG, n_lanes=64)
     big.reset(seed=batch_seeds)
     rng = np.random.default_rng(3)
     actions = []
-    for _ in range(n_steps):
+    for t in range(n_steps):
         intents, cancels = random_intents(rng, big), random_cancels(rng, big)
         actions.append((intents, cancels))
         big.step(intents, cancels)
+        if t == n_steps // 2:
+            big.reset()  # unseeded: every lane's next episode
     big_frames = frames(big)
     for lane in (0, 17, 63):
         one = ob.Exchange(CONFIG, n_lanes=1)
         one.reset(seed=int(batch_seeds[lane]))
-        for intents, cancels in actions:
+        for t, (intents, cancels) in enumerate(actions):
             one.step(ob.OrderIntents(*(x[lane : lane + 1] for x in intents)), cancels[lane : lane + 1])
+            if t == n_steps // 2:
+                one.reset()
         one_frames = frames(one)
         for name in ("events", "ledger", "market"):
             mine = big_frames[name].filter(pl.col("lane") == lane).drop("lane")
