@@ -14,6 +14,7 @@ import torch
 
 from agents.vec_env import OrderbookVecEnv
 from envs.config import fault_spec as fault_spec  # noqa: F401 (re-exported: the CLI's --faults names)
+from envs.execution_options import DEFAULT_QUANTITY
 
 EnvId = Literal["orderbook/Execution-v0", "orderbook/Trading-v0"]
 FaultLevel = Literal["none", "default", "high"]
@@ -37,8 +38,8 @@ def env_kwargs(env_id: str, faults: str = "default", market: str = "synthetic", 
     ``"train"`` or ``"test"``, the period every episode stays inside
     (``orderbook.presets.BINANCE_US_SPLITS``); ``""`` every bar. ``reward`` (Execution only):
     the env's reward option, ``"shortfall"`` by default (then not written, as before).
-    ``quantity`` (Execution only): the parent in BTC, ``""`` keeps the registered 1 BTC; a parent
-    above 1 BTC comes with the market's default account scaled to hold it (:func:`parent_account`).
+    ``quantity`` (Execution only): the parent in BTC, ``""`` keeps the registered 30 BTC; a parent
+    above it comes with the market's default account scaled to hold it (:func:`parent_account`).
     Raises ``ValueError`` naming the choices for anything else.
     """
     if faults not in FAULT_LEVELS:
@@ -73,31 +74,33 @@ def env_kwargs(env_id: str, faults: str = "default", market: str = "synthetic", 
     if quantity:
         if not env_id.endswith("Execution-v0"):
             raise ValueError(f"quantity applies to orderbook/Execution-v0 only, got env {env_id}")
+        account = parent_account(market, quantity)
         kwargs["quantity"] = quantity
-        kwargs["exchange"] = {"initial_balances": parent_account(market, quantity)}
+        if Decimal(quantity) > Decimal(DEFAULT_QUANTITY):  # the default account holds the registered parent and less
+            kwargs["exchange"] = {"initial_balances": account}
     return kwargs
 
 
-# What each market's default account holds per venue for the registered 1 BTC parent
-# (orderbook.default_config(quotes=("USD",)) and orderbook.binance_us_config()).
+# What each market's default account holds per venue for Execution-v0 (the core's default account times
+# envs.execution_options.ACCOUNT_SCALE, so that it holds the registered 30 BTC parent).
 DEFAULT_ACCOUNTS: dict[str, dict[str, dict[str, str]]] = {
-    "synthetic": {v: {"BTC": "1", "USD": "100000"} for v in ("alpha", "beta")},
-    "binance_us": {"binance_us": {"BTC": "1", "USD": "100000", "USDT": "50000", "USDC": "50000"}},
+    "synthetic": {v: {"BTC": "30", "USD": "3000000"} for v in ("alpha", "beta")},
+    "binance_us": {"binance_us": {"BTC": "30", "USD": "3000000", "USDT": "1500000", "USDC": "1500000"}},
 }
 
 
 def parent_account(market: str, quantity: str) -> dict[str, str]:
-    """``market``'s default account scaled to hold a parent of ``quantity`` BTC: every balance of the
-    account that holds the registered 1 BTC parent times ``max(1, quantity)`` (a buy's notional at
-    ~30,000 USD per BTC is then covered ~3x on each venue, a sell's base exactly), keyed
-    ``"venue:asset"`` so the kwargs stay JSON. ``ValueError`` for a quantity that is not a number > 0."""
+    """``market``'s Execution-v0 default account scaled to hold a parent of ``quantity`` BTC: every balance
+    of the account that holds the registered 30 BTC parent times ``max(1, quantity / 30)`` (a buy's notional
+    at ~30,000 USD per BTC is then covered ~3x on each venue, a sell's base exactly), keyed ``"venue:asset"``
+    so the kwargs stay JSON. ``ValueError`` for a quantity that is not a number > 0."""
     try:
         qty = Decimal(str(quantity))
     except InvalidOperation:
         qty = Decimal("NaN")
     if not (qty.is_finite() and qty > 0):
         raise ValueError(f"quantity must be a number of BTC > 0, got {quantity!r}")
-    scale = max(Decimal(1), qty)
+    scale = max(Decimal(1), qty / Decimal(DEFAULT_QUANTITY))
     return {f"{venue}:{asset}": str(Decimal(amount) * scale) for venue, held in DEFAULT_ACCOUNTS[market].items()
             for asset, amount in held.items()}
 

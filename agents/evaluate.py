@@ -79,7 +79,7 @@ class Args:
     horizon: int = 0
     """Execution-v0 horizon in steps (0: as trained, else the env's default)"""
     quantity: str = ""
-    """Execution-v0 parent in BTC (empty: as trained, else the registered 1 BTC)"""
+    """Execution-v0 parent in BTC (empty: as trained, else the registered 30 BTC)"""
     max_episode_steps: int = 0
     """truncation in steps (0: as trained, else the registered value)"""
     n_envs: int = 32

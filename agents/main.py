@@ -2,8 +2,8 @@
 
     python -m agents.main            # or: python -m agents.main --help
 
-1. ``agents.train``: PPO on ``orderbook/Execution-v0`` as registered (buy 1 BTC
-   within 60 one-minute steps on two venues of the synthetic market, every broker
+1. ``agents.train``: PPO on ``orderbook/Execution-v0`` as registered (buy 30 BTC, a
+   tenth of the market's mean volume, within 60 one-minute steps on two venues of the synthetic market, every broker
    fault on), on one batched env of ``n_envs`` lanes, ``total_timesteps`` steps,
    starting from a behaviour clone of passive repricing (``--imitate``, :mod:`agents.imitation`:
    65,536 demonstration steps, ~10-20 s);
@@ -64,7 +64,7 @@ class Args:
     faults: FaultLevel = "default"
     """broker faults: none, default or high"""
     quantity: str = ""
-    """parent in BTC on both markets (empty: the registered task's 1 BTC); above 1 BTC each market's default account
+    """parent in BTC on both markets (empty: the registered task's 30 BTC); above it each market's default account
     is scaled to hold it (agents.common.parent_account)"""
     reward: Reward = "shortfall"
     """the env's reward option: shortfall, arrival or marked (envs.ExecutionEnv, Rewards)"""
@@ -98,7 +98,7 @@ class Args:
     """write the training's and the evaluation's episode histories to history/ (~0.5 GB for 2M training steps)"""
     real_data: bool = True
     """also train on the Binance.US replay's train split and evaluate on its test split (agents.real_data)"""
-    real_timesteps: int = 1_000_000
+    real_timesteps: int = 2_000_000
     """PPO training steps on the replay's train split"""
     imitate: Imitate = "passive"
     """synthetic training's warm start: behaviour-clone this baseline before PPO (agents.imitation); none: from scratch"""

@@ -71,7 +71,7 @@ class Args:
     horizon: int = 0
     """Execution-v0 parent horizon in steps (0: the env's default, 60)"""
     quantity: str = ""
-    """Execution-v0 parent in BTC (empty: the registered 1 BTC); above 1 BTC the market's default account is scaled to hold it"""
+    """Execution-v0 parent in BTC (empty: the registered 30 BTC); above it the market's default account is scaled to hold it"""
     max_episode_steps: int = 0
     """truncation in steps (0: the registered value, or the horizon when one is given)"""
     learning_rate: float = 3e-4

@@ -26,6 +26,8 @@ from envs import spaces as sp
 from envs.config import build_config
 from envs.core import BatchTask
 from envs.execution_options import (  # noqa: F401  (HORIZON_MAX, PARENT_ATOMS_MAX: re-exported, users import them from here)
+    ACCOUNT_SCALE,
+    DEFAULT_QUANTITY,
     HORIZON_MAX,
     PARENT_ATOMS_MAX,
     REWARDS,
@@ -33,6 +35,7 @@ from envs.execution_options import (  # noqa: F401  (HORIZON_MAX, PARENT_ATOMS_M
     check_horizon,
     check_options,
     check_reward,
+    default_account,
 )
 from envs.single import OrderbookEnv
 from envs.vector import OrderbookVectorEnv
@@ -51,7 +54,7 @@ class ExecutionTask(BatchTask):
 
     def __init__(self, n_lanes: int = 1, *, config: ob.ExchangeConfig | None = None, venues=None, quotes=None, faults=None,
                  fills=None, latency=None, market=None, exchange: dict | None = None, base: str = "BTC", quote: str = "USD",
-                 side: str | int = "buy", quantity: Any = "1", horizon: int = 60, penalty_bps: float = 50.0,
+                 side: str | int = "buy", quantity: Any = DEFAULT_QUANTITY, horizon: int = 60, penalty_bps: float = 50.0,
                  size_multiples=(0.5, 1.0, 2.0, 4.0), passive_bps=(2.0, 5.0), orders_per_step: int = 1,
                  ttl_ms: float = 0.0, record_trace: bool = False, data=None,
                  history: Any = "episode", history_store: Any = None, history_run: str = "env", reward: str = "shortfall",
@@ -61,6 +64,8 @@ class ExecutionTask(BatchTask):
         self.reward_name = REWARDS[self.reward_code]
         cfg = build_config(config, venues=venues, quotes=quotes, faults=faults, fills=fills, latency=latency, market=market,
                            exchange=exchange, data=data, episode_steps=horizon, default_quotes=("USD",), split=split)
+        if not isinstance(config, ob.ExchangeConfig) and "initial_balances" not in (exchange or {}):
+            cfg = default_account(cfg)  # the account the user did not give holds the default parent
         self.listing = np.asarray([i for i, x in enumerate(cfg.instruments) if x.base == base and x.quote == quote], dtype=np.int64)
         if len(self.listing) == 0:
             raise ValueError(f"no venue lists {base}/{quote}; instruments: {[f'{x.venue}:{x.symbol}' for x in cfg.instruments]}")
@@ -214,8 +219,10 @@ class ExecutionEnv(OrderbookEnv):
 
     ## Description
 
-    The agent must buy (or sell) a parent quantity of one base asset (default 1 BTC
-    against USD) within a horizon (default 60 steps of one minute) on every venue
+    The agent must buy (or sell) a parent quantity of one base asset (default 30 BTC
+    against USD, a tenth of the synthetic market's mean volume over the horizon, so
+    that posting and taking must be blended: a 1 BTC parent fills passively in a few
+    steps and leaves nothing to decide) within a horizon (default 60 steps of one minute) on every venue
     that lists the pair (default ``alpha`` and ``beta`` of
     ``orderbook.default_config(quotes=("USD",))``). Each step it may send child
     orders (market, or limit at a price level) and cancel working ones. Child
@@ -321,6 +328,11 @@ class ExecutionEnv(OrderbookEnv):
 
     The core's reset: the configured balances, no orders, the market at its
     initial prices (seeded: ``reset(seed=s)`` replays the same market and faults).
+    Without a ``config`` object or ``exchange={"initial_balances": ...}`` the account
+    is the config's default times ``ACCOUNT_SCALE`` (30): per venue 30 BTC and
+    3,000,000 USD on the synthetic market (30 BTC, 3,000,000 USD and 1,500,000 USDT and
+    USDC on Binance.US), so it holds the default parent; a larger parent needs its own
+    balances (``agents.common.env_kwargs(quantity=...)`` writes them).
 
     ## Episode End
 
@@ -338,7 +350,7 @@ class ExecutionEnv(OrderbookEnv):
     ``quotes``, ``faults``, ``fills``, ``latency``, ``market``, ``exchange``, ``data`` (see
     :mod:`envs.config`); ``base`` ("BTC"), ``quote`` ("USD"), ``side`` ("buy",
     "sell" or "random", drawn per episode from the lane's seed), ``quantity``
-    (base units, "1"), ``horizon`` (steps, 60), ``penalty_bps`` (50), ``reward``
+    (base units, "30"), ``horizon`` (steps, 60), ``penalty_bps`` (50), ``reward``
     ("shortfall", "arrival" or "marked"; see Rewards), ``split`` ("train" or
     "test": the period of the Binance.US data every episode stays inside, with
     ``market="binance_us"``; see :mod:`envs.config`),

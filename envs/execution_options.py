@@ -10,6 +10,7 @@ reset, ``_check_funds`` after its reset kernel found a lane short), and
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,10 +23,20 @@ from orderbook.spec.specs import to_decimal
 if TYPE_CHECKING:
     from envs.execution import ExecutionTask
 
+ACCOUNT_SCALE = 30  # the default account is the core's (per venue 1 BTC, 100,000 USD, ...) times this: it holds the default parent
+DEFAULT_QUANTITY = "30"  # base units: a tenth of the synthetic market's mean hourly volume (60 bars of 5 BTC)
 HORIZON_MAX = 2**31 - 1  # steps: the history's step column is int32
 PARENT_ATOMS_MAX = 2**53  # base atoms of a parent: the task's float figures (notional, fractions) stay exact
 REWARDS = ek.REWARDS  # the reward options: "shortfall" (the default), "arrival", "marked"
 SIDE_CODES = {"buy": ob.Side.BUY, "sell": ob.Side.SELL, "random": 0, 1: 1, -1: -1}  # 0: drawn per episode from the lane's seed
+
+
+def default_account(cfg: ob.ExchangeConfig, scale: int = ACCOUNT_SCALE) -> ob.ExchangeConfig:
+    """``cfg`` with every initial balance times ``scale``: the account Execution-v0 gets when the user gave none
+    (no ``config`` object, no ``exchange={"initial_balances": ...}``), so that it holds the default parent
+    (30 BTC: per venue 30 BTC, or 3,000,000 USD, ~3x its notional at 30,000 USD per BTC). Exact (decimals)."""
+    return dataclasses.replace(cfg, initial_balances={k: to_decimal(v, f"initial_balances[{k!r}]") * scale
+                                                      for k, v in cfg.initial_balances.items()})
 
 
 def check_reward(reward: Any) -> int:

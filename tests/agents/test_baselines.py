@@ -161,7 +161,7 @@ def test_almgren_chriss_holdings_formula():
 
 
 def test_all_at_once_fills_the_parent_in_one_step_without_faults():
-    env = OrderbookVecEnv(EXEC, 4, faults=ob.FaultSpec.none(), latency=ob.LatencySpec.zero())
+    env = OrderbookVecEnv(EXEC, 4, faults=ob.FaultSpec.none(), latency=ob.LatencySpec.zero(), quantity="1")  # one bar's book holds it
     env.seed(0)
     final, length = run_episode(env, AllAtOnce(env), 3)
     assert (length == 1).all() and (final["parent_remaining_qty"] == 0).all()
@@ -253,7 +253,7 @@ def test_baselines_refuse_the_wrong_task_and_predict_before_attach():
 
 
 def test_baselines_attach_to_the_gymnasium_vector_env_too():
-    venv = make_vec(EXEC, 4, horizon=10, faults=ob.FaultSpec.none())
+    venv = make_vec(EXEC, 4, horizon=10, faults=ob.FaultSpec.none(), quantity="1")  # a parent TWAP finishes in 10 steps
     obs, info = venv.reset(seed=0)
     policy = TWAP(venv)
     for _ in range(10):

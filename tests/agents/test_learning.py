@@ -4,11 +4,11 @@ policy and TWAP on common random numbers, by margins outside the run-to-run spre
 
 Budget, measured on the 2-core box (one torch thread): 1M steps take 35 s alone (55 s with other jobs on the
 machine), the three rollouts of 2,048 episodes ~15 s. The configuration starts PPO from a behaviour clone of
-passive repricing (``agents.main``'s ``--imitate passive``, ~10 s more). Over training seeds 0, 1 on 2,048 paired
-episodes (lanes 10000..10255 x 8 episodes): random - PPO 2.57 / 2.54 bps (t = 6.6 / 6.5), TWAP - PPO 3.07 / 3.03
-bps (t = 3.9 / 3.9; TWAP's own sd is 37 bps, its remainder rides the drift for 60 steps), passive - PPO -0.01 /
--0.04 (t = -0.2 / -0.8). From scratch (before the clone) seeds 0, 1, 2 gave random - PPO t = 7.4 / 7.3 / 6.6 and
-TWAP - PPO t = 3.5 / 3.6 / 3.2. The test fixes seed 0 and asserts t > 4 against random and t > 2.5 against TWAP.
+passive repricing (``agents.main``'s ``--imitate passive``, ~10 s more). At the registered 30 BTC parent (since
+the fifth session; ``python -m benchmarks.parent_size --quantities 30``, the same configuration and seeds) on 2,048
+paired episodes (lanes 10000..10255 x 8 episodes): random - PPO 5.18 bps (t = 20.4), TWAP - PPO 1.49 bps (t = 5.1),
+the agent's fill ratio 0.986. At the old 1 BTC parent, training seeds 0, 1 gave random - PPO t = 6.6 / 6.5 and
+TWAP - PPO t = 3.9 / 3.9. The test fixes seed 0 and asserts t > 4 against random and t > 2.5 against TWAP.
 """
 
 from __future__ import annotations

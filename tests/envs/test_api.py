@@ -109,7 +109,7 @@ def test_unknown_render_mode_is_refused(cls):
 
 
 def test_execution_refuses_a_parent_the_account_cannot_pay():
-    env = gym.make(EXEC, quantity="10")  # 10 BTC at ~30k: more than the 200k USD on both venues
+    env = gym.make(EXEC, quantity="1000")  # 1,000 BTC at ~30k: more than the 6M USD of the default account on both venues
     with pytest.raises(ValueError, match="must hold enough USD"):
         env.reset(seed=0)
 

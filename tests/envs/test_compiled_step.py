@@ -73,8 +73,8 @@ def test_compiled_step_equals_numpy_specification(n_lanes, kwargs):
 
 
 def test_single_env_info_has_python_scalars_of_the_specification_types():
-    fast = gym.make("orderbook/Execution-v0")
-    spec = make_reference("orderbook/Execution-v0")
+    fast = gym.make("orderbook/Execution-v0", quantity="1")  # a parent one market order fills
+    spec = make_reference("orderbook/Execution-v0", quantity="1")
     _, info_fast = fast.reset(seed=3)
     _, info_spec = spec.reset(seed=3)
     assert info_fast == info_spec

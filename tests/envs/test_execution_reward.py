@@ -23,7 +23,7 @@ PENALTY_BPS = 50.0
 
 def _episode(reward: str, seed: int, horizon: int, max_steps: int | None = None) -> dict:
     """One episode under random (seeded) actions: per-step rewards, shortfalls and the last info."""
-    kwargs = dict(reward=reward, horizon=horizon, side="random", faults="high", size_multiples=(0.25, 0.5))
+    kwargs = dict(reward=reward, horizon=horizon, side="random", faults="high", size_multiples=(0.25, 0.5), quantity="1")
     env = gym.make(EXEC, max_episode_steps=max_steps or horizon, **kwargs)
     _, info = env.reset(seed=seed)
     actions = np.random.default_rng(seed)

@@ -158,25 +158,38 @@ def test_a_balance_key_that_is_not_venue_colon_asset_is_refused_by_name(key):
 
 
 @pytest.mark.parametrize("market", MARKETS)
-def test_the_cli_accounts_are_the_default_accounts_scaled_to_the_parent(market):
-    """``env_kwargs(quantity=...)`` writes the market's default account times the parent, as plain JSON: at 1 BTC it
-    is exactly the account the env builds without it (so the two cannot drift apart), at 30 BTC 30 times it,
-    and the env then holds, resets and reports a 30 BTC parent."""
+def test_the_default_account_holds_the_default_parent_and_the_cli_scales_it_for_a_larger_one(market):
+    """Without an account of the user's, Execution-v0's is the config's default times ACCOUNT_SCALE, and
+    ``agents.common.DEFAULT_ACCOUNTS`` says exactly that (so the two cannot drift apart); ``env_kwargs(quantity=...)``
+    writes no account up to the default parent and that account times ``quantity / 30`` above it, as plain JSON;
+    the env then holds, resets and reports the parent."""
     import json
 
-    from agents.common import parent_account
+    from agents.common import DEFAULT_ACCOUNTS
+    from envs.execution_options import ACCOUNT_SCALE, DEFAULT_QUANTITY
 
-    plain = gym.make(EXEC, **env_kwargs("orderbook/Execution-v0", market=market)).unwrapped.task.exchange.config
-    one = gym.make(EXEC, **env_kwargs("orderbook/Execution-v0", market=market, quantity="1")).unwrapped.task.exchange.config
-    assert {k: to_decimal(v, "x") for k, v in one.initial_balances.items()} == {k: to_decimal(v, "x") for k, v in plain.initial_balances.items()}
-    kwargs = env_kwargs("orderbook/Execution-v0", market=market, quantity="30")
+    plain = gym.make(EXEC, **env_kwargs("orderbook/Execution-v0", market=market)).unwrapped.task
+    held = {k: to_decimal(v, "x") for k, v in plain.exchange.config.initial_balances.items()}
+    assert held == {(v, a): to_decimal(x, "x") for v, assets in DEFAULT_ACCOUNTS[market].items() for a, x in assets.items()}
+    core = build_config(market if market != "synthetic" else None, default_quotes=("USD",), episode_steps=60).initial_balances
+    assert held == {k: to_decimal(v, "x") * ACCOUNT_SCALE for k, v in core.items()}
+    assert plain.defaults["parent_atoms"] == int(to_decimal(DEFAULT_QUANTITY, "x") * 10**8)
+    assert "exchange" not in env_kwargs("orderbook/Execution-v0", market=market, quantity="30")
+    kwargs = env_kwargs("orderbook/Execution-v0", market=market, quantity="60")
     assert json.loads(json.dumps(kwargs)) == kwargs
-    thirty = parent_account(market, "30")
-    assert {k: float(v) for k, v in thirty.items()} == {f"{v}:{a}": 30 * float(x) for (v, a), x in plain.initial_balances.items()}
+    assert {(k.split(":")[0], k.split(":")[1]): to_decimal(v, "x") for k, v in kwargs["exchange"]["initial_balances"].items()} == \
+        {k: 2 * v for k, v in held.items()}
     env = gym.make(EXEC, **kwargs)
     env.reset(seed=1)
     _, _, _, _, info = env.step(np.zeros(env.action_space.shape, dtype=np.int64))
-    assert info["parent_filled_qty"] + info["parent_remaining_qty"] == 30.0
+    assert info["parent_filled_qty"] + info["parent_remaining_qty"] == 60.0
+
+
+def test_an_account_of_the_users_is_not_scaled():
+    cfg = ob.default_config(quotes=("USD",))
+    assert gym.make(EXEC, config=cfg).unwrapped.task.exchange.config.initial_balances == cfg.initial_balances
+    mine = {("alpha", "BTC"): "3", ("alpha", "USD"): "250000"}
+    assert gym.make(EXEC, exchange={"initial_balances": mine}).unwrapped.task.exchange.config.initial_balances == mine
 
 
 @pytest.mark.parametrize("quantity", ["0", "-1", "abc", "nan", "inf"])

@@ -22,7 +22,8 @@ def replay_config():
 
 @pytest.mark.parametrize("env_id", envs.ENV_IDS)
 def test_replayed_market_truncates_at_the_window_and_lanes_equal_single_envs(env_id, replay_config):
-    venv = make_vec(env_id, 6, config=replay_config)
+    parent = {"quantity": "1"} if env_id.endswith("Execution-v0") else {}  # what replay_config's account (1 BTC, 100k USD) holds
+    venv = make_vec(env_id, 6, config=replay_config, **parent)
     venv.reset(seed=20)
     venv.action_space.seed(1)
     actions = [venv.action_space.sample() for _ in range(40)]
@@ -31,7 +32,7 @@ def test_replayed_market_truncates_at_the_window_and_lanes_equal_single_envs(env
         assert (info["step"] <= 12).all() and (info["step"][trunc] == 12).all()
     assert sum(int(x[3].sum()) for x in batch) > 0, "some episodes must reach the end of their window"
     check_accounting(venv.unwrapped.exchange)
-    env = gym.make(env_id, config=replay_config)
+    env = gym.make(env_id, config=replay_config, **parent)
     obs, _ = env.reset(seed=22)
     done = False
     for t, a in enumerate(actions):

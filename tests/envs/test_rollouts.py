@@ -83,7 +83,8 @@ def test_execution_rewards_add_up_to_the_shortfall_in_the_event_log():
     p0 = info["arrival_price"]
     cost = (side * (fills["fill_notional_atoms"].sum() / 1e6 - p0 * fills["fill_quantity"].sum()) + fills["fee"].sum())
     penalty = info["horizon_penalty_bps"]
-    assert np.isclose(info["shortfall_bps"] - penalty, cost / (p0 * 1.0) * 1e4, rtol=1e-9, atol=1e-7)
+    parent_qty = info["parent_filled_qty"] + info["parent_remaining_qty"]
+    assert np.isclose(info["shortfall_bps"] - penalty, cost / (p0 * parent_qty) * 1e4, rtol=1e-9, atol=1e-7)
     assert np.isclose(info["parent_filled_qty"], fills["fill_quantity"].sum(), rtol=0, atol=1e-12)
 
 
