@@ -2,7 +2,8 @@
 
 Passive repricing (:class:`agents.baselines.PassiveReprice`: post-only at the near
 touch for everything open, re-posted when the touch moves, market sweep at the end)
-is the baseline the main job's PPO does not beat on the registered Execution-v0.
+was the baseline the main job's PPO did not beat on the registered Execution-v0 while
+its parent was 1 BTC (``--quantity``, 1 by default: a parent passive fills in a few steps).
 This benchmark asks whether any simple variant of it does, and whether that
 advantage is a property of the market or of the simulator's sub-bar path.
 
@@ -60,6 +61,8 @@ class Args:
     """seed of lane 0"""
     market: str = "synthetic"
     """synthetic or binance_us (its test split)"""
+    quantity: str = "1"
+    """parent in BTC: 1, the registered parent when this frontier was measured (the registered one is now 30)"""
 
     def __post_init__(self) -> None:
         require(all(x.strip().isdigit() and int(x) >= 1 for x in self.path_points.split(",")),
@@ -70,7 +73,7 @@ class Args:
 
 def frontier(args: Args, path_points: int) -> pl.DataFrame:
     """Every variant against passive at ``path_points``: policy, shortfall, time to fill, paired diff and its interval."""
-    kwargs = env_kwargs(ENV_ID, "default", args.market, 0, 0, "test" if args.market == "binance_us" else "")
+    kwargs = env_kwargs(ENV_ID, "default", args.market, 0, 0, "test" if args.market == "binance_us" else "", quantity=args.quantity)
     kwargs["exchange"] = {"path_points": path_points}
     frames = []
     for name, options in VARIANTS.items():
