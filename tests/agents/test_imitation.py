@@ -84,8 +84,9 @@ def test_cloned_policy_acts_as_passive_on_held_out_steps_and_its_critic_learns()
                 policy_kwargs=dict(net_arch=[64, 64]))
     demo = im.record(venv, "passive", 65_536, 0.999)
     held = im.record(venv, "passive", 8_192, 0.999)  # later episodes of the same lanes: markets the fit never saw
-    assert len(demo) == 65_536 and demo.episodes > 10_000 and np.isfinite(demo.returns).mean() > 0.9
-    assert set(np.unique(demo.actions[:, 1])) <= {0, 5}, "passive sends nothing or a post-only limit at the near touch"
+    # 256 steps per lane: at the registered 30 BTC passive's episodes last ~50 steps (at 1 BTC they lasted ~3)
+    assert len(demo) == 65_536 and demo.episodes > 1_000 and np.isfinite(demo.returns).mean() > 0.9
+    assert set(np.unique(demo.actions[:, 1])) <= {0, 1, 5}, "passive sends nothing, a post-only limit at the near touch or its final sweep"
     before, mse_before = im.agreement(model.policy, held), im.value_mse(model.policy, held)
     history = im.fit(model.policy, demo, epochs=30)
     after, mse_after = im.agreement(model.policy, held), im.value_mse(model.policy, held)
