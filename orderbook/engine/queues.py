@@ -249,6 +249,8 @@ def make(cc, orders, lanes, bars, b, k, i, side, price, remaining, t0, after_ns,
             ahead = 0.0  # traded through (at the point or inside its interval): the level is cleared, whatever its queue
         if ahead <= 0.0 and lots >= want:
             continue  # no queue left to pay and nothing left to fill: what the interval offers changes nothing
+        if interval_volume_lots(volume, n, j) <= bars.point_used_lots[b, i, j]:
+            continue  # the lane's earlier limits took all it traded: its share (at most 1) leaves nothing to offer
         offered = _point_volume_lots(bars, b, i, side, price, extreme, volume, n, j) - bars.point_used_lots[b, i, j]
         if offered <= 0:
             continue
