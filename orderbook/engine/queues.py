@@ -242,6 +242,7 @@ def make(cc, orders, lanes, bars, b, k, i, side, price, remaining, t0, after_ns,
     keep = (1.0 - cc.queue_cancel_rate[v]) ** (1.0 / n)  # the queue ahead left after one interval's cancels
     ahead = float(orders.queue_ahead_lots[b, k])
     lots, turn_j, last_j = np.int64(0), np.int64(-1), np.int64(-1)
+    per_interval, extra_lots = volume // n, volume % n  # interval j traded per_interval, one more if j <= extra_lots
     for j in range(first, last + 1):
         ahead *= keep
         extreme = _toward(bars, b, i, j, side)
@@ -249,6 +250,10 @@ def make(cc, orders, lanes, bars, b, k, i, side, price, remaining, t0, after_ns,
             ahead = 0.0  # traded through (at the point or inside its interval): the level is cleared, whatever its queue
         if ahead <= 0.0 and lots >= want:
             continue  # no queue left to pay and nothing left to fill: what the interval offers changes nothing
+        if j <= 0 or not (extreme == price or _traded_through(side, price, extreme)):
+            continue  # the interval never reached the price: it offers nothing (no call, no division)
+        if per_interval + (1 if j <= extra_lots else 0) <= bars.point_used_lots[b, i, j]:
+            continue  # the lane's earlier limits took all it traded (interval_volume_lots): its share, at most 1, leaves nothing
         offered = _point_volume_lots(bars, b, i, side, price, extreme, volume, n, j) - bars.point_used_lots[b, i, j]
         if offered <= 0:
             continue

@@ -227,32 +227,80 @@ _GL_X = (0.019855071751231912, 0.10166676129318664, 0.2372337950418355, 0.408282
 _GL_W = (0.05061426814518853, 0.11119051722668721, 0.15685332293894344, 0.18134189168918083,
          0.18134189168918083, 0.15685332293894344, 0.11119051722668721, 0.05061426814518853)
 _FAR_SD = 6.0  # both points this many of the bridge's largest sd through a level: all of its time is (to 1e-9)
+_SQRT2 = 1.4142135623730951
+_ERFC_TWO_AT_OR_BELOW = -8.0  # erfc(x) rounds to exactly 2.0 here (2 - 1e-29 at -8): the node counts whole, no erfc called
+_ERFC_ZERO_AT_OR_ABOVE = 40.0  # erfc(x) underflows to exactly 0.0 here (1e-697 at 40): the node counts nothing
 
 
 @kernel(inline=True)
-def _time_below(x0, x1, var, level):
-    """Expected share of an interval's time a Brownian bridge from ``x0`` to ``x1`` (variance ``var``) spends below ``level``.
+def _node_scale(var, s):
+    """``sqrt(var s (1 - s)) x sqrt(2)``: the bridge's sd at node ``s`` times ``sqrt(2)``, as :func:`_time_below` divides by it."""
+    return np.sqrt(var * s * (1.0 - s)) * _SQRT2
 
+
+@kernel(inline=True)
+def bridge_scales(var):
+    """What :func:`_time_below` needs of a variance ``var``: ``(far, scales)``, computed once per interval variance.
+
+    ``far`` is ``_FAR_SD`` of the bridge's largest sd, ``scales[k]`` the bridge's sd at
+    Gauss-Legendre node ``k`` times ``sqrt(2)``. Every interval of a bar has the same
+    variance (:func:`interval_variance_ticks2`), so a caller that asks for many of a
+    bar's intervals (:func:`orderbook.engine.queues.make`) computes these 9 square
+    roots once; the values are the very floats :func:`_time_below` computed per call.
+    """
+    scales = (_node_scale(var, _GL_X[0]), _node_scale(var, _GL_X[1]), _node_scale(var, _GL_X[2]),
+              _node_scale(var, _GL_X[3]), _node_scale(var, _GL_X[4]), _node_scale(var, _GL_X[5]),
+              _node_scale(var, _GL_X[6]), _node_scale(var, _GL_X[7]))
+    return _FAR_SD * 0.5 * np.sqrt(var), scales
+
+
+@kernel(inline=True)
+def _time_below(x0, x1, far, scales, level):
+    """Expected share of an interval's time a Brownian bridge from ``x0`` to ``x1`` spends below ``level``.
+
+    ``far, scales = bridge_scales(var)`` for the bridge's variance ``var``:
     ``integral over s in (0, 1) of Phi((level - x0 - s (x1 - x0)) / sqrt(var s (1 - s)))``, by
     8-point Gauss-Legendre (within 0.2% of the share over bridges that reach the
     level, against adaptive quadrature); 1 when both points lie ``_FAR_SD`` of the
     bridge's largest sd below it. ``var = 0`` is the straight line (a point at the
-    level counts half).
+    level counts half). A node whose ``erfc`` argument lies where ``erfc`` is exactly
+    2 or exactly 0 adds its whole weight or nothing without calling it: the same sum,
+    bit for bit (``tests/orderbook/market/test_path_extremes.py`` checks both ends).
     """
-    if max(x0, x1) < level - _FAR_SD * 0.5 * np.sqrt(var):
+    if max(x0, x1) < level - far:
         return 1.0
     total = 0.0
     for k in range(8):
         s = _GL_X[k]
         mean = x0 + s * (x1 - x0)
-        sd = np.sqrt(var * s * (1.0 - s))
-        if sd > 0.0:
-            total += _GL_W[k] * 0.5 * math.erfc((mean - level) / (sd * 1.4142135623730951))
+        scale = scales[k]
+        if scale > 0.0:
+            z = (mean - level) / scale
+            if z <= _ERFC_TWO_AT_OR_BELOW:
+                total += _GL_W[k]  # _GL_W[k] * 0.5 * 2.0, exactly
+            elif z < _ERFC_ZERO_AT_OR_ABOVE:
+                total += _GL_W[k] * 0.5 * math.erfc(z)
         elif mean < level:
             total += _GL_W[k]
         elif mean == level:
             total += 0.5 * _GL_W[k]
     return total
+
+
+@kernel(inline=True)
+def share_with_scales(x0, x1, var, far, scales, price, sign):
+    """:func:`share_at_or_through` given ``far, scales = bridge_scales(var)`` (the same value, bit for bit)."""
+    a, b, p = sign * float(x0), sign * float(x1), sign * float(price)
+    occupied = _time_below(a, b, far, scales, p)
+    if min(a, b) < p + 0.5:
+        reach = 1.0
+    elif var > 0.0:
+        reach = np.exp(-2.0 * (a - p - 0.5) * (b - p - 0.5) / var)
+    else:
+        reach = 0.0
+    if occupied >= reach:
+        return 1.0 if reach > 0.0 else 0.0
+    return occupied / reach
 
 
 @kernel
@@ -273,17 +321,8 @@ def share_at_or_through(x0, x1, var, price, sign):
     the continuous path's whatever ``path_points`` (a coarser path has fewer, longer
     intervals reaching the price, each offering what it spent there). In [0, 1].
     """
-    a, b, p = sign * float(x0), sign * float(x1), sign * float(price)
-    occupied = _time_below(a, b, var, p)
-    if min(a, b) < p + 0.5:
-        reach = 1.0
-    elif var > 0.0:
-        reach = np.exp(-2.0 * (a - p - 0.5) * (b - p - 0.5) / var)
-    else:
-        reach = 0.0
-    if occupied >= reach:
-        return 1.0 if reach > 0.0 else 0.0
-    return occupied / reach
+    far, scales = bridge_scales(var)
+    return share_with_scales(x0, x1, var, far, scales, price, sign)
 
 
 @kernel

@@ -167,3 +167,87 @@ def test_the_share_is_half_on_a_flat_touch_all_when_far_through_and_grows_as_the
     shares = [share_at_or_through(10, 14, 30.0, p, 1.0) for p in range(-5, 20)]
     assert all(0.0 <= x <= 1.0 for x in shares)
     assert all(a <= b + 1e-12 for a, b in zip(shares, shares[1:]))
+
+
+# The share as it was computed before it skipped saturated nodes and took its per-variance constants once
+# (orderbook.market.path.bridge_scales): the speed-up must give the same float, bit for bit.
+_GL_X = (0.019855071751231912, 0.10166676129318664, 0.2372337950418355, 0.4082826787521751,
+         0.5917173212478248, 0.7627662049581645, 0.8983332387068134, 0.9801449282487681)
+_GL_W = (0.05061426814518853, 0.11119051722668721, 0.15685332293894344, 0.18134189168918083,
+         0.18134189168918083, 0.15685332293894344, 0.11119051722668721, 0.05061426814518853)
+
+
+@functools.cache
+def _reference_share():
+    import math
+
+    from numba import njit
+
+    @njit
+    def time_below(x0, x1, var, level):
+        if max(x0, x1) < level - 6.0 * 0.5 * np.sqrt(var):
+            return 1.0
+        total = 0.0
+        for k in range(8):
+            s = _GL_X[k]
+            mean = x0 + s * (x1 - x0)
+            sd = np.sqrt(var * s * (1.0 - s))
+            if sd > 0.0:
+                total += _GL_W[k] * 0.5 * math.erfc((mean - level) / (sd * 1.4142135623730951))
+            elif mean < level:
+                total += _GL_W[k]
+            elif mean == level:
+                total += 0.5 * _GL_W[k]
+        return total
+
+    @njit
+    def share(x0, x1, var, price, sign):
+        a, b, p = sign * float(x0), sign * float(x1), sign * float(price)
+        occupied = time_below(a, b, var, p)
+        if min(a, b) < p + 0.5:
+            reach = 1.0
+        elif var > 0.0:
+            reach = np.exp(-2.0 * (a - p - 0.5) * (b - p - 0.5) / var)
+        else:
+            reach = 0.0
+        if occupied >= reach:
+            return 1.0 if reach > 0.0 else 0.0
+        return occupied / reach
+
+    return share
+
+
+@settings(max_examples=400, deadline=None)
+@given(x0=st.integers(-400, 400), x1=st.integers(-400, 400), price=st.integers(-400, 400), sign=st.sampled_from([1.0, -1.0]),
+       var=st.one_of(st.just(0.0), st.floats(1e-6, 1e5), st.floats(1e-300, 1e-6)))
+def test_the_share_is_bit_for_bit_the_plain_quadratures(x0, x1, price, sign, var):
+    """share_at_or_through skips the erfc of nodes where it is exactly 2 or 0 and takes the variance's square roots once:
+    the same float as the plain 8-node quadrature (a reference copy of it), for points near, through and far from the price."""
+    from orderbook.market.path import share_at_or_through
+
+    got, want = share_at_or_through(x0, x1, var, price, sign), _reference_share()(x0, x1, var, price, sign)
+    assert got == want or (np.isnan(got) and np.isnan(want)), (got, want)
+
+
+def test_erfc_is_exactly_two_and_zero_where_the_share_skips_it():
+    """The compiled erfc the share calls is exactly 2.0 at and below path._ERFC_TWO_AT_OR_BELOW and exactly 0.0 at and above
+    path._ERFC_ZERO_AT_OR_ABOVE (so skipping it there adds the node's whole weight or nothing, as the call would)."""
+    import math
+
+    from numba import njit
+
+    from orderbook.market import path
+
+    @njit
+    def erfc_all(xs, out):
+        for k in range(xs.shape[0]):
+            out[k] = math.erfc(xs[k])
+
+    lo, hi = path._ERFC_TWO_AT_OR_BELOW, path._ERFC_ZERO_AT_OR_ABOVE
+    below = np.concatenate([[lo, np.nextafter(lo, -np.inf), -np.inf], lo - np.geomspace(1e-12, 1e300, 200_000)])
+    above = np.concatenate([[hi, np.nextafter(hi, np.inf), np.inf], hi + np.geomspace(1e-12, 1e300, 200_000)])
+    out = np.empty_like(below)
+    erfc_all(below, out)
+    assert (out == 2.0).all(), below[out != 2.0][:5]
+    erfc_all(above, out)
+    assert (out == 0.0).all(), above[out != 0.0][:5]
