@@ -39,7 +39,7 @@ import numpy as np
 import polars as pl
 
 import orderbook as ob
-from benchmarks.fidelity_setup import Market, cum_fills_by_step, orders, put, quotes, start
+from benchmarks.fidelity_setup import Market, cum_fills_by_step, rest_limits
 from orderbook.spec import codes as c
 
 SIZES_LOTS = (10, 100, 1_000)  # 0.001, 0.01, 0.1 BTC at a lot of 0.0001 BTC
@@ -82,16 +82,10 @@ def calibration_table(m: Market, lanes_per_group: int, seed: int, sizes=SIZES_LO
     inst = m.instrument(cfg)
     groups = [(s, k, q) for s in (c.BUY, c.SELL) for k in behind for q in sizes]
     n = lanes_per_group * len(groups)
-    ex = start(cfg, n, seed)
-    bid, ask = quotes(ex, inst)
     g_of = np.arange(n) // lanes_per_group
     s_of, k_of, q_of = (np.array([groups[g][j] for g in g_of]) for j in range(3))
-    intents = orders(n, cfg.max_new_orders)
-    put(intents, 0, inst, s_of, c.LIMIT, q_of, np.where(s_of == c.BUY, bid - k_of, ask + k_of))
-    ex.step(intents)
     h_max = max(horizons)
-    for _ in range(h_max - 1):
-        ex.step()
+    ex, _ = rest_limits(cfg, inst, n, seed, h_max, s_of, q_of, k_of)
     cum = cum_fills_by_step(ex.history.events_frame(), np.arange(n), h_max)
     mk = ex.history.market_frame().filter(pl.col("instrument") == inst).sort("lane", "step")
     col = {name: mk[name].to_numpy().reshape(n, h_max + 1) for name in ("bid_ticks", "ask_ticks", "low_ticks", "high_ticks", "volume_lots")}

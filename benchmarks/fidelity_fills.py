@@ -29,6 +29,7 @@ from benchmarks.fidelity_setup import (
     put,
     quotes,
     rest_buy_at_bid,
+    rest_limits,
     row,
     start,
 )
@@ -85,18 +86,11 @@ def resting_buys(m: Market, n_lanes: int, seed: int, sizes: tuple[int, ...], hor
     inst = m.instrument(cfg)
     groups = [(k, q) for k in behind for q in sizes]
     n = n_lanes * len(groups)
-    ex = start(cfg, n, seed)
-    bid, _ = quotes(ex, inst)
-    intents = orders(n, cfg.max_new_orders)
     g_of = np.arange(n) // n_lanes
     k_of = np.array([groups[g][0] for g in g_of])
     q_of = np.array([groups[g][1] for g in g_of])
-    price = bid - k_of
-    put(intents, 0, inst, c.BUY, c.LIMIT, q_of, price)
-    ex.step(intents)
     h_max = max(horizons)
-    for _ in range(h_max - 1):
-        ex.step()
+    ex, price = rest_limits(cfg, inst, n, seed, h_max, c.BUY, q_of, k_of)
     cum = cum_fills_by_step(ex.history.events_frame(), np.arange(n), h_max)
     mk = ex.history.market_frame().filter(pl.col("instrument") == inst).sort("lane", "step")
     low = np.where(mk["volume_lots"].to_numpy() > 0, mk["low_ticks"].to_numpy(), np.inf).reshape(n, h_max + 1)

@@ -148,18 +148,26 @@ def start(cfg: ob.ExchangeConfig, n_lanes: int, seed: int) -> ob.Exchange:
     return ex
 
 
-def rest_buy_at_bid(m: Market, cfg: ob.ExchangeConfig, n_lanes: int, seed: int, n_steps: int, lots: int = 0) -> ob.Exchange:
-    """An exchange whose every lane sent one buy limit of ``lots`` (0: a tenth of a median bar) at the bid it saw,
-    then stepped ``n_steps`` bars in all (zero latency unless ``cfg`` says otherwise)."""
-    inst = m.instrument(cfg)
+def rest_limits(cfg: ob.ExchangeConfig, inst: int, n_lanes: int, seed: int, n_steps: int, side, lots,
+                ticks_behind=0) -> tuple[ob.Exchange, np.ndarray]:
+    """An exchange whose every lane sent one GTC limit (``side``, ``lots``: scalars or per-lane arrays) ``ticks_behind``
+    the touch it saw (under the bid for a buy, over the ask for a sell), then stepped ``n_steps`` bars in all; and
+    the ``(n_lanes,)`` limit prices."""
     ex = start(cfg, n_lanes, seed)
-    bid, _ = quotes(ex, inst)
+    bid, ask = quotes(ex, inst)
+    price = np.where(np.asarray(side) == c.BUY, bid - ticks_behind, ask + ticks_behind)
     intents = orders(n_lanes, cfg.max_new_orders)
-    put(intents, 0, inst, c.BUY, c.LIMIT, lots or max(m.big_lots // 10, 1), bid)
+    put(intents, 0, inst, side, c.LIMIT, lots, price)
     ex.step(intents)
     for _ in range(n_steps - 1):
         ex.step()
-    return ex
+    return ex, price
+
+
+def rest_buy_at_bid(m: Market, cfg: ob.ExchangeConfig, n_lanes: int, seed: int, n_steps: int, lots: int = 0) -> ob.Exchange:
+    """An exchange whose every lane sent one buy limit of ``lots`` (0: a tenth of a median bar) at the bid it saw,
+    then stepped ``n_steps`` bars in all (zero latency unless ``cfg`` says otherwise)."""
+    return rest_limits(cfg, m.instrument(cfg), n_lanes, seed, n_steps, c.BUY, lots or max(m.big_lots // 10, 1))[0]
 
 
 def fills_by_order(events: pl.DataFrame) -> pl.DataFrame:
