@@ -50,8 +50,8 @@ from orderbook.compile.jit import kernel
 from orderbook.engine.lifecycle import is_fillable
 from orderbook.market.path import (
     first_point_after,
+    interval_lots,
     interval_variance_ticks2,
-    interval_volume_lots,
     point_time_ns,
     share_at_or_through,
 )
@@ -174,22 +174,26 @@ def _toward(bars, b, i, j, side):
 
 
 @kernel(inline=True)
-def _point_volume_lots(bars, b, i, side, price, extreme, volume, n, j):
-    """Volume the interval ending at point ``j`` offers a limit at ``price``, its extreme toward the limit ``extreme``.
+def _reached(side, price, extreme):
+    """The interval's extreme toward the limit (``extreme``) is at or through the limit's ``price``."""
+    return extreme == price or _traded_through(side, price, extreme)
 
-    None unless the interval reached the price (its extreme at or through it);
-    then the share of the interval's time the continuous path spent at or through
+
+@kernel(inline=True)
+def _point_volume_lots(bars, b, i, side, price, traded_lots, n, j):
+    """Volume the interval ending at point ``j``, which traded ``traded_lots`` and reached ``price``
+    (:func:`_reached`), offers a limit there.
+
+    The share of the interval's time the continuous path spent at or through
     the price, in expectation given that it reached it
     (:func:`orderbook.market.path.share_at_or_through`, a touch's band counted half),
     rounded to whole lots. So the volume a limit meets does not depend on how many
     points the path has: a brief dip between two points offers little, an interval
     spent through the price nearly all of its volume.
     """
-    if j <= 0 or not (extreme == price or _traded_through(side, price, extreme)):
-        return np.int64(0)
     var = interval_variance_ticks2(bars, b, i, n)
     share = share_at_or_through(bars.path_ticks[b, i, j - 1], bars.path_ticks[b, i, j], var, price, float(side))
-    return np.int64(np.round(interval_volume_lots(volume, n, j) * share))
+    return np.int64(np.round(traded_lots * share))
 
 
 @kernel
@@ -242,7 +246,7 @@ def make(cc, orders, lanes, bars, b, k, i, side, price, remaining, t0, after_ns,
     keep = (1.0 - cc.queue_cancel_rate[v]) ** (1.0 / n)  # the queue ahead left after one interval's cancels
     ahead = float(orders.queue_ahead_lots[b, k])
     lots, turn_j, last_j = np.int64(0), np.int64(-1), np.int64(-1)
-    per_interval, extra_lots = volume // n, volume % n  # interval j traded per_interval, one more if j <= extra_lots
+    per_interval, extra_lots = volume // n, volume % n  # the bar's volume split once (interval_lots)
     for j in range(first, last + 1):
         ahead *= keep
         extreme = _toward(bars, b, i, j, side)
@@ -250,11 +254,12 @@ def make(cc, orders, lanes, bars, b, k, i, side, price, remaining, t0, after_ns,
             ahead = 0.0  # traded through (at the point or inside its interval): the level is cleared, whatever its queue
         if ahead <= 0.0 and lots >= want:
             continue  # no queue left to pay and nothing left to fill: what the interval offers changes nothing
-        if j <= 0 or not (extreme == price or _traded_through(side, price, extreme)):
-            continue  # the interval never reached the price: it offers nothing (no call, no division)
-        if per_interval + (1 if j <= extra_lots else 0) <= bars.point_used_lots[b, i, j]:
-            continue  # the lane's earlier limits took all it traded (interval_volume_lots): its share, at most 1, leaves nothing
-        offered = _point_volume_lots(bars, b, i, side, price, extreme, volume, n, j) - bars.point_used_lots[b, i, j]
+        if j <= 0 or not _reached(side, price, extreme):
+            continue  # the interval never reached the price: it offers nothing
+        traded = interval_lots(per_interval, extra_lots, j)
+        if traded <= bars.point_used_lots[b, i, j]:
+            continue  # the lane's earlier limits took all it traded: its share, at most 1, leaves nothing
+        offered = _point_volume_lots(bars, b, i, side, price, traded, n, j) - bars.point_used_lots[b, i, j]
         if offered <= 0:
             continue
         passed = min(ahead, float(offered))

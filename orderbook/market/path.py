@@ -141,12 +141,20 @@ def first_point_after(t0, step_ns, n, t):
 
 
 @kernel(inline=True)
-def interval_volume_lots(volume_lots, n, j):
-    """Lots traded in the interval that ends at point ``j`` (none at point 0)."""
+def interval_lots(per_interval_lots, extra_lots, j):
+    """Lots traded in the interval that ends at point ``j`` of a bar whose volume splits into ``n`` intervals as
+    ``(volume // n, volume % n)`` (none at point 0): the first ``volume % n`` intervals carry one lot more. For a
+    caller that walks many intervals of one bar and splits its volume once."""
     if j <= 0:
         return np.int64(0)
-    extra = 1 if j <= volume_lots % n else 0
-    return volume_lots // n + extra
+    extra = 1 if j <= extra_lots else 0
+    return per_interval_lots + extra
+
+
+@kernel(inline=True)
+def interval_volume_lots(volume_lots, n, j):
+    """Lots traded in the interval that ends at point ``j`` (none at point 0)."""
+    return interval_lots(volume_lots // n, volume_lots % n, j)
 
 
 @kernel(inline=True)
